@@ -1,0 +1,34 @@
+/*
+ * ls_buf: a growable byte buffer with a mandatory cap (curl's dynbuf idea).
+ * Every buffer that untrusted input can grow has a cap; appending past it
+ * fails (returns -1) and sets `overflow`, leaving the content intact up to
+ * the cap, so callers can report `truncated`.
+ */
+#ifndef LS_BUF_H
+#define LS_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct ls_buf {
+    char *ptr;   /* NUL-terminated whenever len > 0 */
+    size_t len;
+    size_t cap;  /* allocated */
+    size_t max;  /* the cap on len */
+    int overflow;
+} ls_buf;
+
+#define LS_BUF_UNLIMITED ((size_t)-1)
+
+void ls_buf_init(ls_buf *b, size_t max);
+void ls_buf_free(ls_buf *b);
+void ls_buf_reset(ls_buf *b);
+int ls_buf_add(ls_buf *b, const void *data, size_t len);  /* partial up to max, then -1 */
+int ls_buf_addc(ls_buf *b, char c);
+int ls_buf_adds(ls_buf *b, const char *s);
+int ls_buf_printf(ls_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ls_buf_vprintf(ls_buf *b, const char *fmt, va_list ap);
+const char *ls_buf_str(const ls_buf *b); /* "" when empty */
+char *ls_buf_steal(ls_buf *b);            /* malloc'd NUL-terminated; buffer reset */
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * Places and problems.
+ *
+ * ls_loc is a 1-based place in a source file (libyaml marks are 0-based:
+ * the loader adds one).  `file` points at a name interned in the ls_diags
+ * that registered the source, so it lives as long as that ls_diags.
+ *
+ * ls_diags collects every problem of a load in one pass; ls_diags_print
+ * sorts them by file, line and column and prints each as
+ *     FILE:LINE:COL: error|warning: message
+ * followed by the source line and a caret, as jq and Lua do.  Messages go
+ * through the secret redactor when printed.
+ *
+ * ls_error is the runtime error object (shaped like libbson's bson_error_t:
+ * a code, a message, plus a place).  The first error set wins.
+ */
+#ifndef LS_DIAG_H
+#define LS_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct ls_loc {
+    const char *file; /* NULL: no place */
+    uint32_t line;    /* 1-based; 0: unknown */
+    uint32_t col;     /* 1-based */
+} ls_loc;
+
+typedef enum ls_sev { LS_SEV_ERROR, LS_SEV_WARNING } ls_sev;
+
+typedef struct ls_diag {
+    ls_sev sev;
+    ls_loc loc;
+    char *msg;
+    size_t order; /* insertion order: a stable tie-break */
+} ls_diag;
+
+typedef struct ls_source {
+    char *name;
+    char *text; /* owned copy, may be NULL when unreadable */
+    size_t len;
+} ls_source;
+
+typedef struct ls_diags {
+    ls_diag *items;
+    size_t len, cap;
+    ls_source *sources;
+    size_t nsources, capsources;
+    size_t errors, warnings;
+} ls_diags;
+
+void ls_diags_init(ls_diags *d);
+void ls_diags_free(ls_diags *d);
+/* Registers a file's text for caret display; returns the interned name to
+ * put in ls_loc.file.  `text` is copied (may be NULL). */
+const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len);
+void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define ls_diag_error(d, loc, ...) ls_diag_add((d), LS_SEV_ERROR, (loc), __VA_ARGS__)
+#define ls_diag_warning(d, loc, ...) ls_diag_add((d), LS_SEV_WARNING, (loc), __VA_ARGS__)
+/* Sorts and prints; with `strict` warnings print as errors.  Returns the
+ * number of errors (counting warnings under strict). */
+size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets);
+
+typedef struct ls_error {
+    int code;       /* 0: no error */
+    ls_loc loc;     /* where in the playbook, when known */
+    char msg[1024];
+} ls_error;
+
+void ls_error_clear(ls_error *e);
+/* Sets the error unless one is already set (first error wins). */
+void ls_error_set(ls_error *e, ls_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "FILE:LINE:COL: msg" or just "msg"; into buf. */
+const char *ls_error_format(const ls_error *e, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * A loaded, checked playbook: the output of the loader (load.c) and the
+ * input of everything after it (graph, plan, run, test).  All names are
+ * resolved to indexes at load time; all expressions and templates are
+ * compiled; `defaults` are merged into each state.  The playbook owns
+ * everything it points to; free it with ls_playbook_free.
+ */
+#ifndef LS_PLAYBOOK_H
+#define LS_PLAYBOOK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <lockstep/value.h>
+#include "diag.h"
+#include "expr.h"
+#include "registry.h"
+
+typedef enum ls_ptype {
+    LS_PT_STRING, LS_PT_INT, LS_PT_FLOAT, LS_PT_BOOL, LS_PT_LIST, LS_PT_MAP
+} ls_ptype;
+
+typedef struct ls_param {
+    char *name;
+    ls_loc loc;
+    ls_ptype type;
+    bool required;
+    bool secret;
+    bool has_default;
+    ls_value def;
+    char *env;            /* environment variable, or NULL */
+    ls_value enum_vals;   /* list, or null */
+    void *pattern;        /* pcre2_code*, or NULL */
+    char *pattern_src;
+    bool has_min, has_max;
+    double min, max;
+    char *description;
+} ls_param;
+
+typedef struct ls_guard {
+    char *name;
+    ls_loc loc;
+    ls_expr *expr;
+    char *description;
+} ls_guard;
+
+typedef struct ls_branch {
+    ls_expr *cond; /* NULL: the final unconditional {goto} */
+    int target;    /* state index */
+    ls_loc loc;
+} ls_branch;
+
+typedef enum ls_terminal { LS_TERM_NONE = 0, LS_TERM_SUCCESS, LS_TERM_FAILURE } ls_terminal;
+
+typedef struct ls_retry {
+    int attempts;         /* >= 1 */
+    int64_t delay_ms;
+    double backoff;       /* >= 1; 1: constant */
+    int64_t max_delay_ms; /* 0: none */
+    ls_expr *until;       /* NULL: none */
+} ls_retry;
+
+typedef struct ls_state {
+    char *name;
+    ls_loc loc;            /* the state's key */
+    char *description;
+    char *phase;
+    const ls_action *action; /* NULL: a decision or terminal state */
+    ls_loc action_loc;
+    ls_tmpl *with;         /* merged with defaults.with[family]; NULL when no action */
+    void *prep;            /* action->prepare's output */
+    ls_expr **requires; size_t nrequires;
+    ls_expr **expect;   size_t nexpect;
+    ls_retry retry;
+    int64_t timeout_ms;    /* per attempt, defaults applied; 0: none */
+    int next;              /* plain next: state index, or -1 */
+    ls_branch *branches; size_t nbranches; /* a next list */
+    int on_failure;        /* own or defaults.on_failure; -1: none */
+    bool on_failure_own;   /* declared on the state itself */
+    int on_timeout;        /* own; -1: falls back to on_failure */
+    ls_tmpl *confirm;      /* a prompt template, or NULL */
+    int mutates;           /* -1: ask the action; 0/1: state override */
+    int idempotent;        /* -1: ask the action; 0/1: state override */
+    bool has_dry_run;
+    ls_value dry_run_result; /* map (or null without dry_run) */
+    ls_terminal terminal;
+    bool can_fail;         /* SPEC 2: requires, expect, confirm, or an action other than noop */
+} ls_state;
+
+typedef struct ls_playbook {
+    char *path;            /* as given */
+    char *dir;             /* its directory: environments/ lives there */
+    char *name;
+    char *description;
+    char sha256[65];       /* of the file's bytes, hex */
+    char *text; size_t text_len; /* the file's bytes (copied into the run directory) */
+    ls_param *params;  size_t nparams;
+    ls_guard *guards;  size_t nguards;
+    ls_state *states;  size_t nstates;  /* display order */
+    int start;
+    int64_t default_timeout_ms;  /* 0: none */
+    bool confirm_mutating;       /* defaults.confirm_mutating (extension): confirm every mutating state */
+    /* Resolved param values (when loaded with params checked). */
+    ls_value param_values;       /* map */
+    const char *env_name;        /* --env NAME, or NULL */
+    /* Names, for compile envs and lookups. */
+    const char **state_names;
+    const char **param_names;
+    const char **guard_names;
+    ls_diags *diags_owner;       /* keeps ls_loc.file strings alive */
+} ls_playbook;
+
+typedef struct ls_load_opts {
+    const char *path;
+    const char *env_name;           /* --env NAME: environments/NAME.yaml beside the playbook */
+    const char *const *values; size_t nvalues; /* --values FILE... */
+    const char *const *sets; size_t nsets;     /* --set K=V... */
+    bool check_params;              /* resolve and check param values (validate, plan, run) */
+    bool ignore_process_env;        /* do not read params' `env:` variables (scenario tests) */
+} ls_load_opts;
+
+/* Loads, checks and compiles.  Every problem (errors and warnings) goes to
+ * `d`, whose lifetime must cover the playbook's.  Returns NULL when there
+ * was any error; warnings alone still return the playbook. */
+ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d);
+void ls_playbook_free(ls_playbook *pb);
+int ls_playbook_state_index(const ls_playbook *pb, const char *name);
+/* The failure target for a state (own on_failure, else defaults), or -1. */
+int ls_state_failure_target(const ls_state *st);
+/* Whether running this state changes the world, from the state override,
+ * else the action (with constant inputs; templated inputs count as yes). */
+bool ls_state_mutates_static(const ls_state *st);
+
+/* Secret param values are registered with the redactor (secret.h) by
+ * ls_playbook_load as soon as they are resolved. */
+
+#endif

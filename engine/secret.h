@@ -1,0 +1,22 @@
+/*
+ * Secrets never reach a terminal, a log, the journal or an error message.
+ * The redactor holds every secret value of the process (params marked
+ * `secret`, values derived from them) and replaces each occurrence with
+ * `***` in text and in values about to be shown or written.  It also masks
+ * the password of any `scheme://user:password@host` URI, secret or not.
+ */
+#ifndef LS_SECRET_H
+#define LS_SECRET_H
+
+#include <stddef.h>
+#include <lockstep/value.h>
+
+void ls_secret_add(const char *s, size_t len); /* empty strings are ignored */
+void ls_secret_clear(void);
+size_t ls_secret_count(void);
+/* malloc'd redacted copy of text[0..len). */
+char *ls_redact(const char *text, size_t len, size_t *len_out);
+/* A redacted deep copy (new reference). */
+ls_value ls_redact_value(ls_value v);
+
+#endif
