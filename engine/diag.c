@@ -1,0 +1,255 @@
+/*
+ * Diagnostics (diag.h): collected in one pass, printed sorted by place with
+ * the source line and a caret, and the runtime error object.  Every message
+ * passes through the secret redactor on its way out.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "secret.h"
+
+void ls_diags_init(ls_diags *d)
+{
+    memset(d, 0, sizeof *d);
+}
+
+void ls_diags_free(ls_diags *d)
+{
+    for (size_t i = 0; i < d->len; i++)
+        free(d->items[i].msg);
+    for (size_t i = 0; i < d->nsources; i++) {
+        free(d->sources[i].name);
+        free(d->sources[i].text);
+    }
+    free(d->items);
+    free(d->sources);
+    memset(d, 0, sizeof *d);
+}
+
+static char *ls_memdup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len)
+{
+    for (size_t i = 0; i < d->nsources; i++) {
+        ls_source *s = &d->sources[i];
+        if (strcmp(s->name, name) == 0) {
+            if (text && !s->text) {
+                s->text = ls_memdup(text, len);
+                s->len = s->text ? len : 0;
+            }
+            return s->name;
+        }
+    }
+    if (d->nsources == d->capsources) {
+        size_t ncap = d->capsources ? d->capsources * 2 : 4;
+        ls_source *ns = realloc(d->sources, ncap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        d->sources = ns;
+        d->capsources = ncap;
+    }
+    ls_source *s = &d->sources[d->nsources];
+    s->name = ls_memdup(name, strlen(name));
+    if (!s->name)
+        return NULL;
+    s->text = text ? ls_memdup(text, len) : NULL;
+    s->len = s->text ? len : 0;
+    d->nsources++;
+    return s->name;
+}
+
+void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
+{
+    if (d->len == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 8;
+        ls_diag *ni = realloc(d->items, ncap * sizeof *ni);
+        if (!ni)
+            return;
+        d->items = ni;
+        d->cap = ncap;
+    }
+    ls_buf b;
+    ls_buf_init(&b, 64 * 1024);
+    va_list ap;
+    va_start(ap, fmt);
+    ls_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    ls_diag *g = &d->items[d->len];
+    g->sev = sev;
+    g->loc = loc;
+    g->msg = ls_buf_steal(&b);
+    g->order = d->len;
+    if (!g->msg)
+        return;
+    d->len++;
+    if (sev == LS_SEV_ERROR)
+        d->errors++;
+    else
+        d->warnings++;
+}
+
+static int ls_diag_cmp(const void *pa, const void *pb)
+{
+    const ls_diag *a = pa, *b = pb;
+    const char *fa = a->loc.file ? a->loc.file : "";
+    const char *fb = b->loc.file ? b->loc.file : "";
+    int c = strcmp(fa, fb);
+    if (c)
+        return c;
+    if (a->loc.line != b->loc.line)
+        return a->loc.line < b->loc.line ? -1 : 1;
+    if (a->loc.col != b->loc.col)
+        return a->loc.col < b->loc.col ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
+}
+
+static const ls_source *ls_diags_find(const ls_diags *d, const char *file)
+{
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
+            return &d->sources[i];
+    return NULL;
+}
+
+static void ls_put_redacted(FILE *out, const char *s, size_t n)
+{
+    size_t rn = 0;
+    char *r = ls_redact(s, n, &rn);
+    if (r) {
+        fwrite(r, 1, rn, out);
+        free(r);
+    }
+}
+
+/* The source line and a caret under loc.col; tabs expand to 8 columns. */
+static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
+{
+    if (!src || !src->text || loc.line == 0)
+        return;
+    const char *p = src->text, *end = src->text + src->len;
+    for (uint32_t l = 1; l < loc.line; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return;
+        p = nl + 1;
+    }
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol)
+        eol = end;
+    if (eol > p && eol[-1] == '\r')
+        eol--;
+    if ((size_t)(eol - p) > 4096)
+        eol = p + 4096; /* a minified file: show the start only */
+    ls_buf line, caret;
+    ls_buf_init(&line, 64 * 1024);
+    ls_buf_init(&caret, 64 * 1024);
+    size_t vcol = 0, caret_at = 0;
+    bool placed = false;
+    for (const char *q = p; q < eol; q++) {
+        if ((uint32_t)(q - p) + 1 == loc.col) {
+            caret_at = vcol;
+            placed = true;
+        }
+        if (*q == '\t') {
+            size_t next = (vcol / 8 + 1) * 8;
+            while (vcol < next) {
+                ls_buf_addc(&line, ' ');
+                vcol++;
+            }
+        } else {
+            ls_buf_addc(&line, *q);
+            if (((unsigned char)*q & 0xC0) != 0x80) /* count UTF-8 lead bytes only */
+                vcol++;
+        }
+    }
+    if (!placed)
+        caret_at = vcol; /* past the end of the line: caret after it */
+    for (size_t i = 0; i < caret_at; i++)
+        ls_buf_addc(&caret, ' ');
+    ls_buf_addc(&caret, '^');
+    char num[16];
+    int w = snprintf(num, sizeof num, "%u", (unsigned)loc.line);
+    fprintf(out, "%*s%s | ", 3, "", num);
+    ls_put_redacted(out, ls_buf_str(&line), line.len);
+    fprintf(out, "\n%*s | %s\n", 3 + w, "", ls_buf_str(&caret));
+    ls_buf_free(&line);
+    ls_buf_free(&caret);
+}
+
+size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets)
+{
+    if (d->len > 1)
+        qsort(d->items, d->len, sizeof *d->items, ls_diag_cmp);
+    size_t errors = 0;
+    for (size_t i = 0; i < d->len; i++) {
+        const ls_diag *g = &d->items[i];
+        bool err = g->sev == LS_SEV_ERROR || strict;
+        if (err)
+            errors++;
+        const char *sev = err ? "error" : "warning";
+        if (g->loc.file && g->loc.line)
+            fprintf(out, "%s:%u:%u: %s: ", g->loc.file, (unsigned)g->loc.line,
+                    (unsigned)(g->loc.col ? g->loc.col : 1), sev);
+        else if (g->loc.file)
+            fprintf(out, "%s: %s: ", g->loc.file, sev);
+        else
+            fprintf(out, "lockstep: %s: ", sev);
+        ls_put_redacted(out, g->msg, strlen(g->msg));
+        fputc('\n', out);
+        if (carets && g->loc.file)
+            ls_print_caret(out, ls_diags_find(d, g->loc.file), g->loc);
+    }
+    return errors;
+}
+
+void ls_error_clear(ls_error *e)
+{
+    e->code = 0;
+    e->loc.file = NULL;
+    e->loc.line = 0;
+    e->loc.col = 0;
+    e->msg[0] = '\0';
+}
+
+void ls_error_set(ls_error *e, ls_loc loc, const char *fmt, ...)
+{
+    if (e->code != 0)
+        return;
+    e->code = 1;
+    e->loc = loc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+const char *ls_error_format(const ls_error *e, char *buf, size_t buflen)
+{
+    if (!buf || !buflen)
+        return "";
+    size_t rn = 0;
+    char *r = ls_redact(e->msg, strlen(e->msg), &rn);
+    const char *msg = r ? r : "";
+    if (e->loc.file && e->loc.line)
+        snprintf(buf, buflen, "%s:%u:%u: %s", e->loc.file, (unsigned)e->loc.line,
+                 (unsigned)(e->loc.col ? e->loc.col : 1), msg);
+    else if (e->loc.file)
+        snprintf(buf, buflen, "%s: %s", e->loc.file, msg);
+    else
+        snprintf(buf, buflen, "%s", msg);
+    free(r);
+    return buf;
+}
