@@ -1,0 +1,506 @@
+/*
+ * Running programs (proc.h).
+ *
+ * The child is started with posix_spawnp from an argv -- never through a
+ * shell -- as the leader of a new process group, with default signal
+ * dispositions and an empty signal mask whatever the engine has set.
+ * glibc (>= 2.24) reports a failed exec through posix_spawnp's return
+ * value, so "could not start" is never confused with "exited 127".
+ *
+ * One poll() loop then does everything: writes stdin (non-blocking, so a
+ * child that does not read cannot block us), drains stdout and stderr (each
+ * kept up to the cap, the rest read and thrown away so the child never
+ * blocks on a full pipe), watches the child through a pidfd, the deadline
+ * and the cancel flag (polled at least every 50 ms).  On timeout or cancel
+ * the whole group gets SIGTERM, then SIGKILL after the grace period.
+ *
+ * When the child has exited it is left a zombie (waitid WNOWAIT) while the
+ * group gets SIGKILL: the zombie pins the pid, so the group id cannot have
+ * been reused by then.  That kills a backgrounded grandchild still holding
+ * the pipes; the pipes are then drained for a bounded time and closed.
+ */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "registry.h"
+#include "secret.h"
+
+#define POLL_TICK_MS 50      /* the cancel flag is looked at this often */
+#define DEFAULT_GRACE_MS 2000
+#define DRAIN_AFTER_EXIT_MS 200 /* pipes held by an escaped grandchild */
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* Keeps our pipe ends off 0, 1 and 2 (an engine started with a closed
+ * stdin would otherwise get fd 0 from pipe2 and dup2 onto itself). */
+static int lift_fd(int fd)
+{
+    if (fd > 2)
+        return fd;
+    int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return n;
+}
+
+static int make_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    fds[0] = lift_fd(fds[0]);
+    fds[1] = lift_fd(fds[1]);
+    if (fds[0] < 0 || fds[1] < 0) {
+        close_fd(&fds[0]);
+        close_fd(&fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* The inherited environment with env_add laid over it: a key in env_add
+ * replaces the inherited entry of the same name. */
+static char **build_env(const char *const *env_add)
+{
+    size_t ninh = 0, nadd = 0;
+    for (char **e = environ; e && *e; e++)
+        ninh++;
+    for (const char *const *a = env_add; a && *a; a++)
+        nadd++;
+    char **envp = calloc(ninh + nadd + 1, sizeof *envp);
+    if (envp == NULL)
+        return NULL;
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+        bool overridden = false;
+        for (const char *const *a = env_add; a && *a && !overridden; a++)
+            overridden = strncmp(*a, *e, klen) == 0 && (*a)[klen] == '=';
+        if (!overridden)
+            envp[n++] = *e;
+    }
+    for (const char *const *a = env_add; a && *a; a++) {
+        /* a later duplicate key in env_add wins too */
+        const char *eq = strchr(*a, '=');
+        size_t klen = eq ? (size_t)(eq - *a) : strlen(*a);
+        bool later = false;
+        for (const char *const *b = a + 1; *b && !later; b++)
+            later = strncmp(*a, *b, klen) == 0 && (*b)[klen] == '=';
+        if (!later)
+            envp[n++] = (char *)(uintptr_t)*a;
+    }
+    envp[n] = NULL;
+    return envp;
+}
+
+static void start_error(ls_proc_result *res, const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void start_error(ls_proc_result *res, const char *prog, const char *fmt, ...)
+{
+    char why[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    char *p = ls_redact(prog, strlen(prog), NULL);
+    snprintf(res->start_error, sizeof res->start_error, "cannot run '%s': %s", p ? p : "***", why);
+    free(p);
+}
+
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        int ifd = lift_fd((int)fd);
+        if (ifd >= 0)
+            (void)fcntl(ifd, F_SETFD, FD_CLOEXEC);
+        return ifd;
+    }
+#else
+    (void)pid;
+#endif
+    return -1;
+}
+
+/* ---- the spawn -------------------------------------------------------- */
+
+static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, char **envp, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    int rc;
+
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+        return rc;
+    if ((rc = posix_spawnattr_init(&attr)) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (in_fd >= 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    else
+        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    if (rc == 0 && o->cwd != NULL)
+        rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+    if (rc == 0)
+        rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                                 POSIX_SPAWN_SETSIGMASK);
+    if (rc == 0)
+        rc = posix_spawnp(pid, o->argv[0], &fa, &attr, (char *const *)(uintptr_t)o->argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+typedef struct stream {
+    int fd;
+    ls_buf buf;
+} stream;
+
+/* Reads what is there; returns false at EOF or on a hard error. */
+static bool drain(stream *s)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(s->fd, chunk, sizeof chunk);
+        if (n > 0) {
+            if (!s->buf.overflow)
+                (void)ls_buf_add(&s->buf, chunk, (size_t)n);
+            if ((size_t)n < sizeof chunk)
+                return true;
+            continue;
+        }
+        if (n == 0)
+            return false;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->exit_code = -1;
+    int64_t t0 = ls_now_ms();
+
+    if (o->argv == NULL || o->argv[0] == NULL || o->argv[0][0] == '\0') {
+        snprintf(res->start_error, sizeof res->start_error, "cannot run a program: argv is empty");
+        return -1;
+    }
+    const char *prog = o->argv[0];
+    if (o->cwd != NULL) {
+        struct stat st;
+        if (stat(o->cwd, &st) != 0) {
+            start_error(res, prog, "cannot change directory to '%s': %s", o->cwd, strerror(errno));
+            return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            start_error(res, prog, "cannot change directory to '%s': Not a directory", o->cwd);
+            return -1;
+        }
+    }
+
+    size_t cap = o->cap ? o->cap : LS_PROC_DEFAULT_CAP;
+    int grace = o->grace_ms > 0 ? o->grace_ms : DEFAULT_GRACE_MS;
+    int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+    char **envp = NULL;
+    int rc;
+
+    if ((o->stdin_data != NULL && make_pipe(in_p) != 0) || make_pipe(out_p) != 0 ||
+        make_pipe(err_p) != 0) {
+        start_error(res, prog, "cannot create pipes: %s", strerror(errno));
+        goto fail;
+    }
+    envp = build_env(o->env_add);
+    if (envp == NULL) {
+        start_error(res, prog, "out of memory");
+        goto fail;
+    }
+
+    /* Writing stdin to a child that has exited must give EPIPE, not kill
+     * the engine; the child gets SIGPIPE back at its default (SETSIGDEF). */
+    struct sigaction ign, old_pipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+
+    pid_t pid = -1;
+    rc = spawn_child(o, in_p[0], out_p[1], err_p[1], envp, &pid);
+    free(envp);
+    envp = NULL;
+    close_fd(&in_p[0]);
+    close_fd(&out_p[1]);
+    close_fd(&err_p[1]);
+    if (rc != 0) {
+        sigaction(SIGPIPE, &old_pipe, NULL);
+        start_error(res, prog, "%s", strerror(rc));
+        goto fail;
+    }
+    res->started = true;
+
+    stream out, err;
+    out.fd = out_p[0];
+    err.fd = err_p[0];
+    out_p[0] = err_p[0] = -1;
+    ls_buf_init(&out.buf, cap);
+    ls_buf_init(&err.buf, cap);
+    set_nonblock(out.fd);
+    set_nonblock(err.fd);
+    int in_fd = in_p[1];
+    in_p[1] = -1;
+    size_t in_off = 0;
+    if (in_fd >= 0) {
+        set_nonblock(in_fd);
+        if (o->stdin_len == 0)
+            close_fd(&in_fd);
+    }
+    int pidfd = open_pidfd(pid);
+
+    bool exited = false;       /* the child is a zombie, not yet reaped */
+    int64_t term_at = 0;       /* when SIGTERM was sent; 0: not yet */
+    int64_t drain_until = 0;   /* after exit: stop waiting for EOF then */
+    siginfo_t si;
+
+    for (;;) {
+        int64_t now = ls_now_ms();
+
+        if (!exited) {
+            memset(&si, 0, sizeof si);
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+                exited = true;
+                /* The zombie pins the group id: nobody else can own it. */
+                kill(-pid, SIGKILL);
+                drain_until = now + DRAIN_AFTER_EXIT_MS;
+                close_fd(&in_fd);
+                close_fd(&pidfd);
+            }
+        }
+        if (!exited && term_at == 0) {
+            bool cancel = o->cancel != NULL && *o->cancel;
+            bool late = o->deadline_ms > 0 && now >= o->deadline_ms;
+            if (cancel || late) {
+                if (cancel)
+                    res->cancelled = true;
+                else
+                    res->timed_out = true;
+                kill(-pid, SIGTERM);
+                term_at = now;
+                close_fd(&in_fd);
+            }
+        }
+        if (!exited && term_at != 0 && now - term_at >= grace)
+            kill(-pid, SIGKILL);
+
+        if (exited && ((out.fd < 0 && err.fd < 0) || now >= drain_until))
+            break;
+
+        struct pollfd pfd[4];
+        int np = 0, i_out = -1, i_err = -1, i_in = -1, i_pid = -1;
+        if (out.fd >= 0) {
+            i_out = np;
+            pfd[np++] = (struct pollfd){.fd = out.fd, .events = POLLIN};
+        }
+        if (err.fd >= 0) {
+            i_err = np;
+            pfd[np++] = (struct pollfd){.fd = err.fd, .events = POLLIN};
+        }
+        if (in_fd >= 0) {
+            i_in = np;
+            pfd[np++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
+        }
+        if (pidfd >= 0) {
+            i_pid = np;
+            pfd[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        }
+        int64_t wait_ms = POLL_TICK_MS;
+        if (exited)
+            wait_ms = min64(wait_ms, drain_until - now);
+        else if (term_at != 0)
+            wait_ms = min64(wait_ms, term_at + grace - now);
+        else if (o->deadline_ms > 0)
+            wait_ms = min64(wait_ms, o->deadline_ms - now);
+        /* Without a pidfd, exit is noticed by polling: look often once the
+         * pipes are closed and there is nothing else to wake us. */
+        if (pidfd < 0 && !exited && out.fd < 0 && err.fd < 0)
+            wait_ms = min64(wait_ms, 2);
+        if (wait_ms < 0)
+            wait_ms = 0;
+        int pr = poll(pfd, (nfds_t)np, (int)wait_ms);
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            /* poll itself failing is not recoverable: stop the child */
+            if (!exited && term_at == 0) {
+                kill(-pid, SIGTERM);
+                term_at = ls_now_ms();
+            }
+            continue;
+        }
+        if (i_out >= 0 && pfd[i_out].revents && !drain(&out))
+            close_fd(&out.fd);
+        if (i_err >= 0 && pfd[i_err].revents && !drain(&err))
+            close_fd(&err.fd);
+        if (i_in >= 0 && pfd[i_in].revents) {
+            if (pfd[i_in].revents & (POLLERR | POLLHUP)) {
+                close_fd(&in_fd);
+            } else {
+                ssize_t n = write(in_fd, o->stdin_data + in_off, o->stdin_len - in_off);
+                if (n > 0) {
+                    in_off += (size_t)n;
+                    if (in_off >= o->stdin_len)
+                        close_fd(&in_fd);
+                } else if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+                    close_fd(&in_fd); /* EPIPE: the child stopped reading */
+                }
+            }
+        }
+        (void)i_pid; /* readable pidfd: the waitid at the top notices the exit */
+    }
+
+    /* Reap the child (already a zombie). */
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    close_fd(&out.fd);
+    close_fd(&err.fd);
+    close_fd(&in_fd);
+    close_fd(&pidfd);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+
+    if (WIFEXITED(status)) {
+        res->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        res->exit_code = -1;
+        res->term_signal = WTERMSIG(status);
+    }
+    res->truncated = out.buf.overflow || err.buf.overflow;
+    res->out_len = out.buf.len;
+    res->out = ls_buf_steal(&out.buf);
+    res->err_len = err.buf.len;
+    res->err = ls_buf_steal(&err.buf);
+    if (res->out == NULL)
+        res->out_len = 0;
+    if (res->err == NULL)
+        res->err_len = 0;
+    res->duration_ms = ls_now_ms() - t0;
+    return 0;
+
+fail:
+    free(envp);
+    close_fd(&in_p[0]);
+    close_fd(&in_p[1]);
+    close_fd(&out_p[0]);
+    close_fd(&out_p[1]);
+    close_fd(&err_p[0]);
+    close_fd(&err_p[1]);
+    res->duration_ms = ls_now_ms() - t0;
+    return -1;
+}
+
+void ls_proc_result_free(ls_proc_result *res)
+{
+    if (res == NULL)
+        return;
+    free(res->out);
+    free(res->err);
+    res->out = res->err = NULL;
+    res->out_len = res->err_len = 0;
+}
+
+ls_value ls_proc_result_value(const ls_proc_result *res)
+{
+    ls_value m = ls_map_new();
+    ls_map_set(&m, "exit_code", ls_int(res->exit_code));
+    ls_map_set(&m, "stdout", ls_string_n(res->out ? res->out : "", res->out ? res->out_len : 0));
+    ls_map_set(&m, "stderr", ls_string_n(res->err ? res->err : "", res->err ? res->err_len : 0));
+    ls_map_set(&m, "duration_ms", ls_int(res->duration_ms));
+    ls_map_set(&m, "truncated", ls_bool(res->truncated));
+    return m;
+}
+
+/* Characters that never need quoting in a shell-like display. */
+static bool plain_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("_@%+=:,./-", c) != NULL;
+}
+
+char *ls_proc_argv_string(const char *const *argv)
+{
+    ls_buf b;
+    ls_buf_init(&b, LS_BUF_UNLIMITED);
+    for (size_t i = 0; argv && argv[i]; i++) {
+        size_t n = 0;
+        char *a = ls_redact(argv[i], strlen(argv[i]), &n);
+        if (a == NULL)
+            continue;
+        if (i > 0)
+            ls_buf_addc(&b, ' ');
+        bool plain = n > 0;
+        for (size_t k = 0; k < n && plain; k++)
+            plain = a[k] != '\0' && plain_char((unsigned char)a[k]);
+        if (plain) {
+            ls_buf_add(&b, a, n);
+        } else {
+            ls_buf_addc(&b, '\'');
+            for (size_t k = 0; k < n; k++) {
+                if (a[k] == '\'')
+                    ls_buf_adds(&b, "'\\''");
+                else
+                    ls_buf_addc(&b, a[k]);
+            }
+            ls_buf_addc(&b, '\'');
+        }
+        free(a);
+    }
+    return ls_buf_steal(&b);
+}
