@@ -500,10 +500,6 @@ static ls_node *ls_parse_call(ls_parser *p, size_t namepos, size_t namelen)
     n->ival = fi;
     size_t cap = 0;
     ls_next(p); /* ( */
-    if (!ls_enter(p)) {
-        ls_node_free(n);
-        return NULL;
-    }
     if (p->tok != T_RPAREN) {
         for (;;) {
             ls_node *arg = ls_parse_or(p);
@@ -519,7 +515,6 @@ static ls_node *ls_parse_call(ls_parser *p, size_t namepos, size_t namelen)
             break;
         }
     }
-    p->depth--;
     if (p->tok != T_RPAREN) {
         char tb[64];
         ls_perr(p, p->tpos, "expected ',' or ')' in call of %s(), found %s", ls_functions[fi].name,
@@ -655,6 +650,14 @@ static ls_node *ls_parse_name(ls_parser *p)
     return NULL;
 }
 
+static bool ls_all_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
 static ls_node *ls_parse_prim(ls_parser *p)
 {
     ls_node *n;
@@ -685,10 +688,6 @@ static ls_node *ls_parse_prim(ls_parser *p)
         n = ls_node_new(LS_N_LIST, p->tpos);
         size_t cap = 0;
         ls_next(p);
-        if (!ls_enter(p)) {
-            ls_node_free(n);
-            return NULL;
-        }
         if (p->tok != T_RBRACK) {
             for (;;) {
                 ls_node *item = ls_parse_or(p);
@@ -704,7 +703,6 @@ static ls_node *ls_parse_prim(ls_parser *p)
                 break;
             }
         }
-        p->depth--;
         if (p->tok != T_RBRACK) {
             ls_perr(p, p->tpos, "expected ',' or ']' in list, found %s", ls_tok_desc(p, tb, sizeof tb));
             ls_node_free(n);
@@ -732,7 +730,7 @@ static ls_node *ls_parse_prim(ls_parser *p)
     default:
         break;
     }
-    if (p->tok == T_END && p->tpos == 0)
+    if (p->tok == T_END && p->tpos == p->n && ls_all_space(p->s, p->n))
         ls_perr(p, 0, "empty expression");
     else
         ls_perr(p, p->tpos, "expected a value, found %s", ls_tok_desc(p, tb, sizeof tb));
@@ -759,12 +757,7 @@ static ls_node *ls_parse_post(ls_parser *p)
         } else if (p->tok == T_LBRACK) {
             size_t pos = p->tpos;
             ls_next(p);
-            if (!ls_enter(p)) {
-                ls_node_free(n);
-                return NULL;
-            }
-            ls_node *idx = ls_parse_or(p);
-            p->depth--;
+            ls_node *idx = ls_parse_or(p); /* parse_or counts the nesting level */
             if (!idx) {
                 ls_node_free(n);
                 return NULL;

@@ -133,7 +133,19 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
                 failed = true;
                 break;
             }
-            ls_expr *e = ls_expr_compile(s + i + 3, close - (i + 3), ls_tloc(loc, s, i + 3), env, d);
+            size_t eb = i + 3, ee = close; /* the expression without surrounding blanks */
+            while (eb < ee && (s[eb] == ' ' || s[eb] == '\t' || s[eb] == '\n' || s[eb] == '\r'))
+                eb++;
+            while (ee > eb && (s[ee - 1] == ' ' || s[ee - 1] == '\t' || s[ee - 1] == '\n' || s[ee - 1] == '\r'))
+                ee--;
+            if (ee == eb) {
+                if (d)
+                    ls_diag_error(d, ls_tloc(loc, s, i), "empty ${{ }} in template");
+                failed = true;
+                i = close + 2;
+                continue;
+            }
+            ls_expr *e = ls_expr_compile(s + eb, ee - eb, ls_tloc(loc, s, eb), env, d);
             if (!e) {
                 failed = true; /* keep scanning: report every bad part */
                 i = close + 2;
