@@ -1,0 +1,1203 @@
+/*
+ * `lockstep test [--coverage] SCENARIO.yaml...` -- scenario tests (SPEC 7).
+ *
+ * A scenario names a playbook, its params (`env`, `set`), canned results
+ * for some states (`results`), which approvals are given (`approve`) and
+ * what must happen (`expect`).  The playbook runs through the real runner
+ * with a fake in place of every action: nothing touches the world, no
+ * journal is written.
+ *
+ *   1. Every scenario file is parsed and checked, and its playbook loaded
+ *      with the scenario's params.  Any problem is printed as
+ *      FILE:LINE:COL: error: ... and the command exits 2 before anything
+ *      runs.
+ *   2. Each scenario runs; one line `PASS name` or
+ *      `FAIL name: WHAT: expected X got Y` (the first difference).
+ *   3. With --coverage, per playbook, every transition and whether some
+ *      scenario took it, then `transitions covered: K/N`.
+ *   4. The last line is `N passed, N failed`; exit 0, or 1 if any failed.
+ *
+ * Canned results: `results: {STATE: ATTEMPT}` or `{STATE: [ATTEMPT...]}`,
+ * ATTEMPT = {status: ok|failed|timed_out, result: {...}, error: "..."}
+ * (each key optional: status ok, result {}, a generic error message).  A
+ * list gives one entry per attempt; when the runner asks for more attempts
+ * than the list holds, the LAST entry repeats (so `[{status: failed}]`
+ * fails every retry).  A state with an action and no canned result gets its
+ * `dry_run.result` (or {}) with status ok.
+ *
+ * Which transition a run took is derived from its path (the runner reports
+ * states entered, not edges): for consecutive entries S -> T, the edges of
+ * S that lead to T are candidates.  The status of S's last canned attempt
+ * in that visit picks among them: timed_out prefers on_timeout, then the
+ * failure edge, then next/branches; failed prefers the failure edge; ok
+ * (or no action called: a decision state, a failed `requires`, a refused
+ * confirmation) prefers next/branches, then the failure edge.  Among
+ * branches the first one leading to T is credited.  Edges only count
+ * once per state and kind, as SPEC 7 says.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "diag.h"
+#include "playbook.h"
+#include "run.h"
+
+#define SC_MAX_FILE (4u << 20)   /* a scenario file larger than 4 MiB is refused */
+#define SC_MAX_NODES 200000      /* YAML nodes per scenario file */
+
+/* ---------------------------------------------------------------- YAML tree */
+
+typedef enum sc_nkind { SN_SCALAR, SN_SEQ, SN_MAP } sc_nkind;
+
+/* A YAML node with its place.  A map's items are key, value, key, value. */
+typedef struct sc_node {
+    sc_nkind kind;
+    ls_loc loc;
+    bool plain;  /* a plain (unquoted, untagged) scalar: typed as YAML 1.1 */
+    char *text;  /* scalars */
+    size_t len;
+    struct sc_node **items;
+    size_t n, cap;
+} sc_node;
+
+static void sc_node_free(sc_node *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        sc_node_free(n->items[i]);
+    free(n->items);
+    free(n->text);
+    free(n);
+}
+
+static int sc_node_push(sc_node *parent, sc_node *child)
+{
+    if (parent->n == parent->cap) {
+        size_t cap = parent->cap ? parent->cap * 2 : 8;
+        sc_node **items = realloc(parent->items, cap * sizeof *items);
+        if (!items)
+            return -1;
+        parent->items = items;
+        parent->cap = cap;
+    }
+    parent->items[parent->n++] = child;
+    return 0;
+}
+
+static ls_loc sc_loc(const char *file, uint32_t line, uint32_t col)
+{
+    ls_loc loc;
+    loc.file = file;
+    loc.line = line;
+    loc.col = col;
+    return loc;
+}
+
+static ls_loc sc_mark(const char *file, yaml_mark_t m)
+{
+    return sc_loc(file, (uint32_t)m.line + 1, (uint32_t)m.column + 1);
+}
+
+/* Parses one YAML document into a tree.  NULL with a problem in `d`. */
+static sc_node *sc_parse(const char *file, const char *text, size_t len, ls_diags *d)
+{
+    yaml_parser_t parser;
+    sc_node *stack[LS_MAX_DEPTH + 1];
+    size_t depth = 0, nodes = 0;
+    sc_node *root = NULL;
+    int docs = 0;
+    bool done = false, failed = false;
+
+    if (!yaml_parser_initialize(&parser)) {
+        ls_diag_error(d, sc_loc(file, 0, 0), "out of memory");
+        return NULL;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    while (!done && !failed) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            ls_diag_error(d, sc_mark(file, parser.problem_mark), "YAML: %s%s%s",
+                          parser.problem ? parser.problem : "syntax error",
+                          parser.context ? " " : "", parser.context ? parser.context : "");
+            failed = true;
+            break;
+        }
+        ls_loc loc = sc_mark(file, ev.start_mark);
+        sc_node *node = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                ls_diag_error(d, loc, "a scenario file holds one YAML document");
+                failed = true;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            ls_diag_error(d, loc, "YAML aliases are not allowed in scenario files");
+            failed = true;
+            break;
+        case YAML_SCALAR_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++nodes > SC_MAX_NODES) {
+                ls_diag_error(d, loc, "too many YAML nodes (more than %d)", SC_MAX_NODES);
+                failed = true;
+                break;
+            }
+            node = calloc(1, sizeof *node);
+            if (!node) {
+                failed = true;
+                break;
+            }
+            node->loc = loc;
+            if (ev.type == YAML_SCALAR_EVENT) {
+                node->kind = SN_SCALAR;
+                node->plain = ev.data.scalar.plain_implicit && !ev.data.scalar.tag &&
+                              ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+                node->len = ev.data.scalar.length;
+                node->text = malloc(node->len + 1);
+                if (!node->text) {
+                    free(node);
+                    failed = true;
+                    break;
+                }
+                memcpy(node->text, ev.data.scalar.value, node->len);
+                node->text[node->len] = '\0';
+            } else {
+                node->kind = ev.type == YAML_SEQUENCE_START_EVENT ? SN_SEQ : SN_MAP;
+            }
+            if (depth > 0) {
+                sc_node *top = stack[depth - 1];
+                if (top->kind == SN_MAP && top->n % 2 == 0) {
+                    if (node->kind != SN_SCALAR) {
+                        ls_diag_error(d, loc, "a key must be a plain string");
+                        sc_node_free(node);
+                        failed = true;
+                        break;
+                    }
+                    for (size_t k = 0; k < top->n; k += 2)
+                        if (strcmp(top->items[k]->text, node->text) == 0) {
+                            ls_diag_error(d, loc, "duplicate key '%s'", node->text);
+                            failed = true;
+                        }
+                }
+                if (sc_node_push(top, node) != 0) {
+                    sc_node_free(node);
+                    failed = true;
+                    break;
+                }
+            } else if (!root) {
+                root = node;
+            } else {
+                sc_node_free(node);
+            }
+            if (node->kind != SN_SCALAR && !failed) {
+                if (depth >= LS_MAX_DEPTH) {
+                    ls_diag_error(d, loc, "YAML nesting deeper than %d levels", LS_MAX_DEPTH);
+                    failed = true;
+                    break;
+                }
+                stack[depth++] = node;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (depth > 0)
+                depth--;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    if (failed) {
+        sc_node_free(root);
+        return NULL;
+    }
+    if (!root)
+        ls_diag_error(d, sc_loc(file, 1, 1), "empty scenario file");
+    return root;
+}
+
+static sc_node *sc_map_get(const sc_node *map, const char *key)
+{
+    if (!map || map->kind != SN_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (strcmp(map->items[i]->text, key) == 0)
+            return map->items[i + 1];
+    return NULL;
+}
+
+static bool sc_is_null(const sc_node *n)
+{
+    return n->kind == SN_SCALAR && n->plain &&
+           (n->len == 0 || strcmp(n->text, "~") == 0 || strcmp(n->text, "null") == 0 ||
+            strcmp(n->text, "Null") == 0 || strcmp(n->text, "NULL") == 0);
+}
+
+static int sc_plain_bool(const char *s)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", NULL};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", NULL};
+    for (size_t i = 0; yes[i]; i++)
+        if (strcmp(s, yes[i]) == 0)
+            return 1;
+    for (size_t i = 0; no[i]; i++)
+        if (strcmp(s, no[i]) == 0)
+            return 0;
+    return -1;
+}
+
+/* A plain scalar typed as YAML 1.1 reads it: null, bool, int, float, else string. */
+static ls_value sc_scalar_value(const sc_node *n)
+{
+    if (!n->plain)
+        return ls_string_n(n->text, n->len);
+    if (sc_is_null(n))
+        return ls_null();
+    int b = sc_plain_bool(n->text);
+    if (b >= 0)
+        return ls_bool(b == 1);
+    const char *s = n->text;
+    char *end = NULL;
+    if (*s && strspn(s, "+-0123456789") == n->len && strchr("+-", s[n->len - 1]) == NULL) {
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno == 0 && end && *end == '\0')
+            return ls_int((int64_t)v);
+    }
+    if (*s && strspn(s, "+-0123456789.eE") == n->len && strpbrk(s, "0123456789")) {
+        errno = 0;
+        double f = strtod(s, &end);
+        if (errno == 0 && end && *end == '\0')
+            return ls_float(f);
+    }
+    return ls_string_n(n->text, n->len);
+}
+
+/* The tree below `n` as a value (depth is bounded by the parser). */
+static ls_value sc_node_value(const sc_node *n)
+{
+    if (n->kind == SN_SCALAR)
+        return sc_scalar_value(n);
+    if (n->kind == SN_SEQ) {
+        ls_value list = ls_list_new();
+        for (size_t i = 0; i < n->n; i++)
+            ls_list_push(&list, sc_node_value(n->items[i]));
+        return list;
+    }
+    ls_value map = ls_map_new();
+    for (size_t i = 0; i + 1 < n->n; i += 2)
+        ls_map_set(&map, n->items[i]->text, sc_node_value(n->items[i + 1]));
+    return map;
+}
+
+/* ------------------------------------------------------------ playbooks */
+
+typedef enum sc_edge_kind { SC_NEXT, SC_BRANCH, SC_FAILURE, SC_TIMEOUT } sc_edge_kind;
+
+typedef struct sc_edge {
+    int from, to;
+    sc_edge_kind kind;
+    size_t branch; /* index in the next list, for SC_BRANCH */
+    bool covered;
+} sc_edge;
+
+/* One playbook file, loaded once without params: its structure serves
+ * name checks and coverage; scenarios load their own param-checked copy. */
+typedef struct sc_book {
+    char *real;      /* realpath: the cache key */
+    char *shown;     /* as the first scenario named it */
+    ls_diags diags;
+    ls_playbook *pb; /* NULL when it did not load */
+    sc_edge *edges;
+    size_t nedges;
+} sc_book;
+
+typedef struct sc_attempt {
+    ls_act_status status;
+    ls_value result;
+    char *error;
+} sc_attempt;
+
+typedef struct sc_canned {
+    int state;
+    sc_attempt *att;
+    size_t n;
+} sc_canned;
+
+enum { SC_OUT_UNSET = -1, SC_OUT_HALTED = 3 };
+
+typedef struct sc_call {
+    int state;
+    int attempt;
+    ls_act_status status;
+} sc_call;
+
+typedef struct scenario {
+    const char *file;  /* interned in diags */
+    char *name;
+    sc_book *book;
+    ls_diags diags;    /* scenario file problems and the param-checked load */
+    ls_playbook *pb;   /* param-checked copy */
+    char *env;
+    char **sets;
+    size_t nsets;
+    sc_canned *canned;
+    size_t ncanned;
+    bool approve_all;
+    char **approve;
+    size_t napprove;
+    int exp_outcome;   /* SC_OUT_UNSET, LS_TERM_SUCCESS, LS_TERM_FAILURE, SC_OUT_HALTED */
+    int exp_final;     /* -1: unset */
+    bool has_path;
+    int *path;
+    size_t npath;
+    int *visit_states;
+    long *visit_counts; /* -1: at least once */
+    size_t nvisits;
+    int *never;
+    size_t nnever;
+    char *exp_error;
+    /* Filled by the run. */
+    sc_call *calls;
+    size_t ncalls, capcalls;
+} scenario;
+
+static char *sc_strdup(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = malloc(n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+static char *sc_read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    ls_buf b;
+    ls_buf_init(&b, SC_MAX_FILE);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (ls_buf_add(&b, chunk, n) != 0)
+            break;
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (b.overflow || bad) {
+        if (bad)
+            snprintf(err, errlen, "cannot read: %s", strerror(errno));
+        else
+            snprintf(err, errlen, "larger than %u bytes", SC_MAX_FILE);
+        ls_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    char *text = ls_buf_steal(&b);
+    if (!text)
+        text = sc_strdup("");
+    return text;
+}
+
+static void sc_edge_add(sc_book *bk, int from, int to, sc_edge_kind kind, size_t branch)
+{
+    sc_edge *e = realloc(bk->edges, (bk->nedges + 1) * sizeof *e);
+    if (!e)
+        return;
+    bk->edges = e;
+    e[bk->nedges++] = (sc_edge){from, to, kind, branch, false};
+}
+
+/* SPEC 7: each plain next, each branch, the failure target of a state that
+ * can fail, and a declared on_timeout. */
+static void sc_book_edges(sc_book *bk)
+{
+    const ls_playbook *pb = bk->pb;
+    for (size_t i = 0; i < pb->nstates; i++) {
+        const ls_state *st = &pb->states[i];
+        int from = (int)i;
+        if (st->terminal != LS_TERM_NONE)
+            continue;
+        if (st->next >= 0)
+            sc_edge_add(bk, from, st->next, SC_NEXT, 0);
+        for (size_t b = 0; b < st->nbranches; b++)
+            sc_edge_add(bk, from, st->branches[b].target, SC_BRANCH, b);
+        int fail = ls_state_failure_target(st);
+        if (st->can_fail && fail >= 0)
+            sc_edge_add(bk, from, fail, SC_FAILURE, 0);
+        if (st->on_timeout >= 0)
+            sc_edge_add(bk, from, st->on_timeout, SC_TIMEOUT, 0);
+    }
+}
+
+typedef struct sc_books {
+    sc_book **items;
+    size_t n;
+} sc_books;
+
+/* The book for `path`, loading it on first use; NULL (with a problem at
+ * `where`) when the file cannot be found. */
+static sc_book *sc_book_get(sc_books *books, const char *path, ls_loc where, ls_diags *d)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        ls_diag_error(d, where, "playbook %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (size_t i = 0; i < books->n; i++)
+        if (strcmp(books->items[i]->real, real) == 0)
+            return books->items[i];
+    sc_book *bk = calloc(1, sizeof *bk);
+    sc_book **items = realloc(books->items, (books->n + 1) * sizeof *items);
+    if (!bk || !items) {
+        free(bk);
+        if (items)
+            books->items = items;
+        ls_diag_error(d, where, "out of memory");
+        return NULL;
+    }
+    books->items = items;
+    books->items[books->n++] = bk;
+    bk->real = sc_strdup(real);
+    bk->shown = sc_strdup(path);
+    ls_diags_init(&bk->diags);
+    ls_load_opts lo = {0};
+    lo.path = path;
+    lo.check_params = false;
+    lo.ignore_process_env = true;
+    bk->pb = ls_playbook_load(&lo, &bk->diags);
+    if (bk->pb)
+        sc_book_edges(bk);
+    return bk;
+}
+
+static void sc_book_free(sc_book *bk)
+{
+    if (bk->pb)
+        ls_playbook_free(bk->pb);
+    ls_diags_free(&bk->diags);
+    free(bk->edges);
+    free(bk->real);
+    free(bk->shown);
+    free(bk);
+}
+
+/* ------------------------------------------------------------ scenario file */
+
+static bool sc_want(ls_diags *d, const sc_node *n, sc_nkind kind, const char *what)
+{
+    if (n->kind == kind && !(kind == SN_SCALAR && sc_is_null(n)))
+        return true;
+    ls_diag_error(d, n->loc, "%s must be %s", what,
+                  kind == SN_MAP ? "a map" : kind == SN_SEQ ? "a list" : "a string");
+    return false;
+}
+
+static int sc_state(scenario *sc, const sc_node *n, const char *what)
+{
+    if (!sc_want(&sc->diags, n, SN_SCALAR, what))
+        return -1;
+    int i = ls_playbook_state_index(sc->book->pb, n->text);
+    if (i < 0)
+        ls_diag_error(&sc->diags, n->loc, "%s: unknown state '%s' in playbook %s", what, n->text,
+                      sc->book->pb->name);
+    return i;
+}
+
+static void sc_check_keys(ls_diags *d, const sc_node *map, const char *const *allowed, const char *where)
+{
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        const char *k = map->items[i]->text;
+        bool ok = false;
+        for (size_t j = 0; allowed[j]; j++)
+            if (strcmp(k, allowed[j]) == 0)
+                ok = true;
+        if (!ok) {
+            ls_buf b;
+            ls_buf_init(&b, 1024);
+            for (size_t j = 0; allowed[j]; j++)
+                ls_buf_printf(&b, "%s%s", j ? ", " : "", allowed[j]);
+            ls_diag_error(d, map->items[i]->loc, "unknown key '%s' in %s (expected one of: %s)", k, where,
+                          ls_buf_str(&b));
+            ls_buf_free(&b);
+        }
+    }
+}
+
+static int *sc_state_list(scenario *sc, const sc_node *n, const char *what, size_t *count)
+{
+    *count = 0;
+    if (!sc_want(&sc->diags, n, SN_SEQ, what))
+        return NULL;
+    int *out = calloc(n->n ? n->n : 1, sizeof *out);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n->n; i++)
+        out[i] = sc_state(sc, n->items[i], what);
+    *count = n->n;
+    return out;
+}
+
+static void sc_parse_attempt(scenario *sc, const sc_node *n, const ls_state *st, sc_attempt *a)
+{
+    static const char *const keys[] = {"status", "result", "error", NULL};
+    a->status = LS_ACT_OK;
+    a->result = ls_null();
+    a->error = NULL;
+    if (!sc_want(&sc->diags, n, SN_MAP, "a canned result"))
+        return;
+    sc_check_keys(&sc->diags, n, keys, "a canned result");
+    const sc_node *s = sc_map_get(n, "status");
+    if (s && sc_want(&sc->diags, s, SN_SCALAR, "status")) {
+        if (strcmp(s->text, "ok") == 0)
+            a->status = LS_ACT_OK;
+        else if (strcmp(s->text, "failed") == 0)
+            a->status = LS_ACT_FAILED;
+        else if (strcmp(s->text, "timed_out") == 0)
+            a->status = LS_ACT_TIMED_OUT;
+        else
+            ls_diag_error(&sc->diags, s->loc, "status must be ok, failed or timed_out, not '%s'", s->text);
+    }
+    const sc_node *r = sc_map_get(n, "result");
+    if (r && sc_want(&sc->diags, r, SN_MAP, "result"))
+        a->result = sc_node_value(r);
+    const sc_node *e = sc_map_get(n, "error");
+    if (e && sc_want(&sc->diags, e, SN_SCALAR, "error"))
+        a->error = sc_strdup(e->text);
+    (void)st;
+}
+
+static void sc_parse_results(scenario *sc, const sc_node *n)
+{
+    if (!sc_want(&sc->diags, n, SN_MAP, "results"))
+        return;
+    sc->canned = calloc(n->n / 2 + 1, sizeof *sc->canned);
+    if (!sc->canned)
+        return;
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        int si = sc_state(sc, n->items[i], "results");
+        if (si < 0)
+            continue;
+        const ls_state *st = &sc->book->pb->states[si];
+        if (!st->action) {
+            ls_diag_error(&sc->diags, n->items[i]->loc,
+                          "results: state '%s' runs no action, so it has no result to can", st->name);
+            continue;
+        }
+        const sc_node *v = n->items[i + 1];
+        sc_canned *c = &sc->canned[sc->ncanned++];
+        c->state = si;
+        if (v->kind == SN_SEQ) {
+            if (v->n == 0) {
+                ls_diag_error(&sc->diags, v->loc, "results: an empty list of attempts for '%s'", st->name);
+                continue;
+            }
+            c->att = calloc(v->n, sizeof *c->att);
+            if (!c->att)
+                continue;
+            c->n = v->n;
+            for (size_t k = 0; k < v->n; k++)
+                sc_parse_attempt(sc, v->items[k], st, &c->att[k]);
+        } else {
+            c->att = calloc(1, sizeof *c->att);
+            if (!c->att)
+                continue;
+            c->n = 1;
+            sc_parse_attempt(sc, v, st, &c->att[0]);
+        }
+    }
+}
+
+static void sc_parse_expect(scenario *sc, const sc_node *n)
+{
+    static const char *const keys[] = {"outcome", "final", "path", "visits", "never", "error", NULL};
+    if (!sc_want(&sc->diags, n, SN_MAP, "expect"))
+        return;
+    sc_check_keys(&sc->diags, n, keys, "expect");
+    const sc_node *v;
+    if ((v = sc_map_get(n, "outcome")) && sc_want(&sc->diags, v, SN_SCALAR, "expect.outcome")) {
+        if (strcmp(v->text, "success") == 0)
+            sc->exp_outcome = LS_TERM_SUCCESS;
+        else if (strcmp(v->text, "failure") == 0)
+            sc->exp_outcome = LS_TERM_FAILURE;
+        else if (strcmp(v->text, "halted") == 0)
+            sc->exp_outcome = SC_OUT_HALTED;
+        else
+            ls_diag_error(&sc->diags, v->loc, "expect.outcome must be success, failure or halted, not '%s'",
+                          v->text);
+    }
+    if ((v = sc_map_get(n, "final")))
+        sc->exp_final = sc_state(sc, v, "expect.final");
+    if ((v = sc_map_get(n, "path"))) {
+        sc->path = sc_state_list(sc, v, "expect.path", &sc->npath);
+        sc->has_path = sc->path != NULL;
+    }
+    if ((v = sc_map_get(n, "never")))
+        sc->never = sc_state_list(sc, v, "expect.never", &sc->nnever);
+    if ((v = sc_map_get(n, "error")) && sc_want(&sc->diags, v, SN_SCALAR, "expect.error"))
+        sc->exp_error = sc_strdup(v->text);
+    if ((v = sc_map_get(n, "visits"))) {
+        /* A list: each state was visited; a map: STATE -> exact count. */
+        if (v->kind != SN_SEQ && v->kind != SN_MAP) {
+            ls_diag_error(&sc->diags, v->loc, "expect.visits must be a list of states or a map state: count");
+            return;
+        }
+        size_t cnt = v->kind == SN_SEQ ? v->n : v->n / 2;
+        sc->visit_states = calloc(cnt + 1, sizeof *sc->visit_states);
+        sc->visit_counts = calloc(cnt + 1, sizeof *sc->visit_counts);
+        if (!sc->visit_states || !sc->visit_counts)
+            return;
+        for (size_t i = 0; i < cnt; i++) {
+            const sc_node *k = v->kind == SN_SEQ ? v->items[i] : v->items[2 * i];
+            sc->visit_states[i] = sc_state(sc, k, "expect.visits");
+            sc->visit_counts[i] = -1;
+            if (v->kind == SN_MAP) {
+                const sc_node *c = v->items[2 * i + 1];
+                char *end = NULL;
+                long cv = -1;
+                if (c->kind == SN_SCALAR && c->plain && c->len > 0) {
+                    errno = 0;
+                    cv = strtol(c->text, &end, 10);
+                    if (errno || !end || *end)
+                        cv = -1;
+                }
+                if (cv < 0)
+                    ls_diag_error(&sc->diags, c->loc, "expect.visits: a count must be a non-negative integer");
+                sc->visit_counts[i] = cv < 0 ? 0 : cv;
+            }
+        }
+        sc->nvisits = cnt;
+    }
+}
+
+/* `set: {K: V}` becomes --set K=V: scalars as written, lists and maps as JSON. */
+static void sc_parse_set(scenario *sc, const sc_node *n)
+{
+    if (!sc_want(&sc->diags, n, SN_MAP, "set"))
+        return;
+    sc->sets = calloc(n->n / 2 + 1, sizeof *sc->sets);
+    if (!sc->sets)
+        return;
+    const ls_playbook *pb = sc->book->pb;
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        const sc_node *k = n->items[i], *v = n->items[i + 1];
+        bool known = false;
+        for (size_t p = 0; p < pb->nparams; p++)
+            if (strcmp(pb->params[p].name, k->text) == 0)
+                known = true;
+        if (!known) {
+            ls_diag_error(&sc->diags, k->loc, "set: unknown param '%s' in playbook %s", k->text, pb->name);
+            continue;
+        }
+        ls_buf b;
+        ls_buf_init(&b, LS_BUF_UNLIMITED);
+        ls_buf_printf(&b, "%s=", k->text);
+        if (v->kind == SN_SCALAR) {
+            if (!sc_is_null(v))
+                ls_buf_add(&b, v->text, v->len);
+        } else {
+            ls_value val = sc_node_value(v);
+            size_t jl = 0;
+            char *json = ls_value_to_json(val, &jl);
+            if (json)
+                ls_buf_add(&b, json, jl);
+            free(json);
+            ls_value_free(val);
+        }
+        sc->sets[sc->nsets++] = ls_buf_steal(&b);
+    }
+}
+
+static void sc_parse_approve(scenario *sc, const sc_node *n)
+{
+    if (n->kind == SN_SCALAR && strcmp(n->text, "all") == 0) {
+        sc->approve_all = true;
+        return;
+    }
+    if (n->kind != SN_SEQ) {
+        ls_diag_error(&sc->diags, n->loc, "approve must be 'all' or a list of states");
+        return;
+    }
+    sc->approve = calloc(n->n + 1, sizeof *sc->approve);
+    if (!sc->approve)
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        if (sc_state(sc, n->items[i], "approve") >= 0)
+            sc->approve[sc->napprove++] = sc_strdup(n->items[i]->text);
+}
+
+static char *sc_default_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".yaml") == 0)
+        n -= 5;
+    else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
+        n -= 4;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, base, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+/* Reads and checks one scenario and loads its playbook with its params.
+ * Returns 0, or -1 when anything is wrong (problems in sc->diags or the
+ * book's diags). */
+static int sc_load(scenario *sc, const char *path, sc_books *books)
+{
+    static const char *const keys[] = {"name", "description", "playbook", "env", "set",
+                                       "results", "approve", "expect", NULL};
+    char err[256];
+    size_t len = 0;
+    int rc = -1;
+    sc->exp_outcome = SC_OUT_UNSET;
+    sc->exp_final = -1;
+    ls_diags_init(&sc->diags);
+    char *text = sc_read_file(path, &len, err, sizeof err);
+    sc->file = ls_diags_source(&sc->diags, path, text, text ? len : 0);
+    sc->name = sc_default_name(path);
+    if (!text) {
+        ls_diag_error(&sc->diags, sc_loc(sc->file, 0, 0), "%s", err);
+        return -1;
+    }
+    sc_node *root = sc_parse(sc->file, text, len, &sc->diags);
+    free(text);
+    if (!root)
+        return -1;
+    if (!sc_want(&sc->diags, root, SN_MAP, "a scenario"))
+        goto out;
+    sc_check_keys(&sc->diags, root, keys, "a scenario");
+    const sc_node *v = sc_map_get(root, "name");
+    if (v && sc_want(&sc->diags, v, SN_SCALAR, "name")) {
+        free(sc->name);
+        sc->name = sc_strdup(v->text);
+    }
+    v = sc_map_get(root, "playbook");
+    if (!v) {
+        ls_diag_error(&sc->diags, root->loc, "a scenario needs 'playbook' (a path relative to the scenario file)");
+        goto out;
+    }
+    if (!sc_want(&sc->diags, v, SN_SCALAR, "playbook"))
+        goto out;
+    ls_buf pbpath;
+    ls_buf_init(&pbpath, PATH_MAX);
+    const char *slash = strrchr(path, '/');
+    if (v->text[0] != '/' && slash)
+        ls_buf_add(&pbpath, path, (size_t)(slash - path) + 1);
+    ls_buf_adds(&pbpath, v->text);
+    sc->book = sc_book_get(books, ls_buf_str(&pbpath), v->loc, &sc->diags);
+    if (!sc->book || !sc->book->pb) {
+        ls_buf_free(&pbpath);
+        goto out;
+    }
+    if ((v = sc_map_get(root, "env")) && sc_want(&sc->diags, v, SN_SCALAR, "env"))
+        sc->env = sc_strdup(v->text);
+    if ((v = sc_map_get(root, "set")))
+        sc_parse_set(sc, v);
+    if ((v = sc_map_get(root, "results")))
+        sc_parse_results(sc, v);
+    if ((v = sc_map_get(root, "approve")))
+        sc_parse_approve(sc, v);
+    if ((v = sc_map_get(root, "expect")))
+        sc_parse_expect(sc, v);
+    else
+        ls_diag_error(&sc->diags, root->loc, "a scenario needs 'expect' (outcome, final, path, visits, never)");
+    if (sc->diags.errors == 0) {
+        ls_load_opts lo = {0};
+        lo.path = ls_buf_str(&pbpath);
+        lo.env_name = sc->env;
+        lo.sets = (const char *const *)sc->sets;
+        lo.nsets = sc->nsets;
+        lo.check_params = true;
+        lo.ignore_process_env = true;
+        sc->pb = ls_playbook_load(&lo, &sc->diags);
+        if (sc->pb && sc->pb->nstates != sc->book->pb->nstates) {
+            ls_diag_error(&sc->diags, sc_loc(sc->file, 1, 1), "playbook %s changed while loading",
+                          lo.path);
+        }
+    }
+    ls_buf_free(&pbpath);
+    rc = sc->diags.errors == 0 && sc->pb ? 0 : -1;
+out:
+    sc_node_free(root);
+    return rc;
+}
+
+static void sc_free(scenario *sc)
+{
+    if (sc->pb)
+        ls_playbook_free(sc->pb);
+    ls_diags_free(&sc->diags);
+    for (size_t i = 0; i < sc->ncanned; i++) {
+        for (size_t k = 0; k < sc->canned[i].n; k++) {
+            ls_value_free(sc->canned[i].att[k].result);
+            free(sc->canned[i].att[k].error);
+        }
+        free(sc->canned[i].att);
+    }
+    free(sc->canned);
+    for (size_t i = 0; i < sc->nsets; i++)
+        free(sc->sets[i]);
+    free(sc->sets);
+    for (size_t i = 0; i < sc->napprove; i++)
+        free(sc->approve[i]);
+    free(sc->approve);
+    free(sc->path);
+    free(sc->visit_states);
+    free(sc->visit_counts);
+    free(sc->never);
+    free(sc->exp_error);
+    free(sc->env);
+    free(sc->name);
+    free(sc->calls);
+}
+
+/* ------------------------------------------------------------ running */
+
+static int sc_state_of(const ls_playbook *pb, const ls_state *st)
+{
+    if (st >= pb->states && st < pb->states + pb->nstates)
+        return (int)(st - pb->states);
+    return ls_playbook_state_index(pb, st->name);
+}
+
+/* The fake action (run.h ls_fake_fn): the canned attempt, else the state's
+ * dry_run.result (or {}) with status ok. */
+static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value *result, ls_error *err)
+{
+    scenario *sc = ud;
+    int si = sc_state_of(sc->pb, st);
+    ls_act_status status = LS_ACT_OK;
+    const sc_attempt *a = NULL;
+    for (size_t i = 0; i < sc->ncanned && si >= 0; i++)
+        if (sc->canned[i].state == si) {
+            size_t k = attempt >= 1 ? (size_t)(attempt - 1) : 0;
+            a = &sc->canned[i].att[k < sc->canned[i].n ? k : sc->canned[i].n - 1];
+        }
+    if (a) {
+        status = a->status;
+        *result = ls_is_null(a->result) ? ls_map_new() : ls_value_copy(a->result);
+        if (status == LS_ACT_FAILED)
+            ls_error_set(err, sc_loc(NULL, 0, 0), "%s", a->error ? a->error : "failed (canned by the scenario)");
+        else if (status == LS_ACT_TIMED_OUT)
+            ls_error_set(err, sc_loc(NULL, 0, 0), "%s", a->error ? a->error : "timed out (canned by the scenario)");
+    } else if (st->has_dry_run && st->dry_run_result.kind == LS_MAP) {
+        *result = ls_value_copy(st->dry_run_result);
+    } else {
+        *result = ls_map_new();
+    }
+    if (sc->ncalls == sc->capcalls) {
+        size_t cap = sc->capcalls ? sc->capcalls * 2 : 32;
+        sc_call *c = realloc(sc->calls, cap * sizeof *c);
+        if (c) {
+            sc->calls = c;
+            sc->capcalls = cap;
+        }
+    }
+    if (sc->ncalls < sc->capcalls)
+        sc->calls[sc->ncalls++] = (sc_call){si, attempt, status};
+    return status;
+}
+
+static const char *sc_outcome_name(int o)
+{
+    switch (o) {
+    case LS_TERM_SUCCESS: return "success";
+    case LS_TERM_FAILURE: return "failure";
+    case SC_OUT_HALTED: return "halted";
+    default: return "none";
+    }
+}
+
+static void sc_names(ls_buf *b, const ls_playbook *pb, const int *idx, size_t n)
+{
+    ls_buf_addc(b, '[');
+    for (size_t i = 0; i < n; i++)
+        ls_buf_printf(b, "%s%s", i ? ", " : "", idx[i] >= 0 ? pb->states[idx[i]].name : "?");
+    ls_buf_addc(b, ']');
+}
+
+static size_t sc_count(const ls_run_report *r, int state)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < r->npath; i++)
+        if (r->path[i] == state)
+            c++;
+    return c;
+}
+
+/* Compares the run with the expectations; writes the first difference
+ * into `why` (empty when all hold). */
+static void sc_compare(const scenario *sc, const ls_run_report *r, ls_buf *why)
+{
+    const ls_playbook *pb = sc->pb;
+    int outcome = r->outcome != LS_TERM_NONE ? (int)r->outcome
+                  : r->exit_code == LS_EXIT_HALTED ? SC_OUT_HALTED : SC_OUT_UNSET;
+    if (sc->exp_outcome != SC_OUT_UNSET && sc->exp_outcome != outcome) {
+        ls_buf_printf(why, "outcome: expected %s got %s", sc_outcome_name(sc->exp_outcome),
+                      sc_outcome_name(outcome));
+        return;
+    }
+    if (sc->exp_final >= 0 && sc->exp_final != r->final_state) {
+        ls_buf_printf(why, "final: expected %s got %s", pb->states[sc->exp_final].name,
+                      r->final_state >= 0 ? pb->states[r->final_state].name : "(none)");
+        return;
+    }
+    if (sc->has_path) {
+        bool same = sc->npath == r->npath;
+        for (size_t i = 0; same && i < r->npath; i++)
+            same = sc->path[i] == r->path[i];
+        if (!same) {
+            ls_buf_adds(why, "path: expected ");
+            sc_names(why, pb, sc->path, sc->npath);
+            ls_buf_adds(why, " got ");
+            sc_names(why, pb, r->path, r->npath);
+            return;
+        }
+    }
+    for (size_t i = 0; i < sc->nvisits; i++) {
+        int s = sc->visit_states[i];
+        size_t got = sc_count(r, s);
+        if (sc->visit_counts[i] < 0 ? got == 0 : got != (size_t)sc->visit_counts[i]) {
+            if (sc->visit_counts[i] < 0)
+                ls_buf_printf(why, "visits: expected %s visited got never", pb->states[s].name);
+            else
+                ls_buf_printf(why, "visits: expected %s %ld times got %zu", pb->states[s].name,
+                              sc->visit_counts[i], got);
+            return;
+        }
+    }
+    for (size_t i = 0; i < sc->nnever; i++) {
+        size_t got = sc_count(r, sc->never[i]);
+        if (got) {
+            ls_buf_printf(why, "never: expected %s never visited got %zu visit%s", pb->states[sc->never[i]].name,
+                          got, got == 1 ? "" : "s");
+            return;
+        }
+    }
+    if (sc->exp_error && !strstr(r->error, sc->exp_error))
+        ls_buf_printf(why, "error: expected \"%s\" got \"%s\"", sc->exp_error, r->error);
+}
+
+static int sc_edge_rank(sc_edge_kind kind, int status)
+{
+    /* status: LS_ACT_OK, FAILED, TIMED_OUT, or -1 (no action called). */
+    if (status == LS_ACT_TIMED_OUT)
+        return kind == SC_TIMEOUT ? 0 : kind == SC_FAILURE ? 1 : 2;
+    if (status == LS_ACT_FAILED)
+        return kind == SC_FAILURE ? 0 : kind == SC_TIMEOUT ? 2 : 1;
+    return kind == SC_NEXT || kind == SC_BRANCH ? 0 : kind == SC_FAILURE ? 1 : 2;
+}
+
+/* Marks the edges the run took (see the rule at the top of this file). */
+static void sc_cover(const scenario *sc, const ls_run_report *r)
+{
+    sc_book *bk = sc->book;
+    size_t c = 0;
+    for (size_t i = 0; i + 1 < r->npath; i++) {
+        int s = r->path[i], t = r->path[i + 1];
+        int status = -1;
+        if (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt <= 1) {
+            status = (int)sc->calls[c++].status;
+            while (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt > 1)
+                status = (int)sc->calls[c++].status;
+        }
+        sc_edge *best = NULL;
+        int best_rank = 99;
+        for (size_t e = 0; e < bk->nedges; e++) {
+            sc_edge *ed = &bk->edges[e];
+            if (ed->from != s || ed->to != t)
+                continue;
+            int rank = sc_edge_rank(ed->kind, status);
+            if (rank < best_rank) {
+                best = ed;
+                best_rank = rank;
+            }
+        }
+        if (best)
+            best->covered = true;
+    }
+}
+
+static int sc_run(scenario *sc, FILE *out)
+{
+    ls_run_opts opts = {0};
+    ls_run_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.final_state = -1;
+    opts.fake = sc_fake;
+    opts.fake_ud = sc;
+    opts.no_journal = true;
+    opts.quiet = true;
+    opts.approve_all_silently = sc->approve_all;
+    opts.approve = (const char *const *)sc->approve;
+    opts.napprove = sc->napprove;
+    ls_run(sc->pb, &opts, &rep);
+
+    ls_buf why;
+    ls_buf_init(&why, 64 * 1024);
+    sc_compare(sc, &rep, &why);
+    int failed = why.len > 0;
+    if (failed) {
+        fprintf(out, "FAIL %s: %s", sc->name, ls_buf_str(&why));
+        if (strncmp(ls_buf_str(&why), "path:", 5) != 0) {
+            ls_buf p;
+            ls_buf_init(&p, 64 * 1024);
+            sc_names(&p, sc->pb, rep.path, rep.npath);
+            fprintf(out, " (path %s)", ls_buf_str(&p));
+            ls_buf_free(&p);
+        }
+        if (rep.error[0])
+            fprintf(out, " (run error: %s)", rep.error);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "PASS %s\n", sc->name);
+    }
+    ls_buf_free(&why);
+    sc_cover(sc, &rep);
+    ls_run_report_free(&rep);
+    return failed;
+}
+
+static const char *sc_kind_name(sc_edge_kind k)
+{
+    switch (k) {
+    case SC_NEXT: return "next";
+    case SC_BRANCH: return "branch";
+    case SC_FAILURE: return "on_failure";
+    default: return "on_timeout";
+    }
+}
+
+static void sc_print_coverage(const sc_book *bk, FILE *out)
+{
+    const ls_playbook *pb = bk->pb;
+    size_t covered = 0;
+    fprintf(out, "coverage of %s (%s):\n", pb->name, bk->shown);
+    for (size_t e = 0; e < bk->nedges; e++) {
+        const sc_edge *ed = &bk->edges[e];
+        const ls_state *from = &pb->states[ed->from];
+        fprintf(out, "  %s %s -> %s (%s", ed->covered ? "covered    " : "NOT covered", from->name,
+                pb->states[ed->to].name, sc_kind_name(ed->kind));
+        if (ed->kind == SC_BRANCH) {
+            const ls_branch *b = &from->branches[ed->branch];
+            fprintf(out, " %zu: %s", ed->branch + 1, b->cond ? ls_expr_source(b->cond) : "else");
+        } else if (ed->kind == SC_FAILURE && !from->on_failure_own) {
+            fputs(", from defaults", out);
+        }
+        fputs(")\n", out);
+        if (ed->covered)
+            covered++;
+    }
+    fprintf(out, "transitions covered: %zu/%zu\n", covered, bk->nedges);
+}
+
+static void sc_usage(FILE *out)
+{
+    fputs("usage: lockstep test [--coverage] SCENARIO.yaml...\n\n"
+          "Runs each scenario's playbook with canned results instead of real actions\n"
+          "(nothing is touched, no journal is written) and checks what it expects.\n"
+          "Prints PASS/FAIL per scenario and 'N passed, N failed' last.\n\n"
+          "  --coverage   also list every transition of each playbook and whether a\n"
+          "               scenario took it, then 'transitions covered: K/N'\n\n"
+          "exit codes: 0 all passed, 1 some failed, 2 a scenario or its playbook is invalid\n",
+          out);
+}
+
+int ls_cmd_test(int argc, char **argv)
+{
+    bool coverage = false;
+    size_t nfiles = 0;
+    const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof *files);
+    if (!files)
+        return LS_EXIT_USAGE;
+    bool only_files = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_files && strcmp(a, "--") == 0) {
+            only_files = true;
+        } else if (!only_files && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            sc_usage(stdout);
+            free(files);
+            return LS_EXIT_OK;
+        } else if (!only_files && strcmp(a, "--coverage") == 0) {
+            coverage = true;
+        } else if (!only_files && a[0] == '-' && a[1]) {
+            fprintf(stderr, "lockstep test: unknown option '%s'\n", a);
+            sc_usage(stderr);
+            free(files);
+            return LS_EXIT_USAGE;
+        } else {
+            files[nfiles++] = a;
+        }
+    }
+    if (nfiles == 0) {
+        fputs("lockstep test: no scenario files given\n", stderr);
+        sc_usage(stderr);
+        free(files);
+        return LS_EXIT_USAGE;
+    }
+
+    sc_books books = {0};
+    scenario *scs = calloc(nfiles, sizeof *scs);
+    if (!scs) {
+        free(files);
+        return LS_EXIT_USAGE;
+    }
+    bool invalid = false;
+    for (size_t i = 0; i < nfiles; i++) {
+        if (sc_load(&scs[i], files[i], &books) != 0)
+            invalid = true;
+    }
+    int rc;
+    if (invalid) {
+        /* Playbook problems once per playbook, then each scenario's own. */
+        for (size_t b = 0; b < books.n; b++)
+            if (books.items[b]->diags.errors)
+                ls_diags_print(&books.items[b]->diags, stderr, false, true);
+        for (size_t i = 0; i < nfiles; i++)
+            if (scs[i].diags.errors)
+                ls_diags_print(&scs[i].diags, stderr, false, true);
+        fputs("lockstep test: invalid scenario or playbook; nothing was run\n", stderr);
+        rc = LS_EXIT_USAGE;
+    } else {
+        size_t failed = 0;
+        for (size_t i = 0; i < nfiles; i++)
+            failed += (size_t)sc_run(&scs[i], stdout);
+        if (coverage)
+            for (size_t b = 0; b < books.n; b++)
+                sc_print_coverage(books.items[b], stdout);
+        printf("%zu passed, %zu failed\n", nfiles - failed, failed);
+        rc = failed ? LS_EXIT_FAILURE : LS_EXIT_OK;
+    }
+    fflush(stdout);
+    for (size_t i = 0; i < nfiles; i++)
+        sc_free(&scs[i]);
+    free(scs);
+    for (size_t b = 0; b < books.n; b++)
+        sc_book_free(books.items[b]);
+    free(books.items);
+    free(files);
+    return rc;
+}
