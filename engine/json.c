@@ -5,9 +5,10 @@
  *
  * Emitter choices: floats print in the shortest form that reads back to the
  * same double, and an integral float keeps ".0" so it stays a float; NaN
- * and infinities print as null.  Bytes that are not valid UTF-8 print as
- * \ufffd, so the output is always valid JSON (a secret or binary output is
- * never emitted as raw invalid bytes).  Control characters are escaped.
+ * and infinities print as null.  Each byte that is not part of valid UTF-8
+ * prints as U+FFFD (the replacement character, as UTF-8), so the output is
+ * always valid UTF-8 JSON and emit -> parse -> emit is stable.  Control
+ * characters and DEL are escaped as \u00XX.
  */
 #include <errno.h>
 #include <math.h>
@@ -86,7 +87,7 @@ static void ls_json_str(ls_buf *b, const char *s, size_t n)
         }
         size_t seq = ls_utf8_seq(p + i, n - i);
         if (seq == 0) {
-            ls_buf_adds(b, "\\ufffd");
+            ls_buf_adds(b, "\xEF\xBF\xBD"); /* U+FFFD REPLACEMENT CHARACTER */
             i++;
         } else {
             ls_buf_add(b, p + i, seq);
