@@ -1,2 +1,5 @@
 # Programs, secrets, SHA-256 and the core actions (issue 3 items 2 and 11).
 lockstep_c_test(proc_run SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_proc.c)
+lockstep_c_test(proc_redact SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_secret.c
+  ARGS ${CMAKE_CURRENT_LIST_DIR}/redact.cases)
+lockstep_c_test(proc_sha256 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sha256.c)

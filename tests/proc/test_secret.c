@@ -1,0 +1,117 @@
+/*
+ * The redactor, driven by redact.cases (see its header), plus the secret
+ * set's own rules (copies, duplicates, empty strings).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secret.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            failures++;                                                       \
+            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);  \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+        }                                                                     \
+    } while (0)
+
+static void run_case(const char *file, int lineno, const char *line)
+{
+    ls_value c;
+    char errbuf[256];
+    if (!ls_value_from_json(line, strlen(line), &c, errbuf, sizeof errbuf) || c.kind != LS_MAP) {
+        fprintf(stderr, "%s:%d: bad case: %s\n", file, lineno, errbuf);
+        failures++;
+        return;
+    }
+    ls_secret_clear();
+    ls_value secrets = ls_map_get(c, "secrets");
+    for (size_t i = 0; i < ls_list_len(secrets); i++) {
+        ls_value s = ls_list_at(secrets, i);
+        ls_secret_add(ls_str_ptr(s), ls_str_len(s));
+    }
+    if (ls_map_has(c, "text")) {
+        ls_value t = ls_map_get(c, "text"), e = ls_map_get(c, "expect");
+        size_t n = 0;
+        char *r = ls_redact(ls_str_ptr(t), ls_str_len(t), &n);
+        if (r == NULL || n != ls_str_len(e) || memcmp(r, ls_str_ptr(e), n) != 0 || r[n] != '\0') {
+            fprintf(stderr, "%s:%d: FAIL\n  text:   %s\n  expect: %s\n  got:    %s\n", file, lineno,
+                    ls_str_ptr(t), ls_str_ptr(e), r ? r : "(null)");
+            failures++;
+        }
+        free(r);
+    } else {
+        ls_value got = ls_redact_value(ls_map_get(c, "value"));
+        ls_value e = ls_map_get(c, "expect_value");
+        if (!ls_value_equal(got, e)) {
+            char *g = ls_value_to_json(got, NULL), *x = ls_value_to_json(e, NULL);
+            fprintf(stderr, "%s:%d: FAIL\n  expect: %s\n  got:    %s\n", file, lineno, x, g);
+            free(g);
+            free(x);
+            failures++;
+        }
+        ls_value_free(got);
+    }
+    ls_value_free(c);
+}
+
+static void test_set_rules(void)
+{
+    ls_secret_clear();
+    char buf[] = "mutable";
+    ls_secret_add(buf, 7);
+    memcpy(buf, "changed", 7); /* the set keeps its own copy */
+    ls_secret_add("mutable", 7);
+    ls_secret_add("", 0);
+    ls_secret_add(NULL, 3);
+    CHECK(ls_secret_count() == 1, "count %zu", ls_secret_count());
+    size_t n = 0;
+    char *r = ls_redact("a mutable b", 11, &n);
+    CHECK(r && strcmp(r, "a *** b") == 0 && n == 7, "got %s", r ? r : "(null)");
+    free(r);
+    /* a text with an embedded NUL is handled by length */
+    r = ls_redact("x\0mutable", 9, &n);
+    CHECK(r && n == 5 && memcmp(r, "x\0***", 5) == 0, "nul: %zu", n);
+    free(r);
+    ls_secret_clear();
+    CHECK(ls_secret_count() == 0, "cleared");
+    r = ls_redact("a mutable b", 11, NULL);
+    CHECK(r && strcmp(r, "a mutable b") == 0, "after clear %s", r ? r : "(null)");
+    free(r);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s redact.cases\n", argv[0]);
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "r");
+    if (f == NULL) {
+        perror(argv[1]);
+        return 2;
+    }
+    char line[8192];
+    int lineno = 0, cases = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        run_case(argv[1], lineno, line);
+        cases++;
+    }
+    fclose(f);
+    test_set_rules();
+    ls_secret_clear();
+    if (failures) {
+        fprintf(stderr, "%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("redact: %d cases passed\n", cases);
+    return 0;
+}
