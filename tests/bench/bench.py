@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""lockstep benchmarks (issue 7): ratios against a floor measured in the same run.
+
+    tests/bench/bench.py --build-dir build [--runs 5] [--markdown FILE]
+    tests/bench/bench.py --build-dir build --tiny      # the smoke run ctest does
+
+Each benchmark alternates the two sides (lockstep, floor, lockstep, floor, ...)
+and reports the median of --runs measurements of each.  Nothing here asserts
+anything about time: --tiny only proves every benchmark still runs.  Targets
+are printed beside the ratios; docs/performance.md keeps the latest table.
+"""
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+
+
+def wall(cmd, **kw):
+    """Runs cmd, returns (seconds, peak RSS of that child in KiB)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    _, status, usage = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if p.returncode != 0:
+        raise SystemExit("bench: %s failed (%d): %s" % (" ".join(cmd), p.returncode, err[-2000:]))
+    return dt, usage.ru_maxrss
+
+
+def alternate(a, b, runs):
+    """Median seconds of a() and b(), measured alternately."""
+    ta, tb = [], []
+    for _ in range(runs):
+        ta.append(a())
+        tb.append(b())
+    return statistics.median(ta), statistics.median(tb)
+
+
+def gen_exec_playbook(path, n, prog="/bin/true"):
+    with open(path, "w") as f:
+        f.write("lockstep: 1\nname: bench-exec\nstart: s0\n")
+        f.write("defaults: {on_failure: failed}\nstates:\n")
+        for i in range(n):
+            nxt = "s%d" % (i + 1) if i + 1 < n else "done"
+            f.write("  s%d: {action: exec, with: {argv: [%s]}, next: %s}\n" % (i, prog, nxt))
+        f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
+
+
+def gen_decision_playbook(path, n):
+    with open(path, "w") as f:
+        f.write("lockstep: 1\nname: bench-decide\nstart: d0\nparams:\n  n: {type: int, default: 12}\nstates:\n")
+        for i in range(n):
+            nxt = "d%d" % (i + 1) if i + 1 < n else "done"
+            f.write("  d%d:\n    next:\n      - {if: \"params.n + 1 == 13\", goto: %s}\n"
+                    "      - {goto: failed}\n" % (i, nxt))
+        f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
+
+
+def gen_validate_playbook(path, n):
+    """n states, each with a template and an `expect` regex (B3, B4)."""
+    with open(path, "w") as f:
+        f.write("lockstep: 1\nname: bench-validate\nstart: s0\n")
+        f.write("params:\n  tag: {type: string, default: v1.2.3}\n")
+        f.write("defaults: {on_failure: failed}\nstates:\n")
+        for i in range(n):
+            nxt = "s%d" % (i + 1) if i + 1 < n else "done"
+            f.write("  s%d:\n    action: exec\n    with: {argv: [echo, \"step %d of ${{ params.tag }}\"]}\n"
+                    "    expect: \"result.stdout =~ /^step \\\\d+ of v[0-9.]+$/\"\n"
+                    "    next: %s\n" % (i, i, nxt))
+        f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bin = os.path.abspath(args.lockstep or os.path.join(args.build_dir, "lockstep"))
+        self.floor = os.path.abspath(args.floor_dir or os.path.join(args.build_dir, "tests"))
+        self.tmp = tempfile.mkdtemp(prefix="lockstep-bench-")
+        self.rows = []
+        self.env = dict(os.environ, LOCKSTEP_STATE_DIR=os.path.join(self.tmp, "state"))
+
+    def tool(self, name):
+        p = os.path.join(self.floor, name)
+        if not os.path.exists(p):
+            raise SystemExit("bench: floor program %s is not built" % p)
+        return p
+
+    def row(self, bid, measure, value, target, unit="x"):
+        self.rows.append((bid, measure, value, target, unit))
+        print("%-3s %-62s %12s   target %s" % (bid, measure, fmt(value, unit), target), flush=True)
+
+    def lockstep(self, *argv):
+        return wall([self.bin] + list(argv), env=self.env)
+
+    def b1(self, n):
+        pb = os.path.join(self.tmp, "b1.yaml")
+        gen_exec_playbook(pb, n)
+        self.lockstep("validate", pb)
+        run = lambda: self.lockstep("run", pb, "--quiet")[0]
+        floor = lambda: wall([self.tool("floor_spawn"), str(n), "/bin/true"])[0]
+        a, b = alternate(run, floor, self.args.runs)
+        self.row("B1", "run %d exec /bin/true states / %d bare spawn+wait" % (n, n), a / b, "<= 1.3")
+        return pb
+
+    def b2(self, n):
+        pb = os.path.join(self.tmp, "b2.yaml")
+        gen_decision_playbook(pb, n)
+        run = lambda: self.lockstep("run", pb, "--quiet")[0]
+        out = os.path.join(self.tmp, "fsync.out")
+        floor = lambda: wall([self.tool("floor_fsync"), str(2 * n), out])[0]
+        a, b = alternate(run, floor, self.args.runs)
+        self.row("B2", "run %d decision states / %d fsynced 200-byte appends" % (n, 2 * n), a / b, "<= 1.5")
+
+    def b3_b4(self, small, large):
+        p_small = os.path.join(self.tmp, "b3.yaml")
+        p_large = os.path.join(self.tmp, "b4.yaml")
+        gen_validate_playbook(p_small, small)
+        gen_validate_playbook(p_large, large)
+        val = lambda p: (lambda: self.lockstep("validate", p)[0])
+        floor = lambda: wall([self.tool("floor_yaml"), p_small])[0]
+        a, b = alternate(val(p_small), floor, self.args.runs)
+        self.row("B3", "validate %d states / libyaml event parse of the file" % small, a / b, "<= 4")
+        big, little = alternate(val(p_large), val(p_small), self.args.runs)
+        self.row("B4", "validate %d states / validate %d states" % (large, small), big / little, "<= 12")
+        return p_small
+
+    def b5(self, n):
+        out = subprocess.run([self.tool("bench_guard"), str(n)], check=True,
+                             capture_output=True, text=True).stdout
+        rate = float(out.split()[-1])
+        self.row("B5", "guard evaluations per second", rate, ">= 5,000,000", unit="/s")
+
+    def b6(self, p_validate, p_exec):
+        rss_v = self.lockstep("validate", p_validate)[1]
+        rss_r = self.lockstep("run", p_exec, "--quiet")[1]
+        self.row("B6a", "peak RSS: validate the B3 playbook", rss_v / 1024, "<= 64 MiB", unit="MiB")
+        self.row("B6b", "peak RSS: run the B1 playbook", rss_r / 1024, "<= 16 MiB", unit="MiB")
+
+    def mongo_benches(self, ndocs):
+        uri = os.environ.get("LOCKSTEP_TEST_MONGODB_URI")
+        if not uri:
+            print("B6c/B7 skipped: LOCKSTEP_TEST_MONGODB_URI is not set (run through tools/with-test-servers)")
+            return
+        import pymongo
+        db = "lockstep_bench"
+        client = pymongo.MongoClient(uri)
+        client.drop_database(db)
+        docs = [{"_id": i, "name": "doc %d" % i, "n": i, "tags": ["a", "b"]} for i in range(ndocs)]
+        t0 = time.perf_counter()
+        for i in range(0, ndocs, 1000):
+            client[db].items.insert_many(docs[i:i + 1000])
+        insert_rate = ndocs / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        count = sum(1 for _ in client[db].items.find())
+        read_rate = count / (time.perf_counter() - t0)
+        pb = os.path.join(self.tmp, "b7.yaml")
+        out = os.path.join(self.tmp, "dump")
+        with open(pb, "w") as f:
+            f.write("lockstep: 1\nname: bench-mongo\nstart: dump\n"
+                    "params:\n  uri: {type: string}\n  out: {type: string}\n"
+                    "defaults: {on_failure: failed, with: {mongo: {uri: \"${{ params.uri }}\"}}}\n"
+                    "states:\n"
+                    "  dump: {action: mongo.dump, with: {db: %s, out: \"${{ params.out }}\", gzip: false}, next: restore}\n"
+                    "  restore: {action: mongo.restore, with: {db: %s_copy, from: \"${{ params.out }}\"}, next: done}\n"
+                    "  done: {terminal: success}\n  failed: {terminal: failure}\n" % (db, db))
+        t0 = time.perf_counter()
+        _, rss = self.lockstep("run", pb, "--quiet", "--set", "uri=" + uri, "--set", "out=" + out)
+        total = time.perf_counter() - t0
+        client.drop_database(db)
+        client.drop_database(db + "_copy")
+        self.row("B6c", "peak RSS: mongo.dump + restore of %d documents" % ndocs, rss / 1024,
+                 "<= 32 MiB", unit="MiB")
+        both = 1 / insert_rate + 1 / read_rate
+        self.row("B7", "dump+restore time / pymongo read+insert time (%d docs)" % ndocs,
+                 total / (both * ndocs), "report")
+
+    def b8(self, n, pb):
+        ap = shutil.which("ansible-playbook")
+        if not ap:
+            print("B8  skipped: ansible-playbook is not installed")
+            return
+        play = os.path.join(self.tmp, "b8.yml")
+        with open(play, "w") as f:
+            f.write("- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n")
+            for i in range(n):
+                f.write("    - command: /bin/true\n")
+        ans = lambda: wall([ap, "-i", "localhost,", play])[0]
+        run = lambda: self.lockstep("run", pb, "--quiet")[0]
+        a, b = alternate(ans, run, max(1, min(self.args.runs, 3)))
+        self.row("B8", "ansible-playbook %d command tasks / lockstep %d exec states" % (n, n), a / b, "report (>= 100)")
+
+    def markdown(self, path):
+        with open(path, "w") as f:
+            f.write("| id | measure | result | target |\n| --- | --- | --- | --- |\n")
+            for bid, measure, value, target, unit in self.rows:
+                f.write("| %s | %s | %s | %s |\n" % (bid, measure, fmt(value, unit), target))
+
+
+def fmt(value, unit):
+    if unit == "/s":
+        return "{:,.0f}/s".format(value)
+    if unit == "MiB":
+        return "%.1f MiB" % value
+    return "%.2fx" % value
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
+    ap.add_argument("--lockstep")
+    ap.add_argument("--floor-dir", help="where floor_spawn, floor_fsync, floor_yaml, bench_guard are")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tiny", action="store_true", help="tiny sizes, one run: proves the harness works")
+    ap.add_argument("--markdown", help="write the result table here")
+    args = ap.parse_args()
+    if args.tiny:
+        args.runs = 1
+    sizes = dict(exec=5, decide=20, small=50, large=200, evals=10000, docs=200) if args.tiny else \
+        dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000)
+    b = Bench(args)
+    try:
+        p_exec = b.b1(sizes["exec"])
+        b.b2(sizes["decide"])
+        p_small = b.b3_b4(sizes["small"], sizes["large"])
+        b.b5(sizes["evals"])
+        b.b6(p_small, p_exec)
+        b.mongo_benches(sizes["docs"])
+        b.b8(sizes["exec"], p_exec)
+        if args.markdown:
+            b.markdown(args.markdown)
+    finally:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+    print("bench: %d measurements" % len(b.rows))
+
+
+if __name__ == "__main__":
+    main()
