@@ -339,7 +339,7 @@ static ls_act_status act_wait(ls_call *call, ls_value *result, ls_error *err)
             return LS_ACT_OK;
         if (call->deadline_ms > 0 && now >= call->deadline_ms) {
             char a[64], b[64];
-            ls_duration_format(now - start, a, sizeof a);
+            ls_duration_format(call->timeout_ms > 0 ? call->timeout_ms : now - start, a, sizeof a);
             ls_duration_format(ms, b, sizeof b);
             ls_error_set(err, none, "wait: timed out after %s of %s", a, b);
             return LS_ACT_TIMED_OUT;

@@ -3,3 +3,5 @@ lockstep_c_test(proc_run SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_proc.c)
 lockstep_c_test(proc_redact SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_secret.c
   ARGS ${CMAKE_CURRENT_LIST_DIR}/redact.cases)
 lockstep_c_test(proc_sha256 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sha256.c)
+lockstep_c_test(proc_core SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core.c
+  ARGS ${CMAKE_CURRENT_LIST_DIR}/core.cases)
