@@ -61,7 +61,7 @@ static void ls_json_str(ls_buf *b, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t run = i;
-        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7F && p[run] != '"' && p[run] != '\\')
             run++;
         if (run > i) {
             ls_buf_add(b, p + i, run - i);
@@ -97,22 +97,61 @@ static void ls_json_str(ls_buf *b, const char *s, size_t n)
     ls_buf_addc(b, '"');
 }
 
-/* Shortest "%.Ng" that reads back to f; ".0" added to integral values. */
+/* Shortest digits that read back to f (tried with %.Ne, N = 0..16), then
+ * laid out in plain notation for exponents -5..16 and as d.ddde+X beyond;
+ * an integral value keeps ".0". */
 static void ls_json_float(ls_buf *b, double f)
 {
     if (!isfinite(f)) {
         ls_buf_adds(b, "null");
         return;
     }
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, f);
+    char tmp[48];
+    for (int prec = 0; prec <= 16; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec, f);
         if (strtod(tmp, NULL) == f)
             break;
     }
-    ls_buf_adds(b, tmp);
-    if (!strpbrk(tmp, ".eE"))
-        ls_buf_adds(b, ".0");
+    /* tmp: [-]d[.ddd]e[+-]X */
+    const char *p = tmp;
+    char digits[24];
+    size_t nd = 0;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    while (*p && *p != 'e') {
+        if (*p != '.' && nd < sizeof digits - 1)
+            digits[nd++] = *p;
+        p++;
+    }
+    long x = *p == 'e' ? strtol(p + 1, NULL, 10) : 0;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    if (neg)
+        ls_buf_addc(b, '-');
+    if (x >= 0 && x < 17) {
+        size_t ip = (size_t)x + 1; /* digits before the point */
+        for (size_t i = 0; i < ip; i++)
+            ls_buf_addc(b, i < nd ? digits[i] : '0');
+        ls_buf_addc(b, '.');
+        if (nd > ip)
+            ls_buf_add(b, digits + ip, nd - ip);
+        else
+            ls_buf_addc(b, '0');
+    } else if (x < 0 && x >= -5) {
+        ls_buf_adds(b, "0.");
+        for (long i = 0; i < -x - 1; i++)
+            ls_buf_addc(b, '0');
+        ls_buf_add(b, digits, nd);
+    } else {
+        ls_buf_addc(b, digits[0]);
+        if (nd > 1) {
+            ls_buf_addc(b, '.');
+            ls_buf_add(b, digits + 1, nd - 1);
+        }
+        ls_buf_printf(b, "e%+ld", x);
+    }
 }
 
 static void ls_json_emit(ls_buf *b, ls_value v, int depth)

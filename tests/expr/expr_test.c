@@ -190,6 +190,23 @@ static void run_block(char **l, size_t n, int lineno)
             g_pass++;
         goto out;
     }
+    if (strncmp(mode, "JSON", 4) == 0) {
+        if (n != 2) {
+            fail(lineno, "block", "2 lines", "other");
+            goto out;
+        }
+        char err[256];
+        char *got = canon(l[0], err, sizeof err);
+        char msg[300];
+        if (!got)
+            snprintf(msg, sizeof msg, "error: %s", err);
+        if (strcmp(got ? got : msg, l[1]) != 0)
+            fail(lineno, l[0], l[1], got ? got : msg);
+        else
+            g_pass++;
+        free(got);
+        goto out;
+    }
     bool noresult = strstr(mode, "noresult") != NULL;
     ls_compile_env env = make_env(!noresult);
     if (strncmp(mode, "COMPILE", 7) == 0 || strncmp(mode, "TEMPLATE-COMPILE", 16) == 0) {
