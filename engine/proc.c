@@ -177,6 +177,10 @@ static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, c
         rc = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
     if (rc == 0)
         rc = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    /* Nothing else of ours leaks into the child: a journal or lock fd held
+     * by a long-lived grandchild would outlive the run. */
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (rc == 0 && o->cwd != NULL)
         rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
     if (rc == 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -110,7 +111,13 @@ static void test_big_output(void)
                        "head -c 10485760 /dev/zero | tr '\\0' x & head -c 10485760 /dev/zero >&2; wait",
                        NULL};
     o.deadline_ms = ls_now_ms() + 60000;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     CHECK(run(a, &o, &r) == 0, "start");
+    getrusage(RUSAGE_SELF, &ru1);
+    /* 20 MB went through; the engine's peak grows by the two capped
+     * buffers (each at most twice the cap once grown), not by the output */
+    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 8 * 1024, "peak RSS grew by %ld KiB", ru1.ru_maxrss - ru0.ru_maxrss);
     CHECK(!r.timed_out && r.exit_code == 0, "exit %d timed_out %d", r.exit_code, r.timed_out);
     CHECK(r.truncated, "truncated");
     CHECK(r.out_len == LS_PROC_DEFAULT_CAP, "out_len %zu", r.out_len);
@@ -347,6 +354,18 @@ static void test_argv_string(void)
 
 static void test_no_fd_leak(void)
 {
+    /* an fd the engine holds without CLOEXEC (a lock, a journal) does not
+     * reach the child */
+    int held = open("/dev/null", O_RDONLY);
+    char script[128];
+    snprintf(script, sizeof script, "test -e /proc/self/fd/%d && echo leaked || echo closed", held);
+    const char *probe[] = {"sh", "-c", script, NULL};
+    ls_proc_opts po = {0};
+    ls_proc_result pr;
+    CHECK(run(probe, &po, &pr) == 0 && strcmp(pr.out, "closed\n") == 0, "fd %d in child: %s", held, pr.out);
+    ls_proc_result_free(&pr);
+    close(held);
+
     int before = open("/dev/null", O_RDONLY);
     close(before);
     ls_proc_opts o = {0};
