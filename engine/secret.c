@@ -212,15 +212,89 @@ static bool may_need(const char *s, size_t len)
     return false;
 }
 
-static ls_value redact_string(const char *s, size_t len)
+/* Returns v itself (a new reference) when nothing in it needed hiding. */
+static ls_value redact_string(ls_value v)
 {
-    size_t n = 0;
+    const char *s = ls_str_ptr(v);
+    size_t len = ls_str_len(v), n = 0;
+    if (!may_need(s, len))
+        return ls_value_copy(v);
     char *r = ls_redact(s, len, &n);
     if (r == NULL)
         return ls_string(MASK);
-    ls_value v = ls_string_n(r, n);
+    ls_value out = (n == len && memcmp(r, s, n) == 0) ? ls_value_copy(v) : ls_string_n(r, n);
     free(r);
-    return v;
+    return out;
+}
+
+/* The same value, not merely an equal one: shared blocks are compared by
+ * address, so a subtree that needed no change is shared, not copied. */
+static bool same(ls_value a, ls_value b)
+{
+    if (a.kind != b.kind)
+        return false;
+    switch ((ls_kind)a.kind) {
+    case LS_STRING: return a.u.s == b.u.s;
+    case LS_LIST: return a.u.l == b.u.l;
+    case LS_MAP: return a.u.m == b.u.m;
+    default: return true;
+    }
+}
+
+static ls_value redact_value(ls_value v, int depth);
+
+/* Containers are rebuilt only from the first child that changed; until
+ * then `out` stays null and the original is returned shared. */
+static ls_value redact_list(ls_value v, int depth)
+{
+    ls_value out = ls_null();
+    size_t n = ls_list_len(v);
+    for (size_t i = 0; i < n; i++) {
+        ls_value item = ls_list_at(v, i);
+        ls_value r = redact_value(item, depth + 1);
+        if (ls_is_null(out) && same(r, item)) {
+            ls_value_free(r);
+            continue;
+        }
+        if (ls_is_null(out)) {
+            out = ls_list_new();
+            for (size_t k = 0; k < i; k++)
+                ls_list_push(&out, ls_value_copy(ls_list_at(v, k)));
+        }
+        ls_list_push(&out, r);
+    }
+    return ls_is_null(out) ? ls_value_copy(v) : out;
+}
+
+static ls_value redact_map(ls_value v, int depth)
+{
+    ls_value out = ls_null();
+    size_t n = ls_map_len(v);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = ls_map_key_at(v, i);
+        ls_value item = ls_map_value_at(v, i);
+        ls_value r = redact_value(item, depth + 1);
+        size_t klen = strlen(k);
+        char *rk = NULL;
+        bool key_same = true;
+        if (may_need(k, klen)) {
+            rk = ls_redact(k, klen, NULL);
+            key_same = rk != NULL && strcmp(rk, k) == 0;
+        }
+        if (ls_is_null(out) && key_same && same(r, item)) {
+            free(rk);
+            ls_value_free(r);
+            continue;
+        }
+        if (ls_is_null(out)) {
+            out = ls_map_new();
+            for (size_t j = 0; j < i; j++)
+                ls_map_set(&out, ls_map_key_at(v, j), ls_value_copy(ls_map_value_at(v, j)));
+        }
+        ls_map_set(&out, rk ? rk : (key_same ? k : MASK), r);
+        free(rk);
+    }
+    return ls_is_null(out) ? ls_value_copy(v) : out;
 }
 
 static ls_value redact_value(ls_value v, int depth)
@@ -228,39 +302,10 @@ static ls_value redact_value(ls_value v, int depth)
     if (depth > REDACT_MAX_DEPTH)
         return ls_string(MASK);
     switch ((ls_kind)v.kind) {
-    case LS_STRING: {
-        const char *s = ls_str_ptr(v);
-        size_t len = ls_str_len(v);
-        if (!may_need(s, len))
-            return ls_value_copy(v);
-        return redact_string(s, len);
-    }
-    case LS_LIST: {
-        ls_value out = ls_list_new();
-        size_t n = ls_list_len(v);
-        for (size_t i = 0; i < n; i++)
-            ls_list_push(&out, redact_value(ls_list_at(v, i), depth + 1));
-        return out;
-    }
-    case LS_MAP: {
-        ls_value out = ls_map_new();
-        size_t n = ls_map_len(v);
-        for (size_t i = 0; i < n; i++) {
-            const char *k = ls_map_key_at(v, i);
-            ls_value item = redact_value(ls_map_value_at(v, i), depth + 1);
-            size_t klen = strlen(k);
-            if (may_need(k, klen)) {
-                char *rk = ls_redact(k, klen, NULL);
-                ls_map_set(&out, rk ? rk : MASK, item);
-                free(rk);
-            } else {
-                ls_map_set(&out, k, item);
-            }
-        }
-        return out;
-    }
-    default:
-        return ls_value_copy(v);
+    case LS_STRING: return redact_string(v);
+    case LS_LIST: return redact_list(v, depth);
+    case LS_MAP: return redact_map(v, depth);
+    default: return ls_value_copy(v);
     }
 }
 

@@ -78,6 +78,16 @@ static void test_set_rules(void)
     r = ls_redact("x\0mutable", 9, &n);
     CHECK(r && n == 5 && memcmp(r, "x\0***", 5) == 0, "nul: %zu", n);
     free(r);
+    /* a value with nothing to hide comes back shared, not copied */
+    ls_value m = ls_map_new(), l = ls_list_new();
+    ls_list_push(&l, ls_string("plain"));
+    ls_map_set(&m, "k", l);
+    ls_map_set(&m, "u", ls_string("https://host/path"));
+    ls_value r1 = ls_redact_value(m);
+    CHECK(r1.kind == LS_MAP && r1.u.m == m.u.m, "unchanged map was copied");
+    ls_value_free(r1);
+    ls_value_free(m);
+
     ls_secret_clear();
     CHECK(ls_secret_count() == 0, "cleared");
     r = ls_redact("a mutable b", 11, NULL);
