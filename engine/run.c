@@ -1,0 +1,1088 @@
+/*
+ * The machine (SPEC 2 states, SPEC 4 running, SPEC 5 durability).
+ *
+ * One loop walks the playbook from `start` (or from where a resumed run
+ * stopped).  Every step is journaled and fsynced BEFORE the engine acts on
+ * it: state_entered before a state runs, action_started before the action
+ * is called, action_finished before its outcome is judged, transition
+ * before the next state is entered.  So after a crash the journal says
+ * exactly how far the run got (resume.c).
+ *
+ * Decisions written down here (the SPEC is silent):
+ *   - A cancelled action (SIGINT/SIGTERM) is journaled as action_finished
+ *     with status `failed` and error "cancelled by signal SIGTERM", then
+ *     run_halted {reason: "signal SIGTERM"}; resume treats that attempt's
+ *     outcome as unknown (re-run if idempotent, else --assume).
+ *   - `expect` false and `retry.until` false are retried like a failed
+ *     attempt while attempts remain; a simulated (dry-run) attempt is never
+ *     retried: it would give the same answer.
+ *   - `requires` is checked once per visit, before approval; approval is
+ *     asked once per visit, before the first attempt.
+ *   - In scenario tests (opts->fake) retry delays are not slept, and a
+ *     state needing an approval the scenario did not give halts the run
+ *     (exit 3) with report->error saying which state.
+ */
+#include "run_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "secret.h"
+
+volatile sig_atomic_t ls_run_cancel;
+volatile sig_atomic_t ls_run_signal;
+
+static const ls_loc noloc = {NULL, 0, 0};
+
+/* How one state ended. */
+typedef enum { STEP_NEXT, STEP_END, STEP_HALT } step_kind;
+typedef struct step {
+    step_kind kind;
+    int to;                 /* STEP_NEXT */
+    const char *reason;     /* transition reason, or halt reason */
+    char msg[1024];         /* STEP_END with a runtime error; STEP_HALT reason */
+    bool error;             /* STEP_END: a runtime error (outcome failure) */
+} step;
+
+static void on_signal(int sig)
+{
+    ls_run_cancel = 1;
+    ls_run_signal = sig;
+}
+
+/* ---- bookkeeping ---- */
+
+void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v)
+{
+    const char *name = r->pb->states[idx].name;
+    ls_value old = ls_map_get(r->ctx.states, name);
+    ls_value e = ls_map_new();
+    for (size_t i = 0; i < ls_map_len(old); i++)
+        ls_map_set(&e, ls_map_key_at(old, i), ls_value_copy(ls_map_value_at(old, i)));
+    ls_map_set(&e, key, v);
+    ls_map_set(&r->ctx.states, name, e);
+}
+
+int ls_run_emit(ls_runner *r, const char *event, ls_value fields)
+{
+    int rc = 0;
+    if (r->journaling) {
+        char *line = NULL;
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_journal_append(&r->j, event, fields, r->opts->output == LS_OUT_JSON ? &line : NULL, &err) != 0) {
+            ls_out_error(r, "%s", err.msg);
+            rc = -1;
+        } else if (line != NULL) {
+            fputs(line, stdout);
+            fputc('\n', stdout);
+            fflush(stdout);
+        }
+        free(line);
+    }
+    ls_value_free(fields);
+    return rc;
+}
+
+static void path_push(ls_runner *r, int idx)
+{
+    ls_run_report *rep = r->rep;
+    if (rep->npath == r->npath_cap) {
+        size_t ncap = r->npath_cap ? r->npath_cap * 2 : 16;
+        int *n = realloc(rep->path, ncap * sizeof *n);
+        if (n == NULL)
+            return; /* the path is a report; the run goes on */
+        rep->path = n;
+        r->npath_cap = ncap;
+    }
+    rep->path[rep->npath++] = idx;
+}
+
+static ls_value fields1(const char *k, ls_value v)
+{
+    ls_value m = ls_map_new();
+    ls_map_set(&m, k, v);
+    return m;
+}
+
+/* ---- decisions and their basis (dry-run summary) ---- */
+
+static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *basis, int *sim_from)
+{
+    if (e == NULL || depth > 32)
+        return;
+    const int *refs = NULL;
+    size_t n = ls_expr_state_refs(e, &refs);
+    for (size_t i = 0; i <= n; i++) {
+        int s;
+        if (i < n)
+            s = refs[i];
+        else if (self >= 0 && (ls_expr_roots(e) & LS_ROOT_RESULT))
+            s = self;
+        else
+            break;
+        if (s < 0 || (size_t)s >= r->pb->nstates || r->pb->states[s].action == NULL)
+            continue;
+        if (r->simulated[s]) {
+            *basis = 2;
+            if (*sim_from < 0)
+                *sim_from = s;
+        } else if (*basis == 0) {
+            *basis = 1;
+        }
+    }
+    const int *g = NULL;
+    size_t ng = ls_expr_guard_refs(e, &g);
+    for (size_t i = 0; i < ng; i++)
+        if (g[i] >= 0 && (size_t)g[i] < r->pb->nguards)
+            basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, basis, sim_from);
+}
+
+/* "guards.X" reads as X in plans and summaries. */
+static const char *cond_text(const ls_expr *e)
+{
+    const char *src = ls_expr_source(e);
+    if (src == NULL)
+        return "?";
+    while (*src == ' ')
+        src++;
+    if (strncmp(src, "guards.", 7) == 0) {
+        const char *p = src + 7;
+        while (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+            p++;
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return src + 7;
+    }
+    return src;
+}
+
+static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr *e, bool value)
+{
+    if (!r->dry_run)
+        return;
+    if (r->ndec == r->capdec) {
+        size_t ncap = r->capdec ? r->capdec * 2 : 16;
+        ls_decision *n = realloc(r->dec, ncap * sizeof *n);
+        if (n == NULL)
+            return;
+        r->dec = n;
+        r->capdec = ncap;
+    }
+    ls_decision *d = &r->dec[r->ndec];
+    memset(d, 0, sizeof *d);
+    d->state = idx;
+    snprintf(d->kind, sizeof d->kind, "%s", kind);
+    d->text = strdup(cond_text(e));
+    d->value = value;
+    int basis = 0, sim_from = -1;
+    basis_of(r, e, idx, 0, &basis, &sim_from);
+    d->basis = basis;
+    d->sim_from = sim_from >= 0 ? strdup(r->pb->states[sim_from].name) : NULL;
+    if (d->text != NULL)
+        r->ndec++;
+}
+
+/* Evaluates a condition; records it.  1 true, 0 false, -1 runtime error. */
+static int cond(ls_runner *r, int idx, const char *kind, const ls_expr *e, ls_error *err)
+{
+    bool v = false;
+    if (ls_expr_eval_cond(e, &r->ctx, &v, err) != 0)
+        return -1;
+    note_decision(r, idx, kind, e, v);
+    return v ? 1 : 0;
+}
+
+/* ---- time ---- */
+
+/* Sleeps ms, waking early on cancel.  0, or -1 when cancelled. */
+static int sleep_cancellable(int64_t ms)
+{
+    int64_t end = ls_now_ms() + ms;
+    while (!ls_run_cancel) {
+        int64_t left = end - ls_now_ms();
+        if (left <= 0)
+            return 0;
+        if (left > 200)
+            left = 200;
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* EINTR from our handler ends it early: fine */
+    }
+    return -1;
+}
+
+static int64_t retry_delay(const ls_retry *rt, int attempt)
+{
+    double d = (double)rt->delay_ms;
+    double b = rt->backoff >= 1.0 ? rt->backoff : 1.0;
+    for (int i = 1; i < attempt && d < 1e15; i++)
+        d *= b;
+    if (rt->max_delay_ms > 0 && d > (double)rt->max_delay_ms)
+        d = (double)rt->max_delay_ms;
+    if (d > 1e15)
+        d = 1e15;
+    return (int64_t)d;
+}
+
+/* ---- failure and halting ---- */
+
+static const char *status_name(ls_act_status s, bool simulated)
+{
+    if (simulated)
+        return "simulated";
+    switch (s) {
+    case LS_ACT_OK: return "ok";
+    case LS_ACT_TIMED_OUT: return "timed_out";
+    default: return "failed";
+    }
+}
+
+static void fail_state(ls_runner *r, int idx, bool timed_out, const char *msg, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    ls_run_state_set(r, idx, "status", ls_string(timed_out ? "timed_out" : "failed"));
+    ls_run_state_set(r, idx, "error", ls_string(msg));
+    ls_value attempts = ls_map_get(ls_map_get(r->ctx.states, st->name), "attempts");
+    ls_out_state_end(r, idx, timed_out ? "timed_out" : "failed",
+                     attempts.kind == LS_INT ? (int)attempts.u.i : 0, msg);
+    int target = -1;
+    const char *reason = "failure";
+    if (timed_out && st->on_timeout >= 0) {
+        target = st->on_timeout;
+        reason = "timeout";
+    } else {
+        target = ls_state_failure_target(st);
+    }
+    if (target < 0) {
+        out->kind = STEP_END;
+        out->error = true;
+        snprintf(out->msg, sizeof out->msg, "state %s failed (%s) and has no on_failure", st->name, msg);
+        return;
+    }
+    out->kind = STEP_NEXT;
+    out->to = target;
+    out->reason = reason;
+}
+
+static void halt(step *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void halt(step *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    out->kind = STEP_HALT;
+    vsnprintf(out->msg, sizeof out->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void halt_signal(step *out)
+{
+    halt(out, "signal %s", ls_signal_name((int)ls_run_signal));
+}
+
+/* ---- approvals ---- */
+
+static bool in_list(const char *const *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] != NULL && strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* 1 approved (by_out set), 0 refused, 2 halt (no way to ask). */
+static int approve(ls_runner *r, int idx, const char *prompt, char *by_out, size_t bylen)
+{
+    const ls_state *st = &r->pb->states[idx];
+    const ls_run_opts *o = r->opts;
+    const char *user = ls_out_user();
+    const char *via = NULL;
+    if (r->dry_run)
+        via = "dry_run";
+    else if (r->fake)
+        via = (o->approve_all_silently || in_list(o->approve, o->napprove, st->name)) ? "approve" : NULL;
+    else if (o->yes)
+        via = "yes";
+    else if (in_list(o->approve, o->napprove, st->name))
+        via = "approve";
+    else if (r->tty) {
+        ls_out_live_stop(r);
+        int a = ls_out_ask(prompt);
+        if (a == 1)
+            via = "tty";
+        else if (a == 0)
+            return 0;
+    }
+    if (via == NULL)
+        return 2;
+    snprintf(by_out, bylen, "%s via %s", user, via);
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "state", ls_string(st->name));
+    ls_map_set(&f, "by", ls_string(user));
+    ls_map_set(&f, "via", ls_string(via));
+    if (ls_run_emit(r, "approval", f) != 0)
+        return 2;
+    r->approved[idx] = true;
+    return 1;
+}
+
+/* ---- one attempt ---- */
+
+static bool state_mutates(const ls_state *st, ls_value inputs)
+{
+    if (st->mutates >= 0)
+        return st->mutates != 0;
+    return ls_action_mutates(st->action, inputs);
+}
+
+static bool state_idempotent(const ls_state *st, ls_value inputs)
+{
+    if (st->idempotent >= 0)
+        return st->idempotent != 0;
+    return st->action->idempotent || !state_mutates(st, inputs);
+}
+
+typedef struct attempt_out {
+    ls_act_status status;
+    bool simulated;
+    ls_value result;
+    ls_error err;
+    int64_t ms;
+} attempt_out;
+
+static void call_action(ls_runner *r, int idx, int attempt, ls_value inputs, const char *approved_by,
+                        attempt_out *a)
+{
+    const ls_state *st = &r->pb->states[idx];
+    int64_t t = ls_now_ms();
+    a->result = ls_null();
+    a->simulated = false;
+    ls_error_clear(&a->err);
+    if (r->fake) {
+        a->status = r->opts->fake(r->opts->fake_ud, st, attempt, &a->result, &a->err);
+    } else if (r->dry_run && state_mutates(st, inputs)) {
+        a->status = LS_ACT_OK;
+        a->simulated = true;
+        a->result = st->dry_run_result.kind == LS_MAP ? ls_value_copy(st->dry_run_result) : ls_map_new();
+    } else {
+        ls_call call;
+        memset(&call, 0, sizeof call);
+        call.state = st->name;
+        call.inputs = inputs;
+        call.timeout_ms = st->timeout_ms;
+        call.deadline_ms = st->timeout_ms > 0 ? t + st->timeout_ms : 0;
+        call.cancel = &ls_run_cancel;
+        call.prep = st->prep;
+        call.runner = r;
+        call.dry_run = r->dry_run;
+        call.interactive = r->tty;
+        call.approved_by = approved_by;
+        ls_out_live_start(r, idx, attempt);
+        a->status = st->action->run(&call, &a->result, &a->err);
+        ls_out_live_stop(r);
+        if (ls_run_cancel && a->status != LS_ACT_OK)
+            a->status = LS_ACT_CANCELLED;
+    }
+    if (a->result.kind != LS_MAP) {
+        ls_value_free(a->result);
+        a->result = ls_map_new();
+    }
+    if (a->status != LS_ACT_OK && a->err.msg[0] == '\0')
+        snprintf(a->err.msg, sizeof a->err.msg, "%s %s",
+                 st->action->name, a->status == LS_ACT_TIMED_OUT ? "timed out" : "failed");
+    if (a->status == LS_ACT_OK)
+        ls_error_clear(&a->err);
+    a->ms = ls_now_ms() - t;
+}
+
+/* Journals action_finished; binds the result. 0 or -1 (journal). */
+static int finish_attempt(ls_runner *r, int idx, int attempt, attempt_out *a, const char *error_override)
+{
+    const ls_state *st = &r->pb->states[idx];
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "state", ls_string(st->name));
+    ls_map_set(&f, "attempt", ls_int(attempt));
+    ls_map_set(&f, "status", ls_string(status_name(a->status, a->simulated)));
+    ls_map_set(&f, "result", ls_value_copy(a->result));
+    const char *e = error_override ? error_override : a->err.msg;
+    ls_map_set(&f, "error", e[0] ? ls_string(e) : ls_null());
+    ls_map_set(&f, "duration_ms", ls_int(a->ms));
+    int rc = ls_run_emit(r, "action_finished", f);
+    ls_run_state_set(r, idx, "result", ls_value_copy(a->result));
+    r->simulated[idx] = a->simulated;
+    return rc;
+}
+
+/* Judges a finished attempt: expect, then until.  Returns 1 success,
+ * 0 failed (msg), 2 keep polling (until false), -1 runtime error (msg). */
+static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen)
+{
+    const ls_state *st = &r->pb->states[idx];
+    if (a->status != LS_ACT_OK) {
+        snprintf(msg, msglen, "%s", a->err.msg);
+        return 0;
+    }
+    r->ctx.result = &a->result;
+    int ret = 1;
+    for (size_t i = 0; i < st->nexpect && ret == 1; i++) {
+        ls_error err;
+        ls_error_clear(&err);
+        int c = cond(r, idx, "expect", st->expect[i], &err);
+        if (c < 0) {
+            ls_error_format(&err, msg, msglen);
+            ret = 0;
+        } else if (c == 0) {
+            snprintf(msg, msglen, "expect not met: %s", cond_text(st->expect[i]));
+            ret = 0;
+        }
+    }
+    if (ret == 1 && st->retry.until != NULL) {
+        ls_error err;
+        ls_error_clear(&err);
+        int c = cond(r, idx, "until", st->retry.until, &err);
+        if (c < 0) {
+            ls_error_format(&err, msg, msglen);
+            ret = 0;
+        } else if (c == 0) {
+            snprintf(msg, msglen, "until not met: %s", cond_text(st->retry.until));
+            ret = 2;
+        }
+    }
+    r->ctx.result = NULL;
+    return ret;
+}
+
+/* ---- one state ---- */
+
+static void choose_next(ls_runner *r, int idx, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    ls_value res = ls_map_get(ls_map_get(r->ctx.states, st->name), "result");
+    ls_value bound = ls_value_copy(res);
+    r->ctx.result = &bound;
+    out->kind = STEP_END;
+    out->error = true;
+    snprintf(out->msg, sizeof out->msg, "state %s: no branch of next matched", st->name);
+    if (st->nbranches > 0) {
+        for (size_t i = 0; i < st->nbranches; i++) {
+            const ls_branch *b = &st->branches[i];
+            int c = 1;
+            if (b->cond != NULL) {
+                ls_error err;
+                ls_error_clear(&err);
+                c = cond(r, idx, "branch", b->cond, &err);
+                if (c < 0) {
+                    ls_error_format(&err, out->msg, sizeof out->msg);
+                    break;
+                }
+            }
+            if (c == 1) {
+                out->kind = STEP_NEXT;
+                out->error = false;
+                out->to = b->target;
+                out->reason = "branch";
+                break;
+            }
+        }
+    } else if (st->next >= 0) {
+        out->kind = STEP_NEXT;
+        out->error = false;
+        out->to = st->next;
+        out->reason = "next";
+    } else {
+        snprintf(out->msg, sizeof out->msg, "state %s has no next state", st->name);
+    }
+    r->ctx.result = NULL;
+    ls_value_free(bound);
+}
+
+static void succeed(ls_runner *r, int idx, int attempts, step *out)
+{
+    ls_run_state_set(r, idx, "status", ls_string("ok"));
+    ls_run_state_set(r, idx, "error", ls_null());
+    ls_out_state_end(r, idx, "ok", attempts, NULL);
+    choose_next(r, idx, out);
+}
+
+/* Renders `with` and applies the action's defaults and types. */
+static int render_inputs(ls_runner *r, const ls_state *st, ls_value *inputs, char *msg, size_t msglen)
+{
+    ls_error err;
+    ls_error_clear(&err);
+    *inputs = ls_null();
+    if (st->with != NULL && ls_tmpl_render(st->with, &r->ctx, inputs, &err) != 0) {
+        ls_error_format(&err, msg, msglen);
+        return -1;
+    }
+    if (inputs->kind != LS_MAP) {
+        ls_value_free(*inputs);
+        *inputs = ls_map_new();
+    }
+    ls_action_apply_defaults(st->action, inputs);
+    if (ls_action_check_types(st->action, *inputs, &err) != 0) {
+        ls_error_format(&err, msg, msglen);
+        return -1;
+    }
+    return 0;
+}
+
+static bool needs_approval(const ls_runner *r, const ls_state *st, ls_value inputs)
+{
+    if (st->confirm != NULL)
+        return true;
+    if (st->action != NULL && strcmp(st->action->name, "manual.confirm") == 0)
+        return true;
+    return r->pb->confirm_mutating && st->action != NULL && state_mutates(st, inputs);
+}
+
+static char *approval_prompt(ls_runner *r, const ls_state *st, ls_value inputs, char *msg, size_t msglen)
+{
+    ls_buf b;
+    ls_buf_init(&b, 64 * 1024);
+    if (st->confirm != NULL) {
+        ls_value p = ls_null();
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_tmpl_render(st->confirm, &r->ctx, &p, &err) != 0) {
+            ls_error_format(&err, msg, msglen);
+            ls_buf_free(&b);
+            return NULL;
+        }
+        char *t = ls_value_to_text(p, NULL);
+        ls_buf_adds(&b, t ? t : "");
+        free(t);
+        ls_value_free(p);
+    }
+    ls_value pr = ls_map_get(inputs, "prompt");
+    if (st->action != NULL && strcmp(st->action->name, "manual.confirm") == 0 && pr.kind == LS_STRING) {
+        if (b.len)
+            ls_buf_adds(&b, "\n");
+        ls_buf_adds(&b, ls_str_ptr(pr));
+        ls_value url = ls_map_get(inputs, "url");
+        if (url.kind == LS_STRING)
+            ls_buf_printf(&b, "\n  %s", ls_str_ptr(url));
+    }
+    if (b.len == 0)
+        ls_buf_printf(&b, "Run %s (%s)?", st->name, st->action ? st->action->name : "state");
+    char *s = ls_buf_steal(&b);
+    return s ? s : strdup("");
+}
+
+/* The attempt loop from `attempt`; `pre` is an already-finished attempt to
+ * judge first (resume), or NULL. */
+static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *approved_by, int attempt,
+                          attempt_out *pre, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    int max = st->retry.attempts > 0 ? st->retry.attempts : 1;
+    for (;; attempt++) {
+        attempt_out a;
+        if (pre != NULL) {
+            a = *pre;
+            pre = NULL;
+        } else {
+            ls_value f = ls_map_new();
+            ls_map_set(&f, "state", ls_string(st->name));
+            ls_map_set(&f, "attempt", ls_int(attempt));
+            ls_map_set(&f, "action", ls_string(st->action->name));
+            ls_map_set(&f, "inputs", ls_value_copy(inputs));
+            ls_run_state_set(r, idx, "attempts", ls_int(attempt));
+            if (ls_run_emit(r, "action_started", f) != 0) {
+                halt(out, "cannot write the journal");
+                return;
+            }
+            call_action(r, idx, attempt, inputs, approved_by, &a);
+            if (a.status == LS_ACT_CANCELLED) {
+                char e[128];
+                snprintf(e, sizeof e, "cancelled by signal %s", ls_signal_name((int)ls_run_signal));
+                a.status = LS_ACT_FAILED;
+                finish_attempt(r, idx, attempt, &a, e);
+                ls_value_free(a.result);
+                halt_signal(out);
+                return;
+            }
+            if (finish_attempt(r, idx, attempt, &a, NULL) != 0) {
+                ls_value_free(a.result);
+                halt(out, "cannot write the journal");
+                return;
+            }
+        }
+        char msg[1024] = "";
+        int j = judge(r, idx, &a, msg, sizeof msg);
+        bool timed_out = a.status == LS_ACT_TIMED_OUT;
+        bool simulated = a.simulated;
+        ls_value_free(a.result);
+        if (j == 1) {
+            succeed(r, idx, attempt, out);
+            return;
+        }
+        if (attempt >= max || simulated) {
+            if (j == 2)
+                snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " after %d attempts", attempt);
+            fail_state(r, idx, timed_out, msg, out);
+            return;
+        }
+        if (ls_run_cancel) {
+            halt_signal(out);
+            return;
+        }
+        if (!r->fake && sleep_cancellable(retry_delay(&st->retry, attempt)) != 0) {
+            halt_signal(out);
+            return;
+        }
+    }
+}
+
+static void run_action_state(ls_runner *r, int idx, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    ls_resume_point *rp = r->resuming ? &r->rp : NULL;
+    char msg[1024] = "";
+    ls_value inputs = ls_null();
+    if (render_inputs(r, st, &inputs, msg, sizeof msg) != 0) {
+        ls_value_free(inputs);
+        fail_state(r, idx, false, msg, out);
+        return;
+    }
+    if (rp != NULL && (rp->unknown || rp->has_outcome)) {
+        /* Continuing an attempt the journal shows started. */
+        int attempt = rp->attempt;
+        char assume[16] = "";
+        for (size_t i = 0; i < r->opts->nassume; i++) {
+            const char *a = r->opts->assume[i];
+            size_t n = strlen(st->name);
+            if (strncmp(a, st->name, n) == 0 && a[n] == '=')
+                snprintf(assume, sizeof assume, "%s", a + n + 1);
+        }
+        char by[256];
+        snprintf(by, sizeof by, "%s via resume", ls_out_user());
+        if (rp->unknown && assume[0] != '\0') {
+            attempt_out a;
+            memset(&a, 0, sizeof a);
+            a.result = ls_map_new();
+            a.status = strcmp(assume, "ok") == 0 ? LS_ACT_OK : LS_ACT_FAILED;
+            char e[256];
+            snprintf(e, sizeof e, "outcome assumed %s by %s (--assume)", assume, ls_out_user());
+            if (finish_attempt(r, idx, attempt, &a, e) != 0) {
+                ls_value_free(a.result);
+                ls_value_free(inputs);
+                halt(out, "cannot write the journal");
+                return;
+            }
+            ls_value_free(a.result);
+            if (a.status == LS_ACT_OK)
+                succeed(r, idx, attempt, out);
+            else
+                fail_state(r, idx, false, e, out);
+        } else if (rp->unknown) {
+            if (state_idempotent(st, inputs))
+                attempts_loop(r, idx, inputs, by, attempt, NULL, out);
+            else
+                halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
+                     "resume with --assume %s=ok or --assume %s=failed",
+                     st->name, attempt, st->name, st->name);
+        } else {
+            attempt_out a;
+            memset(&a, 0, sizeof a);
+            a.status = rp->status;
+            a.simulated = rp->simulated;
+            a.result = ls_value_copy(rp->result);
+            snprintf(a.err.msg, sizeof a.err.msg, "%s", rp->error);
+            attempts_loop(r, idx, inputs, by, attempt, &a, out);
+        }
+        ls_value_free(inputs);
+        return;
+    }
+    char by[256] = "";
+    const char *approved_by = NULL;
+    if (needs_approval(r, st, inputs)) {
+        if (r->approved[idx]) {
+            snprintf(by, sizeof by, "%s via resume", ls_out_user());
+            approved_by = by;
+        } else {
+            char *prompt = approval_prompt(r, st, inputs, msg, sizeof msg);
+            if (prompt == NULL) {
+                ls_value_free(inputs);
+                fail_state(r, idx, false, msg, out);
+                return;
+            }
+            int ap = approve(r, idx, prompt, by, sizeof by);
+            free(prompt);
+            if (ap == 0) {
+                ls_value_free(inputs);
+                fail_state(r, idx, false, "not approved", out);
+                return;
+            }
+            if (ap == 2) {
+                ls_value_free(inputs);
+                halt(out, "approval needed for %s", st->name);
+                return;
+            }
+            approved_by = by;
+        }
+    }
+    attempts_loop(r, idx, inputs, approved_by, 1, NULL, out);
+    ls_value_free(inputs);
+}
+
+static void run_state(ls_runner *r, int idx, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    memset(out, 0, sizeof *out);
+    bool continuing = r->resuming && r->rp.entered && (r->rp.unknown || r->rp.has_outcome);
+    if (!continuing) {
+        for (size_t i = 0; i < st->nrequires; i++) {
+            ls_error err;
+            ls_error_clear(&err);
+            int c = cond(r, idx, "requires", st->requires[i], &err);
+            if (c != 1) {
+                char msg[1024];
+                if (c < 0)
+                    ls_error_format(&err, msg, sizeof msg);
+                else
+                    snprintf(msg, sizeof msg, "requires not met: %s", cond_text(st->requires[i]));
+                fail_state(r, idx, false, msg, out);
+                return;
+            }
+        }
+    }
+    if (st->action != NULL) {
+        run_action_state(r, idx, out);
+        return;
+    }
+    /* A decision state (perhaps with a confirm). */
+    if (st->confirm != NULL && !r->approved[idx]) {
+        char msg[1024] = "", by[256];
+        char *prompt = approval_prompt(r, st, ls_null(), msg, sizeof msg);
+        if (prompt == NULL) {
+            fail_state(r, idx, false, msg, out);
+            return;
+        }
+        int ap = approve(r, idx, prompt, by, sizeof by);
+        free(prompt);
+        if (ap == 0) {
+            fail_state(r, idx, false, "not approved", out);
+            return;
+        }
+        if (ap == 2) {
+            halt(out, "approval needed for %s", st->name);
+            return;
+        }
+    }
+    ls_run_state_set(r, idx, "status", ls_string("ok"));
+    choose_next(r, idx, out);
+}
+
+/* ---- the run ---- */
+
+static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *error)
+{
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "outcome", ls_string(outcome == LS_TERM_SUCCESS ? "success" : "failure"));
+    ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
+    if (error != NULL)
+        ls_map_set(&f, "error", ls_string(error));
+    ls_run_emit(r, "run_finished", f);
+    r->rep->outcome = outcome;
+    r->rep->final_state = idx;
+    if (error != NULL)
+        snprintf(r->rep->error, sizeof r->rep->error, "%s", error);
+    ls_out_final(r, outcome == LS_TERM_SUCCESS ? "success" : "failure", idx, error);
+    return outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
+}
+
+static int do_halt(ls_runner *r, int idx, const char *reason)
+{
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
+    ls_map_set(&f, "reason", ls_string(reason));
+    ls_run_emit(r, "run_halted", f);
+    r->rep->outcome = LS_TERM_NONE;
+    r->rep->final_state = idx;
+    snprintf(r->rep->error, sizeof r->rep->error, "%s", reason);
+    ls_out_final(r, "halted", idx, reason);
+    return LS_EXIT_HALTED;
+}
+
+static int machine(ls_runner *r, int cur)
+{
+    for (;;) {
+        const ls_state *st = &r->pb->states[cur];
+        bool entered = r->resuming && r->rp.entered;
+        if (!entered) {
+            r->visits[cur]++;
+            r->approved[cur] = false;
+            ls_run_state_set(r, cur, "visits", ls_int(r->visits[cur]));
+            ls_value f = ls_map_new();
+            ls_map_set(&f, "state", ls_string(st->name));
+            ls_map_set(&f, "visit", ls_int(r->visits[cur]));
+            if (ls_run_emit(r, "state_entered", f) != 0)
+                return do_halt(r, cur, "cannot write the journal");
+            path_push(r, cur);
+        }
+        r->state_t0 = ls_now_ms();
+        if (st->terminal != LS_TERM_NONE) {
+            ls_run_state_set(r, cur, "status", ls_string("ok"));
+            return finish_run(r, cur, st->terminal, NULL);
+        }
+        ls_out_state_start(r, cur);
+        step s;
+        run_state(r, cur, &s);
+        if (r->resuming) {
+            ls_value_free(r->rp.result);
+            memset(&r->rp, 0, sizeof r->rp);
+            r->rp.state = -1;
+            r->resuming = false;
+        }
+        if (s.kind == STEP_HALT)
+            return do_halt(r, cur, s.msg);
+        if (s.kind == STEP_END)
+            return finish_run(r, cur, LS_TERM_FAILURE, s.msg);
+        ls_value f = ls_map_new();
+        ls_map_set(&f, "from", ls_string(st->name));
+        ls_map_set(&f, "to", ls_string(r->pb->states[s.to].name));
+        ls_map_set(&f, "reason", ls_string(s.reason));
+        if (ls_run_emit(r, "transition", f) != 0)
+            return do_halt(r, cur, "cannot write the journal");
+        ls_out_transition(r, cur, s.to, s.reason);
+        if (ls_run_cancel) {
+            char why[64];
+            snprintf(why, sizeof why, "signal %s", ls_signal_name((int)ls_run_signal));
+            return do_halt(r, s.to, why);
+        }
+        cur = s.to;
+    }
+}
+
+static ls_value params_without_secrets(const ls_playbook *pb)
+{
+    ls_value m = ls_map_new();
+    for (size_t i = 0; i < ls_map_len(pb->param_values); i++) {
+        const char *k = ls_map_key_at(pb->param_values, i);
+        bool secret = false;
+        for (size_t p = 0; p < pb->nparams; p++)
+            if (strcmp(pb->params[p].name, k) == 0)
+                secret = pb->params[p].secret;
+        if (!secret)
+            ls_map_set(&m, k, ls_value_copy(ls_map_value_at(pb->param_values, i)));
+    }
+    return m;
+}
+
+static int start_journal(ls_runner *r, ls_error *err)
+{
+    ls_playbook *pb = r->pb;
+    const char *sd = ls_journal_state_dir(r->opts->state_dir);
+    if (ls_journal_create(&r->j, sd, r->run_id, r->dry_run, err) != 0)
+        return -1;
+    r->journaling = true;
+    if (ls_journal_write_file(&r->j, "playbook.yaml", pb->text ? pb->text : "", pb->text_len, err) != 0)
+        return -1;
+    ls_value pv = fields1("params", params_without_secrets(pb));
+    size_t plen = 0;
+    char *pj = ls_value_to_json(pv, &plen);
+    ls_value_free(pv);
+    int rc = pj ? ls_journal_write_file(&r->j, "params.json", pj, plen, err) : -1;
+    free(pj);
+    if (rc != 0)
+        return -1;
+    char abspath[PATH_MAX];
+    const char *path = realpath(pb->path, abspath) ? abspath : pb->path;
+    char host[256] = "?";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = '\0';
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "run_id", ls_string(r->run_id));
+    ls_map_set(&f, "playbook", ls_string(pb->name));
+    ls_map_set(&f, "path", ls_string(path));
+    ls_map_set(&f, "sha256", ls_string(pb->sha256));
+    ls_map_set(&f, "env", pb->env_name ? ls_string(pb->env_name) : ls_null());
+    ls_map_set(&f, "params", ls_value_copy(pb->param_values));
+    ls_map_set(&f, "dry_run", ls_bool(r->dry_run));
+    ls_map_set(&f, "user", ls_string(ls_out_user()));
+    ls_map_set(&f, "host", ls_string(host));
+    return ls_run_emit(r, "run_started", f);
+}
+
+static void runner_free(ls_runner *r)
+{
+    ls_value_free(r->ctx.states);
+    ls_value_free(r->ctx.run);
+    ls_value_free(r->ctx.params);
+    ls_value_free(r->rp.result);
+    free(r->visits);
+    free(r->simulated);
+    free(r->approved);
+    for (size_t i = 0; i < r->ndec; i++) {
+        free(r->dec[i].text);
+        free(r->dec[i].sim_from);
+    }
+    free(r->dec);
+    if (r->journaling)
+        ls_journal_close(&r->j);
+    ls_lock_release(r->lock_fd);
+    ls_call_cache_clear(r);
+}
+
+static int resume_setup(ls_runner *r, ls_error *err, int *cur)
+{
+    const char *sd = ls_journal_state_dir(r->opts->state_dir);
+    ls_value events = ls_null();
+    if (ls_journal_read(sd, r->opts->resume_id, &events, err) != 0)
+        return LS_EXIT_USAGE;
+    ls_value first = ls_list_at(events, 0);
+    r->dry_run = ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b;
+    ls_value sa = ls_map_get(first, "started_at");
+    snprintf(r->started_at, sizeof r->started_at, "%s",
+             sa.kind == LS_STRING ? ls_str_ptr(sa) : ls_str_ptr(ls_map_get(first, "ts")));
+    char msg[1024] = "";
+    int rc = ls_resume_replay(r, events, msg, sizeof msg);
+    ls_value_free(events);
+    if (rc != 0) {
+        ls_error_set(err, noloc, "%s", msg);
+        return LS_EXIT_USAGE;
+    }
+    if (ls_journal_reopen(&r->j, sd, r->opts->resume_id, err) != 0)
+        return LS_EXIT_USAGE;
+    r->j.dry_run = r->dry_run;
+    r->journaling = true;
+    *cur = r->rp.state;
+    return 0;
+}
+
+int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
+{
+    memset(report, 0, sizeof *report);
+    report->final_state = -1;
+    ls_runner r;
+    memset(&r, 0, sizeof r);
+    r.pb = pb;
+    r.opts = opts;
+    r.rep = report;
+    r.lock_fd = -1;
+    r.rp.state = -1;
+    r.fake = opts->fake != NULL;
+    r.dry_run = opts->dry_run && !r.fake;
+    r.text = !r.fake && opts->output == LS_OUT_TEXT;
+    r.tty = !r.fake && isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+    r.t0 = ls_now_ms();
+    r.visits = calloc(pb->nstates + 1, sizeof *r.visits);
+    r.simulated = calloc(pb->nstates + 1, sizeof *r.simulated);
+    r.approved = calloc(pb->nstates + 1, sizeof *r.approved);
+    r.ctx.params = ls_value_copy(pb->param_values);
+    r.ctx.states = ls_map_new();
+    r.ctx.guards = NULL;
+    ls_expr **gx = pb->nguards ? calloc(pb->nguards, sizeof *gx) : NULL;
+    for (size_t i = 0; gx && i < pb->nguards; i++)
+        gx[i] = pb->guards[i].expr;
+    r.ctx.guards = (ls_expr *const *)gx;
+    r.ctx.nguards = gx ? pb->nguards : 0;
+    ls_run_cancel = 0;
+    ls_run_signal = 0;
+    int code = LS_EXIT_OK;
+    ls_error err;
+    ls_error_clear(&err);
+    struct sigaction sa, old_int, old_term;
+    bool handlers = false;
+    if (r.visits == NULL || r.simulated == NULL || r.approved == NULL || (pb->nguards && gx == NULL)) {
+        snprintf(report->error, sizeof report->error, "out of memory");
+        code = LS_EXIT_USAGE;
+        goto out;
+    }
+    int cur = pb->start;
+    bool want_journal = !r.fake && !opts->no_journal;
+    if (opts->resume_id != NULL) {
+        snprintf(r.run_id, sizeof r.run_id, "%s", opts->resume_id);
+        r.resuming = true;
+        code = resume_setup(&r, &err, &cur);
+        if (code != 0)
+            goto fail;
+        if (cur < 0 || (size_t)cur >= pb->nstates) {
+            ls_error_set(&err, noloc, "run %s has no state to continue from", r.run_id);
+            code = LS_EXIT_USAGE;
+            goto fail;
+        }
+    } else {
+        if (!r.fake)
+            ls_journal_new_id(r.run_id);
+        else
+            snprintf(r.run_id, sizeof r.run_id, "test");
+        ls_journal_now_iso(r.started_at);
+    }
+    snprintf(report->run_id, sizeof report->run_id, "%s", r.run_id);
+    r.ctx.run = ls_map_new();
+    ls_map_set(&r.ctx.run, "id", ls_string(r.run_id));
+    ls_map_set(&r.ctx.run, "env", pb->env_name ? ls_string(pb->env_name) : ls_null());
+    ls_map_set(&r.ctx.run, "dry_run", ls_bool(r.dry_run));
+    ls_map_set(&r.ctx.run, "playbook", ls_string(pb->name));
+    ls_map_set(&r.ctx.run, "started_at", ls_string(r.started_at));
+    if (!r.fake && !r.dry_run) {
+        char holder[512] = "";
+        r.lock_fd = ls_lock_take(ls_journal_state_dir(opts->state_dir), pb->name, pb->env_name, r.run_id,
+                                 holder, sizeof holder, &err);
+        if (r.lock_fd == -2) {
+            r.lock_fd = -1;
+            fprintf(stderr, "lockstep: another run holds the lock: %s\n", holder);
+            snprintf(report->error, sizeof report->error, "another run holds the lock: %s", holder);
+            code = LS_EXIT_LOCKED;
+            goto out;
+        }
+        if (r.lock_fd < 0) {
+            code = LS_EXIT_HALTED;
+            goto fail;
+        }
+    }
+    if (want_journal && !r.resuming && start_journal(&r, &err) != 0) {
+        code = LS_EXIT_HALTED;
+        goto fail;
+    }
+    if (!r.fake) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0; /* no SA_RESTART: waits wake up */
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        handlers = true;
+    }
+    ls_out_begin(&r);
+    code = machine(&r, cur);
+    goto out;
+fail:
+    if (err.msg[0] != '\0') {
+        char buf[1200];
+        ls_error_format(&err, buf, sizeof buf);
+        snprintf(report->error, sizeof report->error, "%.1000s", buf);
+        if (!r.fake) {
+            char *red = ls_redact(buf, strlen(buf), NULL);
+            fprintf(stderr, "lockstep: %s\n", red ? red : "error");
+            free(red);
+        }
+    }
+out:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    report->exit_code = code;
+    free(gx);
+    runner_free(&r);
+    return code;
+}
+
+void ls_run_report_free(ls_run_report *r)
+{
+    free(r->path);
+    r->path = NULL;
+    r->npath = 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * The runner's inside, shared by run.c (the machine), run_out.c (terminal
+ * output, approvals, the live counter) and resume.c (rebuilding a run from
+ * its journal).  Not part of any other stage's contract.
+ */
+#ifndef LS_RUN_INT_H
+#define LS_RUN_INT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <lockstep/value.h>
+
+#include "journal.h"
+#include "run.h"
+
+/* One guard, expect, until, requires or branch decision, for the dry-run
+ * summary: was it decided on real data or on a simulated result? */
+typedef struct ls_decision {
+    int state;
+    char kind[12];  /* requires, expect, until, branch */
+    char *text;     /* guard name or expression source */
+    bool value;
+    int basis;      /* 0: no action data, 1: real, 2: simulated */
+    char *sim_from; /* the simulated state it read, when basis == 2 */
+} ls_decision;
+
+/* Where a resumed run continues (resume.c fills it from the journal). */
+typedef struct ls_resume_point {
+    int state;            /* -1: none */
+    bool entered;         /* the state's state_entered is in the journal */
+    bool approved;        /* an approval was given in this visit */
+    int attempt;          /* last attempt started; 0: none */
+    bool unknown;         /* that attempt's outcome is unknown (crash or signal) */
+    bool has_outcome;     /* that attempt finished: re-evaluate it */
+    ls_act_status status;
+    bool simulated;
+    ls_value result;      /* owned */
+    char error[1024];
+} ls_resume_point;
+
+typedef struct ls_runner {
+    ls_playbook *pb;
+    const ls_run_opts *opts;
+    ls_run_report *rep;
+    ls_eval_ctx ctx;        /* params, states, run */
+    ls_journal j;
+    bool journaling;
+    int lock_fd;
+    char run_id[LS_RUN_ID_MAX];
+    char started_at[32];
+    bool dry_run;
+    bool fake;
+    bool text;              /* human output on stderr/stdout */
+    bool tty;               /* stdin and stderr are a TTY: approvals can ask */
+    int *visits;            /* per state */
+    bool *simulated;        /* per state: its result came from dry_run.result */
+    bool *approved;         /* per state: approved in the current visit */
+    ls_decision *dec; size_t ndec, capdec;
+    int64_t t0;
+    int64_t state_t0;
+    size_t npath_cap;
+    ls_resume_point rp;
+    bool resuming;
+} ls_runner;
+
+/* The cancel flag, set by SIGINT/SIGTERM; the signal's number. */
+extern volatile sig_atomic_t ls_run_cancel;
+extern volatile sig_atomic_t ls_run_signal;
+
+/* run.c */
+int ls_run_emit(ls_runner *r, const char *event, ls_value fields); /* takes fields; 0 or -1 */
+void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* takes v */
+
+/* run_out.c */
+void ls_out_begin(ls_runner *r);
+void ls_out_state_start(ls_runner *r, int idx);
+void ls_out_state_end(ls_runner *r, int idx, const char *status, int attempts, const char *error);
+void ls_out_transition(ls_runner *r, int from, int to, const char *reason);
+void ls_out_final(ls_runner *r, const char *what, int state, const char *detail);
+void ls_out_error(ls_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Live elapsed counter on a TTY while an action runs. */
+void ls_out_live_start(ls_runner *r, int idx, int attempt);
+void ls_out_live_stop(ls_runner *r);
+const char *ls_out_user(void);
+/* Asks PROMPT [y/N] on /dev/tty: 1 yes, 0 no, -1 no terminal. */
+int ls_out_ask(const char *prompt);
+const char *ls_signal_name(int sig);
+
+/* resume.c: replays events into r (states map, visits, path, rp).
+ * 0, or -1 with msg (refusal: exit 2). */
+int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen);
+
+#endif

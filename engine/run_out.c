@@ -1,0 +1,306 @@
+/*
+ * What an operator sees while a run goes: one line per state start and
+ * end (stdout, text mode), errors on stderr, a live elapsed counter on a
+ * TTY while a long action runs, and the summary at the end (with, in a dry
+ * run, the basis of every decision).  Also the approval prompt on
+ * /dev/tty.  `--output json` prints journal lines instead (run.c) and
+ * `--quiet` keeps only errors and the final line.  Everything shown passes
+ * through the redactor.
+ *
+ * The live counter is a small thread that redraws one `\r` line on stderr
+ * about once a second; it touches no lockstep value, only a fixed label
+ * and a start time copied in before it starts, so the single-threaded
+ * value rule holds.
+ */
+#include "run_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secret.h"
+
+static void put_redacted(FILE *f, const char *s)
+{
+    char *red = ls_redact(s, strlen(s), NULL);
+    fputs(red ? red : "", f);
+    free(red);
+}
+
+static void outf(ls_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(ls_runner *r, const char *fmt, ...)
+{
+    if (!r->text || r->opts->quiet)
+        return;
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    put_redacted(stdout, buf);
+    fflush(stdout);
+}
+
+static void fmt_secs(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 60000)
+        snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+    else
+        snprintf(buf, len, "%lldm%02llds", (long long)(ms / 60000), (long long)((ms / 1000) % 60));
+}
+
+static void stamp(ls_runner *r, char *buf, size_t len)
+{
+    char t[32];
+    fmt_secs(ls_now_ms() - r->t0, t, sizeof t);
+    snprintf(buf, len, "[%7s]", t);
+}
+
+const char *ls_out_user(void)
+{
+    const char *u = getenv("USER");
+    if (u != NULL && u[0] != '\0')
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_name ? pw->pw_name : "unknown";
+}
+
+const char *ls_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "signal";
+    }
+}
+
+void ls_out_error(ls_runner *r, const char *fmt, ...)
+{
+    if (r->fake)
+        return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fputs("lockstep: ", stderr);
+    put_redacted(stderr, buf);
+    fputc('\n', stderr);
+}
+
+void ls_out_begin(ls_runner *r)
+{
+    outf(r, "lockstep: %s run %s of %s%s%s%s\n", r->resuming ? "resuming" : "starting", r->run_id,
+         r->pb->name, r->pb->env_name ? " (env " : "", r->pb->env_name ? r->pb->env_name : "",
+         r->pb->env_name ? ")" : "");
+    if (r->dry_run)
+        outf(r, "lockstep: DRY RUN: probes run for real, mutating actions are simulated\n");
+}
+
+void ls_out_state_start(ls_runner *r, int idx)
+{
+    const ls_state *st = &r->pb->states[idx];
+    char t[48];
+    stamp(r, t, sizeof t);
+    if (st->action)
+        outf(r, "%s %s: start (%s)%s\n", t, st->name, st->action->name,
+             r->visits[idx] > 1 ? " again" : "");
+}
+
+void ls_out_state_end(ls_runner *r, int idx, const char *status, int attempts, const char *error)
+{
+    const ls_state *st = &r->pb->states[idx];
+    if (st->action == NULL && error == NULL)
+        return;
+    char t[48], el[32];
+    stamp(r, t, sizeof t);
+    fmt_secs(ls_now_ms() - r->state_t0, el, sizeof el);
+    int max = st->retry.attempts > 0 ? st->retry.attempts : 1;
+    const char *sim = r->simulated[idx] ? " (simulated)" : "";
+    if (error != NULL) {
+        outf(r, "%s %s: %s in %s, attempt %d/%d%s: %s\n", t, st->name, status, el, attempts, max, sim, error);
+        if (r->text && r->opts->quiet) {
+            char buf[2048];
+            snprintf(buf, sizeof buf, "lockstep: %s %s: %s\n", st->name, status, error);
+            put_redacted(stderr, buf);
+        }
+    } else {
+        outf(r, "%s %s: %s in %s, attempt %d/%d%s\n", t, st->name, status, el, attempts, max, sim);
+    }
+}
+
+void ls_out_transition(ls_runner *r, int from, int to, const char *reason)
+{
+    char t[48];
+    stamp(r, t, sizeof t);
+    if (strcmp(reason, "next") != 0)
+        outf(r, "%s %s -> %s (%s)\n", t, r->pb->states[from].name, r->pb->states[to].name, reason);
+}
+
+static void summary(ls_runner *r)
+{
+    const ls_playbook *pb = r->pb;
+    outf(r, "\nsummary:\n");
+    for (size_t i = 0; i < pb->nstates; i++) {
+        ls_value e = ls_map_get(r->ctx.states, pb->states[i].name);
+        if (e.kind != LS_MAP)
+            continue;
+        ls_value st = ls_map_get(e, "status"), at = ls_map_get(e, "attempts"), vi = ls_map_get(e, "visits");
+        outf(r, "  %-24s %-10s attempts %-3lld visits %lld%s\n", pb->states[i].name,
+             st.kind == LS_STRING ? ls_str_ptr(st) : "-", at.kind == LS_INT ? (long long)at.u.i : 0LL,
+             vi.kind == LS_INT ? (long long)vi.u.i : 0LL, r->simulated[i] ? "  (simulated result)" : "");
+    }
+    if (!r->dry_run)
+        return;
+    outf(r, "\ndecisions (dry run):\n");
+    if (r->ndec == 0)
+        outf(r, "  none\n");
+    for (size_t i = 0; i < r->ndec; i++) {
+        const ls_decision *d = &r->dec[i];
+        char basis[300];
+        if (d->basis == 2)
+            snprintf(basis, sizeof basis, "SIMULATED data (dry_run.result of %s)", d->sim_from ? d->sim_from : "?");
+        else if (d->basis == 1)
+            snprintf(basis, sizeof basis, "real data");
+        else
+            snprintf(basis, sizeof basis, "params/run data only");
+        outf(r, "  %-20s %-8s %-40s = %-5s on %s\n", pb->states[d->state].name, d->kind, d->text,
+             d->value ? "true" : "false", basis);
+    }
+}
+
+void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
+{
+    if (r->fake || !r->text)
+        return;
+    summary(r);
+    char el[32];
+    fmt_secs(ls_now_ms() - r->t0, el, sizeof el);
+    char buf[2048];
+    const char *name = state >= 0 ? r->pb->states[state].name : "?";
+    if (strcmp(what, "halted") == 0)
+        snprintf(buf, sizeof buf, "lockstep: run %s halted at %s after %s: %s\n"
+                 "lockstep: continue with: lockstep resume %s\n",
+                 r->run_id, name, el, detail ? detail : "", r->run_id);
+    else
+        snprintf(buf, sizeof buf, "lockstep: run %s%s ended in %s at %s after %s%s%s\n", r->run_id,
+                 r->dry_run ? " (dry run)" : "", what, name, el, detail ? ": " : "", detail ? detail : "");
+    /* The final line is shown even with --quiet; on stderr when it is bad news. */
+    put_redacted(strcmp(what, "success") == 0 ? stdout : stderr, buf);
+    fflush(stdout);
+}
+
+/* ---- approvals ---- */
+
+int ls_out_ask(const char *prompt)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    char *red = ls_redact(prompt, strlen(prompt), NULL);
+    char q[4096];
+    int n = snprintf(q, sizeof q, "%s [y/N] ", red ? red : "approve?");
+    free(red);
+    if (n > 0 && write(fd, q, (size_t)n < sizeof q ? (size_t)n : sizeof q - 1) < 0) {
+        close(fd);
+        return -1;
+    }
+    char ans[64];
+    size_t len = 0;
+    for (;;) {
+        char c;
+        ssize_t rd = read(fd, &c, 1);
+        if (rd < 0 && errno == EINTR) {
+            if (ls_run_cancel)
+                break;
+            continue;
+        }
+        if (rd <= 0 || c == '\n' || c == '\r')
+            break;
+        if (len < sizeof ans - 1)
+            ans[len++] = c;
+    }
+    ans[len] = '\0';
+    close(fd);
+    return (len >= 1 && (ans[0] == 'y' || ans[0] == 'Y') && (len == 1 || strcmp(ans + 1, "es") == 0 ||
+                                                              strcmp(ans + 1, "ES") == 0))
+               ? 1
+               : 0;
+}
+
+/* ---- the live counter ---- */
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t live_thread;
+static bool live_running, live_stop;
+static char live_label[256];
+static int64_t live_t0;
+
+static void *live_main(void *arg)
+{
+    (void)arg;
+    bool drawn = false;
+    pthread_mutex_lock(&live_mu);
+    while (!live_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&live_cv, &live_mu, &ts);
+        if (live_stop)
+            break;
+        int64_t el = ls_now_ms() - live_t0;
+        if (el < 2000)
+            continue;
+        char line[400];
+        int n = snprintf(line, sizeof line, "\r  %s ... %llds \033[K", live_label, (long long)(el / 1000));
+        if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) > 0)
+            drawn = true;
+    }
+    pthread_mutex_unlock(&live_mu);
+    if (drawn && write(STDERR_FILENO, "\r\033[K", 4) < 0)
+        return NULL;
+    return NULL;
+}
+
+void ls_out_live_start(ls_runner *r, int idx, int attempt)
+{
+    if (!r->text || r->opts->quiet || !isatty(STDERR_FILENO) || live_running)
+        return;
+    const ls_state *st = &r->pb->states[idx];
+    char *red = ls_redact(st->name, strlen(st->name), NULL);
+    snprintf(live_label, sizeof live_label, "%s (%s, attempt %d)", red ? red : "", st->action->name, attempt);
+    free(red);
+    live_t0 = ls_now_ms();
+    live_stop = false;
+    /* Signals must reach the main thread, whose waits they interrupt. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    if (pthread_create(&live_thread, NULL, live_main, NULL) == 0)
+        live_running = true;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ls_out_live_stop(ls_runner *r)
+{
+    (void)r;
+    if (!live_running)
+        return;
+    pthread_mutex_lock(&live_mu);
+    live_stop = true;
+    pthread_cond_signal(&live_cv);
+    pthread_mutex_unlock(&live_mu);
+    pthread_join(live_thread, NULL);
+    live_running = false;
+}
