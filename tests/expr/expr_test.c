@@ -215,7 +215,21 @@ static void run_block(char **l, size_t n, int lineno)
             goto out;
         }
         bool ok = true;
-        if (mode[0] == 'C') {
+        if (mode[0] == 'C' && strstr(mode, "JSON")) {
+            /* The expression is a JSON string: for newlines and tabs. */
+            char err[256];
+            ls_value sv;
+            if (!ls_value_from_json(l[0], strlen(l[0]), &sv, err, sizeof err) || sv.kind != LS_STRING) {
+                fail(lineno, "expression JSON string", "a JSON string", err);
+                ls_value_free(sv);
+                goto out;
+            }
+            ls_loc at = {"expr", 10, 5}; /* as if inside a YAML file */
+            ls_expr *e = ls_expr_compile(ls_str_ptr(sv), ls_str_len(sv), at, &env, &d);
+            ok = e != NULL;
+            ls_expr_free(e);
+            ls_value_free(sv);
+        } else if (mode[0] == 'C') {
             ls_expr *e = ls_expr_compile(l[0], strlen(l[0]), loc, &env, &d);
             ok = e != NULL;
             ls_expr_free(e);
