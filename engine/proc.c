@@ -131,9 +131,11 @@ static void start_error(ls_proc_result *res, const char *prog, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    char *p = ls_redact(prog, strlen(prog), NULL);
-    snprintf(res->start_error, sizeof res->start_error, "cannot run '%s': %s", p ? p : "***", why);
-    free(p);
+    char msg[sizeof res->start_error];
+    snprintf(msg, sizeof msg, "cannot run '%s': %s", prog, why);
+    char *red = ls_redact(msg, strlen(msg), NULL);
+    snprintf(res->start_error, sizeof res->start_error, "%s", red ? red : "cannot run a program");
+    free(red);
 }
 
 static int open_pidfd(pid_t pid)
@@ -199,14 +201,30 @@ static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, c
     return rc;
 }
 
-/* ---- the loop --------------------------------------------------------- */
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ---- supervising the child -------------------------------------------- */
 
 typedef struct stream {
     int fd;
     ls_buf buf;
 } stream;
 
-/* Reads what is there; returns false at EOF or on a hard error. */
+typedef struct child {
+    const ls_proc_opts *o;
+    pid_t pid;             /* also the process group id */
+    int pidfd;             /* readable when the child exits; -1: none */
+    int in_fd;             /* our end of its stdin; -1: closed */
+    size_t in_off;         /* stdin bytes written so far */
+    stream out, err;
+    int grace_ms;
+    bool exited;           /* a zombie, not yet reaped */
+    int64_t term_at;       /* when SIGTERM went to the group; 0: not yet */
+    int64_t drain_until;   /* after exit: stop waiting for EOF then */
+} child;
+
+/* Reads what is there; returns false at EOF or on a hard error.  Past the
+ * cap the bytes are read and dropped, so the child never blocks. */
 static bool drain(stream *s)
 {
     char chunk[65536];
@@ -227,7 +245,139 @@ static bool drain(stream *s)
     }
 }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static void feed_stdin(child *c)
+{
+    const ls_proc_opts *o = c->o;
+    ssize_t n = write(c->in_fd, o->stdin_data + c->in_off, o->stdin_len - c->in_off);
+    if (n > 0) {
+        c->in_off += (size_t)n;
+        if (c->in_off >= o->stdin_len)
+            close_fd(&c->in_fd); /* EOF for the child */
+    } else if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        close_fd(&c->in_fd); /* EPIPE: the child stopped reading */
+    }
+}
+
+/* Notices the child's exit without reaping it.  The zombie pins the pid,
+ * so the group id cannot have been reused when the group gets SIGKILL:
+ * whatever it left running in its group (a backgrounded grandchild still
+ * holding our pipes) dies with it. */
+static void check_exit(child *c, int64_t now)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid != c->pid)
+        return;
+    c->exited = true;
+    kill(-c->pid, SIGKILL);
+    c->drain_until = now + DRAIN_AFTER_EXIT_MS;
+    close_fd(&c->in_fd);
+    close_fd(&c->pidfd);
+}
+
+/* Deadline and cancel: SIGTERM to the group, SIGKILL after the grace. */
+static void check_stop(child *c, ls_proc_result *res, int64_t now)
+{
+    const ls_proc_opts *o = c->o;
+    if (c->term_at == 0) {
+        bool cancel = o->cancel != NULL && *o->cancel;
+        bool late = o->deadline_ms > 0 && now >= o->deadline_ms;
+        if (!cancel && !late)
+            return;
+        res->cancelled = cancel;
+        res->timed_out = !cancel;
+        kill(-c->pid, SIGTERM);
+        c->term_at = now;
+        close_fd(&c->in_fd);
+    } else if (now - c->term_at >= c->grace_ms) {
+        kill(-c->pid, SIGKILL);
+    }
+}
+
+/* How long poll() may sleep: never past the next thing to do, and never
+ * more than a tick, so the cancel flag is seen promptly. */
+static int poll_wait_ms(const child *c, int64_t now)
+{
+    int64_t w = POLL_TICK_MS;
+    if (c->exited)
+        w = min64(w, c->drain_until - now);
+    else if (c->term_at != 0)
+        w = min64(w, c->term_at + c->grace_ms - now);
+    else if (c->o->deadline_ms > 0)
+        w = min64(w, c->o->deadline_ms - now);
+    /* Without a pidfd, exit is noticed by looking: look often once the
+     * pipes are closed and nothing else would wake us. */
+    if (c->pidfd < 0 && !c->exited && c->out.fd < 0 && c->err.fd < 0)
+        w = min64(w, 2);
+    return w < 0 ? 0 : (int)w;
+}
+
+/* One round: wait for the pipes (or the pidfd, or a tick) and move data. */
+static void poll_once(child *c, int64_t now)
+{
+    struct pollfd pfd[4];
+    int np = 0, i_out = -1, i_err = -1, i_in = -1;
+    if (c->out.fd >= 0) {
+        i_out = np;
+        pfd[np++] = (struct pollfd){.fd = c->out.fd, .events = POLLIN};
+    }
+    if (c->err.fd >= 0) {
+        i_err = np;
+        pfd[np++] = (struct pollfd){.fd = c->err.fd, .events = POLLIN};
+    }
+    if (c->in_fd >= 0) {
+        i_in = np;
+        pfd[np++] = (struct pollfd){.fd = c->in_fd, .events = POLLOUT};
+    }
+    if (c->pidfd >= 0) /* readable on exit: check_exit then notices it */
+        pfd[np++] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
+
+    int pr = poll(pfd, (nfds_t)np, poll_wait_ms(c, now));
+    if (pr < 0 && errno != EINTR) {
+        /* Cannot watch the pipes any more (never seen): rather than spin or
+         * leave the child blocked on a full pipe, end it; check_exit then
+         * notices and the drain period bounds the rest. */
+        kill(-c->pid, SIGKILL);
+        return;
+    }
+    if (pr <= 0)
+        return; /* a tick or EINTR: the caller looks at the clock and flags */
+    if (i_out >= 0 && pfd[i_out].revents && !drain(&c->out))
+        close_fd(&c->out.fd);
+    if (i_err >= 0 && pfd[i_err].revents && !drain(&c->err))
+        close_fd(&c->err.fd);
+    if (i_in >= 0 && pfd[i_in].revents) {
+        if (pfd[i_in].revents & (POLLERR | POLLHUP))
+            close_fd(&c->in_fd);
+        else
+            feed_stdin(c);
+    }
+}
+
+static void supervise(child *c, ls_proc_result *res)
+{
+    for (;;) {
+        int64_t now = ls_now_ms();
+        if (!c->exited)
+            check_exit(c, now);
+        if (!c->exited)
+            check_stop(c, res, now);
+        if (c->exited && ((c->out.fd < 0 && c->err.fd < 0) || now >= c->drain_until))
+            break;
+        poll_once(c, now);
+    }
+    int status = 0;
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status)) {
+        res->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        res->exit_code = -1;
+        res->term_signal = WTERMSIG(status);
+    }
+}
+
+/* ---- ls_proc_run -------------------------------------------------------- */
 
 int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
 {
@@ -241,6 +391,7 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     }
     const char *prog = o->argv[0];
     if (o->cwd != NULL) {
+        /* checked here so that the message can say it was the directory */
         struct stat st;
         if (stat(o->cwd, &st) != 0) {
             start_error(res, prog, "cannot change directory to '%s': %s", o->cwd, strerror(errno));
@@ -252,18 +403,13 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
         }
     }
 
-    size_t cap = o->cap ? o->cap : LS_PROC_DEFAULT_CAP;
-    int grace = o->grace_ms > 0 ? o->grace_ms : DEFAULT_GRACE_MS;
     int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-    char **envp = NULL;
-    int rc;
-
     if ((o->stdin_data != NULL && make_pipe(in_p) != 0) || make_pipe(out_p) != 0 ||
         make_pipe(err_p) != 0) {
         start_error(res, prog, "cannot create pipes: %s", strerror(errno));
         goto fail;
     }
-    envp = build_env(o->env_add);
+    char **envp = build_env(o->env_add);
     if (envp == NULL) {
         start_error(res, prog, "out of memory");
         goto fail;
@@ -277,10 +423,10 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
 
-    pid_t pid = -1;
-    rc = spawn_child(o, in_p[0], out_p[1], err_p[1], envp, &pid);
+    child c;
+    memset(&c, 0, sizeof c);
+    int rc = spawn_child(o, in_p[0], out_p[1], err_p[1], envp, &c.pid);
     free(envp);
-    envp = NULL;
     close_fd(&in_p[0]);
     close_fd(&out_p[1]);
     close_fd(&err_p[1]);
@@ -291,146 +437,37 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     }
     res->started = true;
 
-    stream out, err;
-    out.fd = out_p[0];
-    err.fd = err_p[0];
-    out_p[0] = err_p[0] = -1;
-    ls_buf_init(&out.buf, cap);
-    ls_buf_init(&err.buf, cap);
-    set_nonblock(out.fd);
-    set_nonblock(err.fd);
-    int in_fd = in_p[1];
-    in_p[1] = -1;
-    size_t in_off = 0;
-    if (in_fd >= 0) {
-        set_nonblock(in_fd);
+    c.o = o;
+    c.grace_ms = o->grace_ms > 0 ? o->grace_ms : DEFAULT_GRACE_MS;
+    size_t cap = o->cap ? o->cap : LS_PROC_DEFAULT_CAP;
+    c.out.fd = out_p[0];
+    c.err.fd = err_p[0];
+    c.in_fd = in_p[1];
+    out_p[0] = err_p[0] = in_p[1] = -1;
+    ls_buf_init(&c.out.buf, cap);
+    ls_buf_init(&c.err.buf, cap);
+    set_nonblock(c.out.fd);
+    set_nonblock(c.err.fd);
+    if (c.in_fd >= 0) {
+        set_nonblock(c.in_fd);
         if (o->stdin_len == 0)
-            close_fd(&in_fd);
+            close_fd(&c.in_fd);
     }
-    int pidfd = open_pidfd(pid);
+    c.pidfd = open_pidfd(c.pid);
 
-    bool exited = false;       /* the child is a zombie, not yet reaped */
-    int64_t term_at = 0;       /* when SIGTERM was sent; 0: not yet */
-    int64_t drain_until = 0;   /* after exit: stop waiting for EOF then */
-    siginfo_t si;
+    supervise(&c, res);
 
-    for (;;) {
-        int64_t now = ls_now_ms();
-
-        if (!exited) {
-            memset(&si, 0, sizeof si);
-            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
-                exited = true;
-                /* The zombie pins the group id: nobody else can own it. */
-                kill(-pid, SIGKILL);
-                drain_until = now + DRAIN_AFTER_EXIT_MS;
-                close_fd(&in_fd);
-                close_fd(&pidfd);
-            }
-        }
-        if (!exited && term_at == 0) {
-            bool cancel = o->cancel != NULL && *o->cancel;
-            bool late = o->deadline_ms > 0 && now >= o->deadline_ms;
-            if (cancel || late) {
-                if (cancel)
-                    res->cancelled = true;
-                else
-                    res->timed_out = true;
-                kill(-pid, SIGTERM);
-                term_at = now;
-                close_fd(&in_fd);
-            }
-        }
-        if (!exited && term_at != 0 && now - term_at >= grace)
-            kill(-pid, SIGKILL);
-
-        if (exited && ((out.fd < 0 && err.fd < 0) || now >= drain_until))
-            break;
-
-        struct pollfd pfd[4];
-        int np = 0, i_out = -1, i_err = -1, i_in = -1, i_pid = -1;
-        if (out.fd >= 0) {
-            i_out = np;
-            pfd[np++] = (struct pollfd){.fd = out.fd, .events = POLLIN};
-        }
-        if (err.fd >= 0) {
-            i_err = np;
-            pfd[np++] = (struct pollfd){.fd = err.fd, .events = POLLIN};
-        }
-        if (in_fd >= 0) {
-            i_in = np;
-            pfd[np++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
-        }
-        if (pidfd >= 0) {
-            i_pid = np;
-            pfd[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-        }
-        int64_t wait_ms = POLL_TICK_MS;
-        if (exited)
-            wait_ms = min64(wait_ms, drain_until - now);
-        else if (term_at != 0)
-            wait_ms = min64(wait_ms, term_at + grace - now);
-        else if (o->deadline_ms > 0)
-            wait_ms = min64(wait_ms, o->deadline_ms - now);
-        /* Without a pidfd, exit is noticed by polling: look often once the
-         * pipes are closed and there is nothing else to wake us. */
-        if (pidfd < 0 && !exited && out.fd < 0 && err.fd < 0)
-            wait_ms = min64(wait_ms, 2);
-        if (wait_ms < 0)
-            wait_ms = 0;
-        int pr = poll(pfd, (nfds_t)np, (int)wait_ms);
-        if (pr < 0) {
-            if (errno == EINTR)
-                continue;
-            /* poll itself failing is not recoverable: stop the child */
-            if (!exited && term_at == 0) {
-                kill(-pid, SIGTERM);
-                term_at = ls_now_ms();
-            }
-            continue;
-        }
-        if (i_out >= 0 && pfd[i_out].revents && !drain(&out))
-            close_fd(&out.fd);
-        if (i_err >= 0 && pfd[i_err].revents && !drain(&err))
-            close_fd(&err.fd);
-        if (i_in >= 0 && pfd[i_in].revents) {
-            if (pfd[i_in].revents & (POLLERR | POLLHUP)) {
-                close_fd(&in_fd);
-            } else {
-                ssize_t n = write(in_fd, o->stdin_data + in_off, o->stdin_len - in_off);
-                if (n > 0) {
-                    in_off += (size_t)n;
-                    if (in_off >= o->stdin_len)
-                        close_fd(&in_fd);
-                } else if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-                    close_fd(&in_fd); /* EPIPE: the child stopped reading */
-                }
-            }
-        }
-        (void)i_pid; /* readable pidfd: the waitid at the top notices the exit */
-    }
-
-    /* Reap the child (already a zombie). */
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    close_fd(&out.fd);
-    close_fd(&err.fd);
-    close_fd(&in_fd);
-    close_fd(&pidfd);
+    close_fd(&c.out.fd);
+    close_fd(&c.err.fd);
+    close_fd(&c.in_fd);
+    close_fd(&c.pidfd);
     sigaction(SIGPIPE, &old_pipe, NULL);
 
-    if (WIFEXITED(status)) {
-        res->exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        res->exit_code = -1;
-        res->term_signal = WTERMSIG(status);
-    }
-    res->truncated = out.buf.overflow || err.buf.overflow;
-    res->out_len = out.buf.len;
-    res->out = ls_buf_steal(&out.buf);
-    res->err_len = err.buf.len;
-    res->err = ls_buf_steal(&err.buf);
+    res->truncated = c.out.buf.overflow || c.err.buf.overflow;
+    res->out_len = c.out.buf.len;
+    res->out = ls_buf_steal(&c.out.buf);
+    res->err_len = c.err.buf.len;
+    res->err = ls_buf_steal(&c.err.buf);
     if (res->out == NULL)
         res->out_len = 0;
     if (res->err == NULL)
@@ -439,7 +476,6 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     return 0;
 
 fail:
-    free(envp);
     close_fd(&in_p[0]);
     close_fd(&in_p[1]);
     close_fd(&out_p[0]);
