@@ -1,0 +1,13 @@
+/*
+ * `lockstep plan`: prints what a run would do, rendered, touching nothing
+ * (SPEC 4).  plan.c.
+ */
+#ifndef LS_PLAN_H
+#define LS_PLAN_H
+
+#include <stdio.h>
+#include "playbook.h"
+
+void ls_plan_print(ls_playbook *pb, FILE *out);
+
+#endif
