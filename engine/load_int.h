@@ -1,0 +1,64 @@
+/*
+ * Internals shared by the loader's files (load.c, params.c, registry.c).
+ * Not an API: everything outside the loader uses playbook.h.
+ */
+#ifndef LS_LOAD_INT_H
+#define LS_LOAD_INT_H
+
+#include "playbook.h"
+#include "yaml_doc.h"
+
+typedef struct ls_fdefault {
+    const char *family;
+    const char *key;
+    const ls_ynode *node; /* in the playbook or a values file */
+    bool ok;              /* compiled cleanly once */
+} ls_fdefault;
+
+typedef struct ls_values_file {
+    const char *file;     /* interned name */
+    ls_ynode *root;       /* the whole document (a mapping), owned */
+} ls_values_file;
+
+typedef struct ls_loader {
+    const ls_load_opts *opts;
+    ls_diags *d;
+    ls_playbook *pb;
+    const char *file;     /* the playbook's interned name */
+    ls_ynode *root;
+    ls_values_file *vf; size_t nvf;
+    ls_fdefault *fd; size_t nfd, capfd;
+    ls_compile_env env, env_result;
+} ls_loader;
+
+/* load.c helpers */
+void ls_load_check_keys(ls_loader *L, const ls_ynode *map, const char *where,
+                        const char *const *allowed);
+const char *ls_load_text(ls_loader *L, const ls_ynode *n, const char *what);
+int ls_load_bool(ls_loader *L, const ls_ynode *n, const char *what);
+bool ls_load_ident_ok(const char *s);
+char *ls_load_strdup(const char *s);
+bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len);
+
+/* The shared pieces of load.c used by load_state.c. */
+ls_expr *ls_load_expr(ls_loader *L, const ls_ynode *n, const char *what, bool allow_result);
+ls_expr **ls_load_expr_list(ls_loader *L, const ls_ynode *n, const char *what, bool allow_result,
+                            size_t *count);
+ls_tmpl *ls_load_tmpl(ls_loader *L, const ls_ynode *n, ls_diags *d);
+int ls_load_state_ref(ls_loader *L, const ls_ynode *n, const char *what);
+bool ls_load_duration(ls_loader *L, const ls_ynode *n, const char *what, int64_t *ms);
+
+/* load_state.c */
+void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on_failure);
+void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node);
+
+/* params.c */
+void ls_params_load_specs(ls_loader *L, const ls_ynode *params);
+void ls_params_read_values(ls_loader *L);
+void ls_params_resolve(ls_loader *L);
+void ls_param_clear(ls_param *p);
+
+/* registry.c */
+bool ls_input_type_ok(const char *type, ls_value v);
+
+#endif

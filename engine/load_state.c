@@ -1,0 +1,474 @@
+/*
+ * The loader, part two: one state at a time (the key table of SPEC 2
+ * "states"), then the checks of the machine as a whole: reachability, a
+ * terminal reachable from start, traps (cycles with no way out), and
+ * mutating states whose missing dry_run result a later expression reads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "load_int.h"
+
+static void ls_state_branches(ls_loader *L, ls_state *st, const ls_ynode *n)
+{
+    static const char *const keys[] = {"if", "goto", NULL};
+    if (n->n == 0) {
+        ls_diag_error(L->d, n->loc, "next: an empty list of branches");
+        return;
+    }
+    st->branches = calloc(n->n, sizeof *st->branches);
+    if (!st->branches)
+        abort();
+    for (size_t i = 0; i < n->n; i++) {
+        const ls_ynode *b = n->items[i];
+        if (b->kind != LS_Y_MAP) {
+            ls_diag_error(L->d, b->loc, "next: each branch is a mapping {if: EXPR, goto: STATE}, not a %s",
+                          ls_ykind_name(b));
+            continue;
+        }
+        ls_load_check_keys(L, b, "a next branch", keys);
+        const ls_ynode *cond = ls_ymap_get(b, "if"), *to = ls_ymap_get(b, "goto");
+        ls_branch *br = &st->branches[st->nbranches];
+        br->loc = b->loc;
+        br->target = -1;
+        if (!to)
+            ls_diag_error(L->d, b->loc, "next: a branch needs 'goto'");
+        else
+            br->target = ls_load_state_ref(L, to, "goto");
+        if (cond)
+            br->cond = ls_load_expr(L, cond, "if", true);
+        else if (i + 1 < n->n)
+            ls_diag_error(L->d, b->loc, "next: a branch without 'if' must be the last one");
+        st->nbranches++;
+    }
+}
+
+static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
+{
+    static const char *const keys[] = {"attempts", "delay", "backoff", "max_delay", "until", NULL};
+    if (n->kind != LS_Y_MAP) {
+        ls_diag_error(L->d, n->loc, "retry must be a mapping {attempts, delay, backoff, max_delay, until}");
+        return;
+    }
+    ls_load_check_keys(L, n, "retry", keys);
+    const ls_ynode *v;
+    if ((v = ls_ymap_get(n, "attempts"))) {
+        ls_value a = ls_yaml_scalar(v);
+        if (v->kind != LS_Y_SCALAR || a.kind != LS_INT || a.u.i < 1 || a.u.i > 1000000)
+            ls_diag_error(L->d, v->loc, "retry.attempts must be an integer from 1 to 1000000");
+        else
+            st->retry.attempts = (int)a.u.i;
+        ls_value_free(a);
+    }
+    if ((v = ls_ymap_get(n, "delay")))
+        ls_load_duration(L, v, "retry.delay", &st->retry.delay_ms);
+    if ((v = ls_ymap_get(n, "max_delay")))
+        ls_load_duration(L, v, "retry.max_delay", &st->retry.max_delay_ms);
+    if ((v = ls_ymap_get(n, "backoff"))) {
+        ls_value b = ls_yaml_scalar(v);
+        double f = b.kind == LS_INT ? (double)b.u.i : b.kind == LS_FLOAT ? b.u.f : 0.0;
+        if (v->kind != LS_Y_SCALAR || (b.kind != LS_INT && b.kind != LS_FLOAT) || !(f >= 1.0 && f <= 100.0))
+            ls_diag_error(L->d, v->loc, "retry.backoff must be a number from 1 to 100");
+        else
+            st->retry.backoff = f;
+        ls_value_free(b);
+    }
+    if ((v = ls_ymap_get(n, "until")))
+        st->retry.until = ls_load_expr(L, v, "retry.until", true);
+}
+
+/* The state's `with`, plus its family's defaults where the state is silent. */
+static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_loc with_loc)
+{
+    const ls_action *a = st->action;
+    if (with && with->kind != LS_Y_MAP) {
+        ls_diag_error(L->d, with->loc, "with must be a mapping of inputs, not a %s", ls_ykind_name(with));
+        with = NULL;
+    }
+    bool bad = false;
+    if (with) {
+        for (size_t i = 0; i < with->n; i++) {
+            const char *k = with->keys[i]->str;
+            if (ls_action_input(a, k))
+                continue;
+            ls_buf b;
+            ls_buf_init(&b, 4096);
+            for (const ls_input *in = a->inputs; in && in->name; in++)
+                ls_buf_printf(&b, "%s%s", b.len ? ", " : "", in->name);
+            const ls_family *f = ls_family_find(a->family);
+            for (const ls_input *in = f ? f->inputs : NULL; in && in->name; in++)
+                ls_buf_printf(&b, "%s%s", b.len ? ", " : "", in->name);
+            ls_diag_error(L->d, with->keys[i]->loc, "action '%s' has no input '%s' (inputs: %s)", a->name, k,
+                          b.len ? ls_buf_str(&b) : "none");
+            ls_buf_free(&b);
+            bad = true;
+        }
+    }
+    ls_tmpl *t = with ? ls_load_tmpl(L, with, L->d) : ls_tmpl_map(with_loc);
+    if (!t || bad) {
+        ls_tmpl_free(t);
+        return;
+    }
+    /* Family defaults were reported once (ls_check_fdefaults); compile a
+     * silent copy here: its expression places still point at the default. */
+    for (size_t i = 0; i < L->nfd; i++) {
+        const ls_fdefault *f = &L->fd[i];
+        if (!f->ok || !a->family || strcmp(f->family, a->family) != 0 || ls_tmpl_map_get(t, f->key))
+            continue;
+        ls_diags quiet;
+        ls_diags_init(&quiet);
+        ls_tmpl *c = ls_load_tmpl(L, f->node, &quiet);
+        ls_diags_free(&quiet);
+        if (c)
+            ls_tmpl_map_set(t, f->key, c);
+    }
+    for (size_t i = 0; i < ls_tmpl_len(t); i++) {
+        const ls_tmpl *c = ls_tmpl_at(t, i);
+        const ls_input *in = ls_action_input(a, ls_tmpl_map_key_at(t, i));
+        if (!in || !ls_tmpl_is_constant(c))
+            continue;
+        ls_value v = ls_tmpl_constant(c);
+        if (!ls_input_type_ok(in->type, v))
+            ls_diag_error(L->d, ls_tmpl_loc(c), "input '%s' of action '%s' must be %s, not %s", in->name, a->name,
+                          in->type, ls_kind_name((ls_kind)v.kind));
+    }
+    for (const ls_input *in = a->inputs; in && in->name; in++)
+        if (in->required && !ls_tmpl_map_get(t, in->name))
+            ls_diag_error(L->d, with_loc, "action '%s' needs input '%s' (%s)", a->name, in->name,
+                          in->doc ? in->doc : in->type);
+    st->with = t;
+    if (a->prepare) {
+        size_t before = L->d->errors;
+        if (a->prepare(t, with_loc, L->d, &st->prep) != 0 && L->d->errors == before)
+            ls_diag_error(L->d, with_loc, "action '%s': invalid inputs", a->name);
+    }
+}
+
+static void ls_state_terminal(ls_loader *L, ls_state *st, const ls_ynode *n, const ls_ynode *v)
+{
+    const char *t = ls_load_text(L, v, "terminal");
+    if (t && strcmp(t, "success") == 0)
+        st->terminal = LS_TERM_SUCCESS;
+    else if (t && strcmp(t, "failure") == 0)
+        st->terminal = LS_TERM_FAILURE;
+    else if (t)
+        ls_diag_error(L->d, v->loc, "terminal must be success or failure, not '%s'", t);
+    if (!st->terminal)
+        st->terminal = LS_TERM_FAILURE; /* keep checking the rest as an end state */
+    for (size_t i = 0; i < n->n; i++) {
+        const char *k = n->keys[i]->str;
+        if (strcmp(k, "terminal") && strcmp(k, "description") && strcmp(k, "phase"))
+            ls_diag_error(L->d, n->keys[i]->loc,
+                          "terminal state '%s' cannot have '%s' (an end state has no action and no transitions)",
+                          st->name, k);
+    }
+}
+
+static const char *const ls_state_keys[] = {
+    "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "terminal", NULL};
+
+void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on_failure)
+{
+    ls_playbook *pb = L->pb;
+    if (n->kind != LS_Y_MAP) {
+        ls_diag_error(L->d, st->loc, "state '%s' must be a mapping (action, next, ... or terminal), not a %s",
+                      st->name, ls_ykind_name(n));
+        return;
+    }
+    char where[200];
+    snprintf(where, sizeof where, "state '%s'", st->name);
+    ls_load_check_keys(L, n, where, ls_state_keys);
+    const ls_ynode *v;
+    if ((v = ls_ymap_get(n, "description")) && ls_load_text(L, v, "description"))
+        st->description = ls_load_strdup(v->str);
+    if ((v = ls_ymap_get(n, "phase")) && ls_load_text(L, v, "phase"))
+        st->phase = ls_load_strdup(v->str);
+    if ((v = ls_ymap_get(n, "terminal"))) {
+        ls_state_terminal(L, st, n, v);
+        return;
+    }
+
+    if ((v = ls_ymap_get(n, "action")) && ls_load_text(L, v, "action")) {
+        st->action_loc = v->loc;
+        st->action = ls_action_find(v->str);
+        if (!st->action) {
+            const char **names = malloc((ls_action_count() + 1) * sizeof *names);
+            if (!names)
+                abort();
+            for (size_t i = 0; i < ls_action_count(); i++)
+                names[i] = ls_action_at(i)->name;
+            size_t best = 3;
+            const char *hint = NULL;
+            for (size_t i = 0; i < ls_action_count(); i++) {
+                /* a cheap closeness: shared prefix up to the dot */
+                size_t la = strlen(v->str), lb = strlen(names[i]);
+                size_t diff = la > lb ? la - lb : lb - la;
+                if (diff < best && strncmp(v->str, names[i], la < lb ? la : lb) == 0) {
+                    best = diff;
+                    hint = names[i];
+                }
+            }
+            if (hint)
+                ls_diag_error(L->d, v->loc, "unknown action '%s' (did you mean '%s'? see lockstep actions)", v->str,
+                              hint);
+            else
+                ls_diag_error(L->d, v->loc, "unknown action '%s' (see lockstep actions)", v->str);
+            free(names);
+        }
+    }
+    bool has_action_key = ls_ymap_get(n, "action") != NULL;
+    static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run", NULL};
+    if (!has_action_key)
+        for (const char *const *k = need_action; *k; k++)
+            for (size_t i = 0; i < n->n; i++)
+                if (strcmp(n->keys[i]->str, *k) == 0)
+                    ls_diag_error(L->d, n->keys[i]->loc, "'%s' needs an action (state '%s' has none)", *k, st->name);
+
+    if ((v = ls_ymap_get(n, "requires")))
+        st->requires = ls_load_expr_list(L, v, "requires", false, &st->nrequires);
+    if ((v = ls_ymap_get(n, "expect")))
+        st->expect = ls_load_expr_list(L, v, "expect", true, &st->nexpect);
+    if (has_action_key && (v = ls_ymap_get(n, "retry")))
+        ls_state_retry(L, st, v);
+    if (has_action_key && (v = ls_ymap_get(n, "timeout")) && ls_load_duration(L, v, "timeout", &st->timeout_ms) &&
+        st->timeout_ms == 0)
+        ls_diag_error(L->d, v->loc, "timeout must be greater than 0");
+    if (st->action && !st->timeout_ms)
+        st->timeout_ms = pb->default_timeout_ms;
+    if ((v = ls_ymap_get(n, "next"))) {
+        if (v->kind == LS_Y_SEQ)
+            ls_state_branches(L, st, v);
+        else if (v->kind == LS_Y_SCALAR)
+            st->next = ls_load_state_ref(L, v, "next");
+        else
+            ls_diag_error(L->d, v->loc, "next must be a state name or a list of {if, goto} branches");
+    }
+    if ((v = ls_ymap_get(n, "on_failure"))) {
+        st->on_failure = ls_load_state_ref(L, v, "on_failure");
+        st->on_failure_own = true;
+    }
+    if ((v = ls_ymap_get(n, "on_timeout")))
+        st->on_timeout = ls_load_state_ref(L, v, "on_timeout");
+    if ((v = ls_ymap_get(n, "confirm")) && ls_load_text(L, v, "confirm"))
+        st->confirm = ls_load_tmpl(L, v, L->d);
+    if (has_action_key && (v = ls_ymap_get(n, "mutates")))
+        st->mutates = ls_load_bool(L, v, "mutates");
+    if (has_action_key && (v = ls_ymap_get(n, "idempotent")))
+        st->idempotent = ls_load_bool(L, v, "idempotent");
+    if (has_action_key && (v = ls_ymap_get(n, "dry_run"))) {
+        static const char *const dkeys[] = {"result", NULL};
+        const ls_ynode *r = v->kind == LS_Y_MAP ? ls_ymap_get(v, "result") : NULL;
+        if (v->kind != LS_Y_MAP)
+            ls_diag_error(L->d, v->loc, "dry_run must be a mapping {result: {...}}");
+        ls_load_check_keys(L, v, "dry_run", dkeys);
+        if (v->kind == LS_Y_MAP && !r)
+            ls_diag_error(L->d, v->loc, "dry_run needs 'result'");
+        else if (r && r->kind != LS_Y_MAP)
+            ls_diag_error(L->d, r->loc, "dry_run.result must be a mapping (the result document)");
+        else if (r) {
+            st->has_dry_run = true;
+            st->dry_run_result = ls_yaml_value(r);
+        }
+    }
+    if (st->action) {
+        const ls_ynode *with = ls_ymap_get(n, "with");
+        ls_loc with_loc = st->action_loc;
+        for (size_t i = 0; with && i < n->n; i++)
+            if (n->items[i] == with)
+                with_loc = n->keys[i]->loc;
+        ls_state_with(L, st, with, with_loc);
+    }
+
+    st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
+                   st->confirm || (st->action && strcmp(st->action->name, "noop") != 0) ||
+                   (pb->confirm_mutating && ls_state_mutates_static(st));
+    if (st->can_fail && st->on_failure < 0 && !st->on_failure_own) {
+        if (default_on_failure >= 0 && (size_t)default_on_failure == (size_t)(st - pb->states))
+            ls_diag_error(L->d, st->loc,
+                          "state '%s' can fail and its failure target (defaults.on_failure) is itself: "
+                          "give it its own on_failure", st->name);
+        else if (default_on_failure >= 0)
+            st->on_failure = default_on_failure;
+        else
+            ls_diag_error(L->d, st->loc,
+                          "state '%s' can fail but has no on_failure (and defaults has no on_failure)", st->name);
+    }
+    if (st->next < 0 && st->nbranches == 0 && !ls_ymap_get(n, "next"))
+        ls_diag_error(L->d, st->loc, "state '%s' has no way out: give it next, or make it terminal: success|failure",
+                      st->name);
+}
+
+/* ---- the machine as a whole -------------------------------------------- */
+
+static size_t ls_succ(const ls_state *st, int *out)
+{
+    size_t n = 0;
+    if (st->next >= 0)
+        out[n++] = st->next;
+    for (size_t b = 0; b < st->nbranches; b++)
+        if (st->branches[b].target >= 0)
+            out[n++] = st->branches[b].target;
+    if (st->on_failure >= 0)
+        out[n++] = st->on_failure;
+    if (st->on_timeout >= 0)
+        out[n++] = st->on_timeout;
+    return n;
+}
+
+static void ls_note_reads(const ls_playbook *pb, const int *refs, size_t nr, ls_loc at, ls_loc *first)
+{
+    for (size_t i = 0; i < nr; i++)
+        if (refs[i] >= 0 && (size_t)refs[i] < pb->nstates && first[refs[i]].line == 0)
+            first[refs[i]] = at;
+}
+
+static void ls_note_expr(const ls_playbook *pb, const ls_expr *e, ls_loc *first)
+{
+    if (!e)
+        return;
+    const int *refs = NULL;
+    size_t nr = ls_expr_state_refs(e, &refs);
+    ls_note_reads(pb, refs, nr, ls_expr_loc(e), first);
+}
+
+static void ls_note_tmpl(const ls_playbook *pb, const ls_tmpl *t, ls_loc *first)
+{
+    if (!t)
+        return;
+    int refs[256];
+    size_t nr = ls_tmpl_state_refs(t, refs, 256);
+    ls_note_reads(pb, refs, nr < 256 ? nr : 256, ls_tmpl_loc(t), first);
+}
+
+/* A mutating action in a dry run returns its dry_run.result or {}: warn
+ * when an expression reads that result, since the rehearsal would decide
+ * on an empty document. */
+static void ls_check_dry_run_reads(ls_loader *L)
+{
+    ls_playbook *pb = L->pb;
+    ls_loc *first = calloc(pb->nstates + 1, sizeof *first);
+    if (!first)
+        abort();
+    for (size_t g = 0; g < pb->nguards; g++)
+        ls_note_expr(pb, pb->guards[g].expr, first);
+    for (size_t i = 0; i < pb->nstates; i++) {
+        const ls_state *st = &pb->states[i];
+        for (size_t k = 0; k < st->nrequires; k++)
+            ls_note_expr(pb, st->requires[k], first);
+        for (size_t k = 0; k < st->nexpect; k++) {
+            ls_note_expr(pb, st->expect[k], first);
+            if (st->expect[k] && (ls_expr_roots(st->expect[k]) & LS_ROOT_RESULT) && first[i].line == 0)
+                first[i] = ls_expr_loc(st->expect[k]);
+        }
+        ls_note_expr(pb, st->retry.until, first);
+        if (st->retry.until && (ls_expr_roots(st->retry.until) & LS_ROOT_RESULT) && first[i].line == 0)
+            first[i] = ls_expr_loc(st->retry.until);
+        for (size_t b = 0; b < st->nbranches; b++) {
+            ls_note_expr(pb, st->branches[b].cond, first);
+            if (st->branches[b].cond && (ls_expr_roots(st->branches[b].cond) & LS_ROOT_RESULT) &&
+                first[i].line == 0)
+                first[i] = ls_expr_loc(st->branches[b].cond);
+        }
+        ls_note_tmpl(pb, st->with, first);
+        ls_note_tmpl(pb, st->confirm, first);
+    }
+    for (size_t i = 0; i < pb->nstates; i++) {
+        const ls_state *st = &pb->states[i];
+        if (!st->action || st->has_dry_run || first[i].line == 0 || !ls_state_mutates_static(st))
+            continue;
+        ls_diag_warning(L->d, st->loc,
+                        "state '%s' mutates and has no dry_run result, but its result is read at line %u: "
+                        "a dry run would decide on {} (add dry_run: {result: {...}})",
+                        st->name, (unsigned)first[i].line);
+    }
+    free(first);
+}
+
+void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
+{
+    ls_playbook *pb = L->pb;
+    size_t n = pb->nstates;
+    size_t maxdeg = 3;
+    for (size_t u = 0; u < n; u++)
+        if (pb->states[u].nbranches + 3 > maxdeg)
+            maxdeg = pb->states[u].nbranches + 3;
+    int *succ = malloc(sizeof(int) * maxdeg);
+    bool *reach = calloc(n, sizeof *reach), *live = calloc(n, sizeof *live);
+    size_t *queue = malloc((n + 1) * sizeof *queue);
+    size_t *rstart = calloc(n + 1, sizeof *rstart);
+    if (!succ || !reach || !live || !queue || !rstart)
+        abort();
+    /* Forward: what start can reach. */
+    size_t qh = 0, qt = 0;
+    reach[pb->start] = true;
+    queue[qt++] = (size_t)pb->start;
+    size_t nedges = 0;
+    while (qh < qt) {
+        size_t u = queue[qh++];
+        size_t k = ls_succ(&pb->states[u], succ);
+        for (size_t j = 0; j < k; j++)
+            if (!reach[succ[j]]) {
+                reach[succ[j]] = true;
+                queue[qt++] = (size_t)succ[j];
+            }
+    }
+    /* Backward: what can reach a terminal (reverse edges in CSR form). */
+    for (size_t u = 0; u < n; u++) {
+        size_t k = ls_succ(&pb->states[u], succ);
+        for (size_t j = 0; j < k; j++)
+            rstart[succ[j] + 1]++;
+        nedges += k;
+    }
+    for (size_t u = 0; u < n; u++)
+        rstart[u + 1] += rstart[u];
+    size_t *rfill = malloc((n + 1) * sizeof *rfill), *redge = malloc((nedges + 1) * sizeof *redge);
+    if (!rfill || !redge)
+        abort();
+    memcpy(rfill, rstart, (n + 1) * sizeof *rfill);
+    for (size_t u = 0; u < n; u++) {
+        size_t k = ls_succ(&pb->states[u], succ);
+        for (size_t j = 0; j < k; j++)
+            redge[rfill[succ[j]]++] = u;
+    }
+    qh = qt = 0;
+    for (size_t u = 0; u < n; u++)
+        if (pb->states[u].terminal) {
+            live[u] = true;
+            queue[qt++] = u;
+        }
+    while (qh < qt) {
+        size_t u = queue[qh++];
+        for (size_t e = rstart[u]; e < rstart[u + 1]; e++)
+            if (!live[redge[e]]) {
+                live[redge[e]] = true;
+                queue[qt++] = redge[e];
+            }
+    }
+    bool any_terminal = false;
+    for (size_t u = 0; u < n; u++)
+        if (reach[u] && pb->states[u].terminal)
+            any_terminal = true;
+    if (!any_terminal)
+        ls_diag_error(L->d, start_node->loc, "no terminal state can be reached from start '%s'",
+                      pb->states[pb->start].name);
+    for (size_t u = 0; u < n; u++) {
+        const ls_state *st = &pb->states[u];
+        if (!reach[u])
+            ls_diag_warning(L->d, st->loc, "state '%s' is unreachable from start '%s'", st->name,
+                            pb->states[pb->start].name);
+        else if (any_terminal && !live[u] && (st->next >= 0 || st->nbranches))
+            ls_diag_warning(L->d, st->loc,
+                            "state '%s' can never reach a terminal state: it is caught in a cycle with no "
+                            "conditional way out", st->name);
+    }
+    free(succ);
+    free(reach);
+    free(live);
+    free(queue);
+    free(rstart);
+    free(rfill);
+    free(redge);
+    ls_check_dry_run_reads(L);
+}

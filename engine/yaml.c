@@ -1,0 +1,497 @@
+/*
+ * YAML reader: libyaml events -> ls_ynode tree (yaml_doc.h).
+ *
+ * The tree is built with an explicit stack of open containers, never by
+ * recursion, so depth is checked as each start event arrives: a file nested
+ * 20,000 deep stops at level LS_MAX_DEPTH + 1 with one error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "expr.h"
+#include "yaml_doc.h"
+
+static ls_loc ls_ymark(const char *file, yaml_mark_t m)
+{
+    ls_loc l = {file, (uint32_t)m.line + 1, (uint32_t)m.column + 1};
+    return l;
+}
+
+/* libyaml's reader errors carry a byte offset, not a mark. */
+static ls_loc ls_yoffset(const char *file, const char *text, size_t len, size_t off)
+{
+    ls_loc l = {file, 1, 1};
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        if (text[i] == '\n') {
+            l.line++;
+            l.col = 1;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            l.col++;
+        }
+    }
+    return l;
+}
+
+static ls_ynode *ls_ynode_new(ls_ykind kind, ls_loc loc)
+{
+    ls_ynode *n = calloc(1, sizeof *n);
+    if (!n)
+        abort();
+    n->kind = kind;
+    n->loc = loc;
+    return n;
+}
+
+void ls_ynode_free(ls_ynode *n)
+{
+    if (!n)
+        return;
+    /* Depth is bounded by the parser (LS_MAX_DEPTH), so recursion is safe. */
+    for (size_t i = 0; i < n->n; i++) {
+        ls_ynode_free(n->items[i]);
+        if (n->keys)
+            ls_ynode_free(n->keys[i]);
+    }
+    free(n->items);
+    free(n->keys);
+    free(n->str);
+    free(n);
+}
+
+static void ls_ynode_push(ls_ynode *c, ls_ynode *key, ls_ynode *item)
+{
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 4;
+        ls_ynode **ni = realloc(c->items, ncap * sizeof *ni);
+        if (!ni)
+            abort();
+        c->items = ni;
+        if (c->kind == LS_Y_MAP) {
+            ls_ynode **nk = realloc(c->keys, ncap * sizeof *nk);
+            if (!nk)
+                abort();
+            c->keys = nk;
+        }
+        c->cap = ncap;
+    }
+    if (c->kind == LS_Y_MAP)
+        c->keys[c->n] = key;
+    c->items[c->n++] = item;
+}
+
+static int ls_ykey_cmp(const void *pa, const void *pb)
+{
+    const ls_ynode *a = *(ls_ynode *const *)pa, *b = *(ls_ynode *const *)pb;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->str, b->str, n);
+    if (c)
+        return c;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    if (a->loc.line != b->loc.line)
+        return a->loc.line < b->loc.line ? -1 : 1;
+    return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col ? 1 : 0;
+}
+
+/* Duplicate keys, found by sorting (a mapping may have 100,000 keys). */
+static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
+{
+    if (m->n < 2)
+        return true;
+    ls_ynode **k = malloc(m->n * sizeof *k);
+    if (!k)
+        abort();
+    memcpy(k, m->keys, m->n * sizeof *k);
+    qsort(k, m->n, sizeof *k, ls_ykey_cmp);
+    bool ok = true;
+    for (size_t i = 1; i < m->n; i++) {
+        if (k[i]->len == k[i - 1]->len && memcmp(k[i]->str, k[i - 1]->str, k[i]->len) == 0) {
+            size_t j = i - 1;
+            while (j > 0 && k[j - 1]->len == k[i]->len && memcmp(k[j - 1]->str, k[i]->str, k[i]->len) == 0)
+                j--;
+            ls_diag_error(d, k[i]->loc, "duplicate key '%s' (first at line %u)", k[i]->str,
+                          (unsigned)k[j]->loc.line);
+            ok = false;
+        }
+    }
+    free(k);
+    return ok;
+}
+
+static bool ls_ytag_resolve(const char *tag, ls_ytag *out)
+{
+    static const struct { const char *name; ls_ytag t; } tags[] = {
+        {"tag:yaml.org,2002:str", LS_YT_STR},     {"tag:yaml.org,2002:int", LS_YT_INT},
+        {"tag:yaml.org,2002:float", LS_YT_FLOAT}, {"tag:yaml.org,2002:bool", LS_YT_BOOL},
+        {"tag:yaml.org,2002:null", LS_YT_NULL},   {"!", LS_YT_STR},
+    };
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+        if (strcmp(tag, tags[i].name) == 0) {
+            *out = tags[i].t;
+            return true;
+        }
+    return false;
+}
+
+static bool ls_ycoll_tag_ok(const yaml_char_t *tag, bool map)
+{
+    if (!tag)
+        return true;
+    return strcmp((const char *)tag, map ? "tag:yaml.org,2002:map" : "tag:yaml.org,2002:seq") == 0;
+}
+
+ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags *d)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        abort();
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
+
+    ls_ynode *stack[LS_MAX_DEPTH + 1];
+    ls_ynode *pending_key[LS_MAX_DEPTH + 1]; /* a mapping's key awaiting its value */
+    size_t depth = 0;
+    ls_ynode *root = NULL;
+    bool failed = false, done = false;
+    int docs = 0;
+
+    while (!done && !failed) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            ls_loc at;
+            if (p.error == YAML_READER_ERROR)
+                at = ls_yoffset(file, text, len, p.problem_offset);
+            else
+                at = ls_ymark(file, p.problem_mark);
+            const char *problem = p.problem ? p.problem : "invalid YAML";
+            if (p.error == YAML_READER_ERROR)
+                ls_diag_error(d, at, "not a valid YAML text: %s (byte offset %zu)", problem,
+                              p.problem_offset);
+            else if (p.context)
+                ls_diag_error(d, at, "YAML syntax error: %s %s", p.context, problem);
+            else
+                ls_diag_error(d, at, "YAML syntax error: %s", problem);
+            failed = true;
+            break;
+        }
+        ls_loc at = ls_ymark(file, ev.start_mark);
+        ls_ynode *node = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                ls_diag_error(d, at, "a playbook file holds one YAML document; found a second one here");
+                failed = true;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            ls_diag_error(d, at, "YAML aliases (*%s) are not supported: write the value out",
+                          (const char *)ev.data.alias.anchor);
+            failed = true;
+            break;
+        case YAML_SCALAR_EVENT:
+            if (ev.data.scalar.anchor) {
+                ls_diag_error(d, at, "YAML anchors (&%s) are not supported: write the value out",
+                              (const char *)ev.data.scalar.anchor);
+                failed = true;
+                break;
+            }
+            node = ls_ynode_new(LS_Y_SCALAR, at);
+            node->len = ev.data.scalar.length;
+            node->str = malloc(node->len + 1);
+            if (!node->str)
+                abort();
+            memcpy(node->str, ev.data.scalar.value, node->len);
+            node->str[node->len] = '\0';
+            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                           ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            if (ev.data.scalar.tag && !ls_ytag_resolve((const char *)ev.data.scalar.tag, &node->tag)) {
+                ls_diag_error(d, at, "unsupported YAML tag '%s'", (const char *)ev.data.scalar.tag);
+                failed = true;
+            }
+            if (!node->tag && !node->plain)
+                node->tag = LS_YT_STR;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            bool map = ev.type == YAML_MAPPING_START_EVENT;
+            const yaml_char_t *anchor = map ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
+            const yaml_char_t *tag = map ? ev.data.mapping_start.tag : ev.data.sequence_start.tag;
+            if (anchor) {
+                ls_diag_error(d, at, "YAML anchors (&%s) are not supported: write the value out",
+                              (const char *)anchor);
+                failed = true;
+                break;
+            }
+            if (!ls_ycoll_tag_ok(tag, map)) {
+                ls_diag_error(d, at, "unsupported YAML tag '%s'", (const char *)tag);
+                failed = true;
+                break;
+            }
+            if (depth >= LS_MAX_DEPTH) {
+                ls_diag_error(d, at, "YAML nesting deeper than %d levels", LS_MAX_DEPTH);
+                failed = true;
+                break;
+            }
+            node = ls_ynode_new(map ? LS_Y_MAP : LS_Y_SEQ, at);
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: {
+            ls_ynode *c = stack[--depth];
+            if (c->kind == LS_Y_MAP && !ls_ymap_check_dups(c, d))
+                failed = true;
+            node = c; /* now complete: attach to its parent below */
+            break;
+        }
+        default:
+            break;
+        }
+        bool is_start = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(&ev);
+        if (!node)
+            continue;
+        if (failed) {
+            ls_ynode_free(node); /* never attached yet */
+            break;
+        }
+        if (is_start) {
+            /* Remember it; it is attached when it ends. */
+            pending_key[depth] = NULL;
+            stack[depth++] = node;
+            continue;
+        }
+        /* A complete node: the root, a key, a value or an item. */
+        if (depth == 0) {
+            root = node;
+            continue;
+        }
+        ls_ynode *parent = stack[depth - 1];
+        if (parent->kind == LS_Y_SEQ) {
+            ls_ynode_push(parent, NULL, node);
+        } else if (!pending_key[depth - 1]) {
+            if (node->kind != LS_Y_SCALAR) {
+                ls_diag_error(d, node->loc, "mapping keys must be plain strings, not a %s",
+                              node->kind == LS_Y_MAP ? "mapping" : "list");
+                ls_ynode_free(node);
+                failed = true;
+                break;
+            }
+            if (node->plain && strcmp(node->str, "<<") == 0) {
+                ls_diag_error(d, node->loc, "YAML merge keys (<<) are not supported: write the keys out");
+                ls_ynode_free(node);
+                failed = true;
+                break;
+            }
+            pending_key[depth - 1] = node;
+        } else {
+            ls_ynode_push(parent, pending_key[depth - 1], node);
+            pending_key[depth - 1] = NULL;
+        }
+    }
+    if (failed) {
+        /* Unwind the open containers: the deepest is not yet attached. */
+        while (depth > 0) {
+            depth--;
+            ls_ynode_free(pending_key[depth]);
+            ls_ynode_free(stack[depth]);
+        }
+        ls_ynode_free(root);
+        root = NULL;
+    } else if (!root) {
+        ls_loc at = {file, 1, 1};
+        ls_diag_error(d, at, "the file is empty (expected a YAML mapping)");
+    }
+    yaml_parser_delete(&p);
+    return root;
+}
+
+ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key)
+{
+    if (!map || map->kind != LS_Y_MAP)
+        return NULL;
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < map->n; i++)
+        if (map->keys[i]->len == kl && memcmp(map->keys[i]->str, key, kl) == 0)
+            return map->items[i];
+    return NULL;
+}
+
+static bool ls_is_null_text(const char *s)
+{
+    return !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+           strcmp(s, "NULL") == 0;
+}
+
+static int ls_bool_text(const char *s)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+        return 1;
+    if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+        return 0;
+    return -1;
+}
+
+/* [-+]?(0|[1-9][0-9]*) | 0x[0-9a-fA-F]+ | 0o[0-7]+ */
+static bool ls_int_text(const char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || strlen(s) != len)
+        return false;
+    const char *p = s;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o') && p[2]) {
+        base = p[1] == 'x' ? 16 : 8;
+        p += 2;
+        for (const char *q = p; *q; q++)
+            if (base == 16 ? !strchr("0123456789abcdefABCDEF", *q) : (*q < '0' || *q > '7'))
+                return false;
+    } else {
+        const char *q = p;
+        if (*q == '-' || *q == '+')
+            q++;
+        if (!*q || (q[0] == '0' && q[1]))
+            return false;
+        for (; *q; q++)
+            if (*q < '0' || *q > '9')
+                return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(p, &end, base);
+    if (errno || *end)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* [-+]?(digits[.digits?]|.digits)([eE][-+]?digits)? with a '.' or an
+ * exponent; .inf/.nan as YAML 1.1 writes them. */
+static bool ls_float_text(const char *s, size_t len, double *out)
+{
+    if (len == 0 || strlen(s) != len)
+        return false;
+    const char *q = s;
+    if (*q == '-' || *q == '+')
+        q++;
+    if (strcasecmp(q, ".inf") == 0) {
+        *out = s[0] == '-' ? -INFINITY : INFINITY;
+        return true;
+    }
+    if (q == s && strcasecmp(q, ".nan") == 0) {
+        *out = NAN;
+        return true;
+    }
+    size_t digits = 0;
+    bool dot = false, exp = false;
+    for (; *q >= '0' && *q <= '9'; q++)
+        digits++;
+    if (*q == '.') {
+        dot = true;
+        for (q++; *q >= '0' && *q <= '9'; q++)
+            digits++;
+    }
+    if (!digits)
+        return false;
+    if (*q == 'e' || *q == 'E') {
+        exp = true;
+        q++;
+        if (*q == '-' || *q == '+')
+            q++;
+        if (!(*q >= '0' && *q <= '9'))
+            return false;
+        while (*q >= '0' && *q <= '9')
+            q++;
+    }
+    if (*q || (!dot && !exp))
+        return false;
+    char *end = NULL;
+    *out = strtod(s, &end);
+    return end && !*end;
+}
+
+ls_value ls_yaml_scalar(const ls_ynode *n)
+{
+    if (!n || n->kind != LS_Y_SCALAR)
+        return ls_null();
+    int64_t i;
+    double f;
+    switch (n->tag) {
+    case LS_YT_STR:
+        return ls_string_n(n->str, n->len);
+    case LS_YT_NULL:
+        return ls_null();
+    case LS_YT_BOOL:
+        return ls_bool(ls_bool_text(n->str) == 1);
+    case LS_YT_INT:
+        return ls_int_text(n->str, n->len, &i) ? ls_int(i) : ls_string_n(n->str, n->len);
+    case LS_YT_FLOAT:
+        if (ls_int_text(n->str, n->len, &i))
+            return ls_float((double)i);
+        return ls_float_text(n->str, n->len, &f) ? ls_float(f) : ls_string_n(n->str, n->len);
+    case LS_YT_NONE:
+        break;
+    }
+    if (ls_is_null_text(n->str) && strlen(n->str) == n->len)
+        return ls_null();
+    int b = ls_bool_text(n->str);
+    if (b >= 0)
+        return ls_bool(b == 1);
+    if (ls_int_text(n->str, n->len, &i))
+        return ls_int(i);
+    if (ls_float_text(n->str, n->len, &f))
+        return ls_float(f);
+    return ls_string_n(n->str, n->len);
+}
+
+ls_value ls_yaml_value(const ls_ynode *n)
+{
+    if (!n)
+        return ls_null();
+    if (n->kind == LS_Y_SCALAR)
+        return ls_yaml_scalar(n);
+    if (n->kind == LS_Y_SEQ) {
+        ls_value l = ls_list_new();
+        for (size_t i = 0; i < n->n; i++)
+            ls_list_push(&l, ls_yaml_value(n->items[i]));
+        return l;
+    }
+    ls_value m = ls_map_new();
+    for (size_t i = 0; i < n->n; i++)
+        ls_map_set(&m, n->keys[i]->str, ls_yaml_value(n->items[i]));
+    return m;
+}
+
+bool ls_yaml_is_yaml11_bool(const ls_ynode *n)
+{
+    static const char *const words[] = {"yes", "no", "on", "off", "y", "n"};
+    if (!n || n->kind != LS_Y_SCALAR || !n->plain || n->tag)
+        return false;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasecmp(n->str, words[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *ls_ykind_name(const ls_ynode *n)
+{
+    if (!n)
+        return "nothing";
+    if (n->kind == LS_Y_MAP)
+        return "mapping";
+    if (n->kind == LS_Y_SEQ)
+        return "list";
+    ls_value v = ls_yaml_scalar(n);
+    const char *k = ls_kind_name((ls_kind)v.kind);
+    ls_value_free(v);
+    return k;
+}
