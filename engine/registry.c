@@ -15,6 +15,7 @@ static const ls_action *const ls_tables[] = {
     ls_actions_kubectl,
     ls_actions_docker,
     ls_actions_text,
+    ls_actions_http,
     ls_actions_mongo,
     NULL,
 };
