@@ -1,0 +1,5 @@
+# The runner (SPEC 4, 5): integration tests that drive the lockstep binary
+# on small playbooks written into temp dirs.
+foreach(t machine dryrun approval lock crash signal secret journal)
+  lockstep_py_test(run_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.py)
+endforeach()
