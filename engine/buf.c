@@ -88,7 +88,7 @@ int ls_buf_adds(ls_buf *b, const char *s)
     return ls_buf_add(b, s, strlen(s));
 }
 
-int ls_buf_vprintf(ls_buf *b, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) int ls_buf_vprintf(ls_buf *b, const char *fmt, va_list ap)
 {
     char small[256];
     va_list ap2;
