@@ -89,7 +89,13 @@ class Case:
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
     def last_run(self):
+        """The most recently created run (ids within one second are not ordered)."""
         r = self.runs()
+        d = os.path.join(self.state, "runs")
+        def started(x):
+            with open(os.path.join(d, x, "journal.jsonl")) as f:
+                return json.loads(f.readline())["ts"], x
+        r.sort(key=started)
         return r[-1] if r else None
 
     def journal(self, run_id=None):
