@@ -688,6 +688,38 @@ static void sc_parse_expect(scenario *sc, const sc_node *n)
     }
 }
 
+static const char *sc_ptype_name(ls_ptype t)
+{
+    switch (t) {
+    case LS_PT_INT: return "an int";
+    case LS_PT_FLOAT: return "a float";
+    case LS_PT_BOOL: return "a bool";
+    case LS_PT_LIST: return "a list";
+    case LS_PT_MAP: return "a map";
+    default: return "a string";
+    }
+}
+
+/* Checks a `set` value against the param's declared type here, so that a
+ * wrong one is reported at its place in the scenario file. */
+static bool sc_set_type_ok(const ls_param *param, const sc_node *v)
+{
+    if (param->type == LS_PT_LIST)
+        return v->kind == SN_SEQ;
+    if (param->type == LS_PT_MAP)
+        return v->kind == SN_MAP;
+    if (v->kind != SN_SCALAR)
+        return false;
+    if (param->type == LS_PT_STRING)
+        return true;
+    ls_value val = sc_scalar_value(v);
+    bool ok = param->type == LS_PT_INT     ? val.kind == LS_INT
+              : param->type == LS_PT_FLOAT ? (val.kind == LS_INT || val.kind == LS_FLOAT)
+                                           : val.kind == LS_BOOL;
+    ls_value_free(val);
+    return ok;
+}
+
 /* `set: {K: V}` becomes --set K=V: scalars as written, lists and maps as JSON. */
 static void sc_parse_set(scenario *sc, const sc_node *n)
 {
@@ -699,12 +731,17 @@ static void sc_parse_set(scenario *sc, const sc_node *n)
     const ls_playbook *pb = sc->book->pb;
     for (size_t i = 0; i + 1 < n->n; i += 2) {
         const sc_node *k = n->items[i], *v = n->items[i + 1];
-        bool known = false;
+        const ls_param *param = NULL;
         for (size_t p = 0; p < pb->nparams; p++)
             if (strcmp(pb->params[p].name, k->text) == 0)
-                known = true;
-        if (!known) {
+                param = &pb->params[p];
+        if (!param) {
             ls_diag_error(&sc->diags, k->loc, "set: unknown param '%s' in playbook %s", k->text, pb->name);
+            continue;
+        }
+        if (!sc_set_type_ok(param, v)) {
+            ls_diag_error(&sc->diags, v->loc, "set: param '%s' is %s; this value is not", k->text,
+                          sc_ptype_name(param->type));
             continue;
         }
         ls_buf b;
