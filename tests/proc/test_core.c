@@ -4,6 +4,7 @@
  * an injected argv element creating nothing.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,51 @@ static void test_injection(void)
     rmdir(dir);
 }
 
+static int destroyed;
+
+static void count_destroy(void *obj)
+{
+    destroyed++;
+    free(obj);
+}
+
+/* call.c: the clock, the time left, and the per-runner cache. */
+static void test_call(void)
+{
+    ls_call c;
+    memset(&c, 0, sizeof c);
+    CHECK(ls_call_remaining_ms(&c) == INT64_MAX, "no deadline");
+    c.deadline_ms = ls_now_ms() + 10000;
+    int64_t left = ls_call_remaining_ms(&c);
+    CHECK(left > 9000 && left <= 10000, "left %lld", (long long)left);
+    c.deadline_ms = ls_now_ms() - 5;
+    CHECK(ls_call_remaining_ms(&c) == 0, "past deadline");
+
+    struct ls_runner *r1 = (struct ls_runner *)(uintptr_t)0x1000, *r2 = (struct ls_runner *)(uintptr_t)0x2000;
+    ls_call a, b, none;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&none, 0, sizeof none);
+    a.runner = r1;
+    b.runner = r2;
+    destroyed = 0;
+    ls_call_cache_put(&a, "mongodb://x", malloc(1), count_destroy);
+    ls_call_cache_put(&b, "mongodb://x", malloc(1), count_destroy);
+    ls_call_cache_put(&none, "mongodb://x", malloc(1), count_destroy);
+    void *pa = ls_call_cache_get(&a, "mongodb://x");
+    CHECK(pa != NULL && pa != ls_call_cache_get(&b, "mongodb://x"), "runners share an entry");
+    CHECK(ls_call_cache_get(&a, "mongodb://y") == NULL, "unknown key");
+    ls_call_cache_put(&a, "mongodb://x", malloc(1), count_destroy); /* replaces */
+    CHECK(destroyed == 1 && ls_call_cache_get(&a, "mongodb://x") != NULL, "replace: %d", destroyed);
+    ls_call_cache_clear(r1);
+    CHECK(destroyed == 2 && ls_call_cache_get(&a, "mongodb://x") == NULL, "clear r1: %d", destroyed);
+    CHECK(ls_call_cache_get(&b, "mongodb://x") != NULL, "r2 kept");
+    ls_call_cache_clear(NULL);
+    CHECK(destroyed == 3 && ls_call_cache_get(&none, "mongodb://x") == NULL, "clear NULL: %d", destroyed);
+    ls_call_cache_clear(r2);
+    CHECK(destroyed == 4, "clear r2: %d", destroyed);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -238,6 +284,7 @@ int main(int argc, char **argv)
     }
     fclose(f);
     test_table();
+    test_call();
     test_cancel();
     test_injection();
     if (failures) {
