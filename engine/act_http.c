@@ -450,9 +450,24 @@ static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
     ls_map_set(result, "json", parsed);
     ls_map_set(result, "truncated", ls_bool(x.truncated));
     if (status_ok(ok_status, status, &bad) != 1) {
-        size_t n = x.body.len < HTTP_EXCERPT ? x.body.len : HTTP_EXCERPT;
-        http_error(err, "%s: status %ld is not in ok_status%s%.*s%s", target, status, n ? " (body: " : "",
-                   (int)n, ls_buf_str(&x.body), n ? (x.body.len > n ? "...)" : ")") : "");
+        /* A one-line excerpt of the body: servers often say why there. */
+        char excerpt[HTTP_EXCERPT + 1];
+        size_t n = 0;
+        bool space = false;
+        for (size_t i = 0; i < x.body.len && n < HTTP_EXCERPT; i++) {
+            unsigned char c = (unsigned char)x.body.ptr[i];
+            if (c < 0x20 || c == 0x7f || c == ' ') {
+                if (!space && n > 0)
+                    excerpt[n++] = ' ';
+                space = true;
+            } else {
+                excerpt[n++] = (char)c;
+                space = false;
+            }
+        }
+        excerpt[n] = '\0';
+        http_error(err, "%s: status %ld is not in ok_status%s%s%s", target, status, n ? " (body: " : "", excerpt,
+                   n ? (x.body.len > HTTP_EXCERPT ? "...)" : ")") : "");
         st = LS_ACT_FAILED;
         goto out;
     }
