@@ -283,7 +283,7 @@ static ls_act_status act_find_one(ls_call *call, ls_value *result, ls_error *err
             st = LS_ACT_OK;
         }
     } else if (mongoc_cursor_error(cur, &be)) {
-        ls_mongo_error(err, who, "%s.%s on %s: %s", dbn, colln, shown, be.message);
+        ls_mongo_error(err, who, "%s.%s at %s: %s", dbn, colln, shown, be.message);
         st = ls_mongo_fail_status(call, &be);
     } else {
         st = LS_ACT_OK;
@@ -320,7 +320,7 @@ static ls_act_status act_count(ls_call *call, ls_value *result, ls_error *err)
     /* NOTES: a NULL filter aborts in 1.23; `filter` is always a document here. */
     int64_t n = mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, &be);
     if (n < 0) {
-        ls_mongo_error(err, who, "%s.%s on %s: %s", dbn, colln, shown, be.message);
+        ls_mongo_error(err, who, "%s.%s at %s: %s", dbn, colln, shown, be.message);
         st = ls_mongo_fail_status(call, &be);
     } else {
         ls_map_set(result, "count", ls_int(n));
@@ -370,7 +370,7 @@ static ls_act_status act_command(ls_call *call, ls_value *result, ls_error *err)
     if (reply_value(&reply, &rv, who, err))
         ls_map_set(result, "reply", rv);
     if (!ok) {
-        ls_mongo_error(err, who, "%s on %s.%s: %s", name, shown, dbn, be.message);
+        ls_mongo_error(err, who, "%s on db %s at %s: %s", name, dbn, shown, be.message);
         st = ls_mongo_fail_status(call, &be);
     } else if (ls_map_has(*result, "reply")) {
         st = LS_ACT_OK;

@@ -900,6 +900,7 @@ static bool apply_metadata(restore_ctx *r, mongoc_database_t *database, const bs
         if (bson_iter_init_find(&nm, &spec, "name") && BSON_ITER_HOLDS_UTF8(&nm) &&
             strcmp(bson_iter_utf8(&nm, NULL), "_id_") == 0)
             continue;
+        bson_init(&clean);
         bson_copy_to_excluding_noinit(&spec, &clean, "ns", NULL);
         char key[16];
         const char *k = NULL;
