@@ -2,6 +2,7 @@
  * ls_proc_run: exit codes, capture, caps, stdin, env, cwd, start errors,
  * timeouts and cancel killing the whole process group, argv display.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -57,6 +58,40 @@ static bool process_gone(long pid)
             if (rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
                 return true;
         }
+        usleep(10000);
+    }
+    return false;
+}
+
+/* No live process (zombies awaiting init do not count) is left in process
+ * group pgid.  Reads /proc/PID/stat: "pid (comm) state ppid pgrp ...". */
+static bool group_gone(long pgid)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        bool found = false;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL && !found) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            char path[300], buf[512];
+            snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+            FILE *f = fopen(path, "r");
+            if (f == NULL)
+                continue;
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = '\0';
+            const char *rp = strrchr(buf, ')');
+            char state;
+            long ppid, pgrp;
+            if (rp != NULL && sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3)
+                found = pgrp == pgid && state != 'Z' && state != 'X';
+        }
+        if (d != NULL)
+            closedir(d);
+        if (!found)
+            return true;
         usleep(10000);
     }
     return false;
@@ -247,7 +282,7 @@ static void test_timeout_kills_group(void)
     ls_proc_opts o = {0};
     ls_proc_result r;
     /* a grandchild in the background and the child itself, both sleeping */
-    const char *a[] = {"sh", "-c", "sleep 100 & echo $!; sleep 100", NULL};
+    const char *a[] = {"sh", "-c", "sleep 100 & echo $! $$; sleep 100", NULL};
     int64_t t0 = ls_now_ms();
     o.deadline_ms = t0 + 300;
     o.grace_ms = 500;
@@ -256,8 +291,11 @@ static void test_timeout_kills_group(void)
     CHECK(r.timed_out && !r.cancelled, "timed_out %d", r.timed_out);
     CHECK(r.term_signal == SIGTERM, "signal %d", r.term_signal);
     CHECK(took >= 280 && took < 2000, "took %lld ms", (long long)took);
-    long gpid = strtol(r.out, NULL, 10);
+    char *end = NULL;
+    long gpid = strtol(r.out, &end, 10);
+    long pgid = strtol(end, NULL, 10);
     CHECK(gpid > 0 && process_gone(gpid), "grandchild %ld survived", gpid);
+    CHECK(pgid > 0 && group_gone(pgid), "process group %ld not empty", pgid);
     ls_proc_result_free(&r);
 
     /* a child that ignores SIGTERM gets SIGKILL after the grace period */
@@ -280,14 +318,17 @@ static void test_grandchild_holding_pipes(void)
      * must not wait for it, and it must not be left running. */
     ls_proc_opts o = {0};
     ls_proc_result r;
-    const char *a[] = {"sh", "-c", "sleep 100 & echo $!", NULL};
+    const char *a[] = {"sh", "-c", "sleep 100 & echo $! $$", NULL};
     int64_t t0 = ls_now_ms();
     o.deadline_ms = t0 + 20000;
     CHECK(run(a, &o, &r) == 0 && r.exit_code == 0 && !r.timed_out, "exit %d", r.exit_code);
     int64_t took = ls_now_ms() - t0;
     CHECK(took < 1500, "took %lld ms", (long long)took);
-    long gpid = strtol(r.out, NULL, 10);
+    char *end = NULL;
+    long gpid = strtol(r.out, &end, 10);
+    long pgid = strtol(end, NULL, 10);
     CHECK(gpid > 0 && process_gone(gpid), "grandchild %ld survived", gpid);
+    CHECK(pgid > 0 && group_gone(pgid), "process group %ld not empty", pgid);
     ls_proc_result_free(&r);
 }
 
