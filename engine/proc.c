@@ -6,6 +6,8 @@
  * dispositions and an empty signal mask whatever the engine has set.
  * glibc (>= 2.24) reports a failed exec through posix_spawnp's return
  * value, so "could not start" is never confused with "exited 127".
+ * argv[0] is looked up on the engine's PATH (an `env` input that sets PATH
+ * changes the child's environment, not where its program is found).
  *
  * One poll() loop then does everything: writes stdin (non-blocking, so a
  * child that does not read cannot block us), drains stdout and stderr (each
