@@ -280,3 +280,25 @@ def parse_duration(s):
         pos = m.end()
         total += float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
     return total if pos == len(s) and pos > 0 else None
+
+
+def run_main(main):
+    """Runs a program's main and exits at once: pymongo's monitor threads
+    otherwise hold the interpreter's exit for about half a second."""
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            sys.stderr.write(e.code + "\n")
+            code = 1
+        else:
+            code = e.code or 0
+    except BrokenPipeError:
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
