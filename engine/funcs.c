@@ -5,6 +5,10 @@
  *
  * Null in, for the "how many / which" functions (len, keys, lines), reads
  * as empty, so a path into a state that has not run yet stays harmless.
+ *
+ * Secrets: a function that reshapes a string (lower, upper, trim) could
+ * turn a secret into text the redactor no longer recognises, so when its
+ * input holds a secret its output is registered as a secret too.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +18,7 @@
 #include <time.h>
 
 #include "expr_int.h"
+#include "secret.h"
 
 #define KIND(v) ls_kind_article((ls_kind)(v).kind)
 
@@ -176,6 +181,19 @@ static int f_str(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
     return 0;
 }
 
+/* out was derived from in: if in holds a secret, out is one too. */
+static void ls_taint(ls_value in, ls_value out)
+{
+    if (ls_secret_count() == 0 || in.kind != LS_STRING || out.kind != LS_STRING || ls_str_len(out) == 0)
+        return;
+    size_t rl = 0;
+    char *r = ls_redact(ls_str_ptr(in), ls_str_len(in), &rl);
+    bool secret = !r || rl != ls_str_len(in) || memcmp(r, ls_str_ptr(in), rl) != 0;
+    free(r);
+    if (secret)
+        ls_secret_add(ls_str_ptr(out), ls_str_len(out));
+}
+
 static int ls_case(ls_fcall *fc, const char *fn, ls_value v, bool upper, ls_value *out)
 {
     if (ls_need_string(fc, fn, v) != 0)
@@ -195,6 +213,7 @@ static int ls_case(ls_fcall *fc, const char *fn, ls_value v, bool upper, ls_valu
     }
     *out = ls_string_n(t, len);
     free(t);
+    ls_taint(v, *out);
     return 0;
 }
 
@@ -227,6 +246,7 @@ static int f_trim(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
     while (e > b && ls_is_space(s[e - 1]))
         e--;
     *out = ls_string_n(s + b, e - b);
+    ls_taint(a[0], *out);
     return 0;
 }
 

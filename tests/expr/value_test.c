@@ -8,6 +8,8 @@
 
 #include "buf.h"
 #include "diag.h"
+#include "expr.h"
+#include "secret.h"
 #include <lockstep/value.h>
 
 static int g_pass, g_fail;
@@ -205,12 +207,48 @@ static void test_diags(void)
     check_str(__LINE__, ls_error_format(&e, buf, sizeof buf), "bare");
 }
 
+/* upper/lower/trim of a secret make a new secret, so redaction still hides it. */
+static void test_secret_taint(void)
+{
+    static const char *const params[] = {"pw", "user"};
+    ls_compile_env env = {params, 2, NULL, 0, NULL, 0, false};
+    ls_value pv = ls_map_new();
+    ls_map_set(&pv, "pw", ls_string(" Hunter2 "));
+    ls_map_set(&pv, "user", ls_string("Alice"));
+    ls_secret_add(" Hunter2 ", 9);
+    ls_eval_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.params = pv;
+    const char *srcs[] = {"upper(params.pw)", "trim(lower(params.pw))", "upper(params.user)"};
+    const char *want[] = {"***", "***", "ALICE"};
+    for (int i = 0; i < 3; i++) {
+        ls_diags d;
+        ls_diags_init(&d);
+        ls_loc loc = {"t", 1, 1};
+        ls_expr *e = ls_expr_compile(srcs[i], strlen(srcs[i]), loc, &env, &d);
+        ls_value v = ls_null();
+        ls_error err;
+        ls_error_clear(&err);
+        CHECK(e && ls_expr_eval(e, &ctx, &v, &err) == 0);
+        size_t rl;
+        char *r = ls_redact(ls_str_ptr(v), ls_str_len(v), &rl);
+        check_str(__LINE__, r, want[i]);
+        free(r);
+        ls_value_free(v);
+        ls_expr_free(e);
+        ls_diags_free(&d);
+    }
+    ls_secret_clear();
+    ls_value_free(pv);
+}
+
 int main(void)
 {
     test_maps();
     test_scalars_and_text();
     test_buf();
     test_diags();
+    test_secret_taint();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
