@@ -80,8 +80,16 @@ ls_act_status ls_mongo_fail_status(ls_call *call, const bson_error_t *e)
 {
     if (ls_mongo_cancelled(call))
         return LS_ACT_CANCELLED;
-    if (call->deadline_ms > 0 && ls_call_remaining_ms(call) == 0)
-        return LS_ACT_TIMED_OUT;
+    if (call->deadline_ms > 0) {
+        /* The driver's own timeouts are capped at the state's, so a failure
+         * within a few ms of the deadline, or one the driver calls a
+         * timeout, is the state's timeout firing. */
+        int64_t slack = call->timeout_ms / 20 > 50 ? call->timeout_ms / 20 : 50;
+        if (ls_call_remaining_ms(call) <= slack)
+            return LS_ACT_TIMED_OUT;
+        if (e != NULL && (strstr(e->message, "timed out") != NULL || strstr(e->message, "expired") != NULL))
+            return LS_ACT_TIMED_OUT;
+    }
     if (e != NULL && e->code == 50) /* MaxTimeMSExpired */
         return LS_ACT_TIMED_OUT;
     return LS_ACT_FAILED;

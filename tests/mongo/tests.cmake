@@ -1,0 +1,4 @@
+# The mongo action family against LOCKSTEP_TEST_MONGODB_URI (issue 4): run
+# ctest through tools/with-test-servers (tools/test); without the variable
+# these tests fail, they never skip.
+lockstep_py_test(mongo_actions ${CMAKE_CURRENT_LIST_DIR}/test_mongo.py $<TARGET_FILE:act_driver>)
