@@ -345,12 +345,13 @@ static int ls_ev(const ls_expr *e, const ls_node *n, ls_eval_ctx *ctx, ls_value 
     case LS_N_GUARD: {
         if (!ctx->guards || n->ival < 0 || (size_t)n->ival >= ctx->nguards || !ctx->guards[n->ival])
             return ls_eval_fail(e, err, "guard '%s' is not available here", ls_str_ptr(n->val));
-        if (ctx->depth >= LS_GUARD_MAX_DEPTH)
-            return ls_eval_fail(e, err, "guards nested deeper than %d levels (a guard cycle?)",
-                                LS_GUARD_MAX_DEPTH);
-        ctx->depth++;
-        int rc = ls_expr_eval_cond(ctx->guards[n->ival], ctx, &r, err);
-        ctx->depth--;
+        const ls_expr *g = ctx->guards[n->ival];
+        int cost = g->root->height + 1;
+        if (ctx->depth + cost > LS_GUARD_MAX_DEPTH)
+            return ls_eval_fail(e, err, "guards nested too deeply (a guard cycle?)");
+        ctx->depth += cost;
+        int rc = ls_expr_eval_cond(g, ctx, &r, err);
+        ctx->depth -= cost;
         if (rc != 0)
             return -1;
         *out = ls_bool(r);

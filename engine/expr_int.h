@@ -17,8 +17,11 @@
 /* Tree height bound: left-deep operator chains (`a + b + c ...`) grow the
  * tree without growing the parser's recursion, and evaluation recurses. */
 #define LS_EXPR_MAX_HEIGHT 1024
-/* guards.NAME inside guards: bounded even though the loader rejects cycles. */
-#define LS_GUARD_MAX_DEPTH 64
+/* guards.NAME inside guards: the heights of the guard trees being
+ * evaluated add up in ls_eval_ctx.depth, bounded so that evaluation stack
+ * stays small even though each tree may be LS_EXPR_MAX_HEIGHT tall (and
+ * even for a cycle, which the loader rejects anyway). */
+#define LS_GUARD_MAX_DEPTH 4096
 
 typedef enum ls_nop {
     LS_N_CONST,  /* val */
