@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""End to end: the Message Center upgrade playbook run FOR REAL against the
+simulator (tools/sim: simulated kubectl, the diagnostics API) and a MongoDB
+wire server ($LOCKSTEP_TEST_MONGODB_URI, else tools/sim/start starts one),
+then the world is checked -- not lockstep's own report of it.
+
+Cases (each in a fresh simulated world and database):
+  happy            success: image v2.5.0, rollout not paused, schema 12,
+                   the pre-upgrade backup on disk decodes to the data as it
+                   was (schema 11) and restores whole into a scratch database
+  migration_half   the migration moves the schema to 12 and then fails:
+                   rolled back, image unchanged, database restored to exactly
+                   its pre-upgrade content (schema 11)
+  migration_fail   the migration fails before touching the schema:
+                   rolled back WITHOUT a restore, image unchanged, schema 11
+  log_errors       MongoServerError in the new pods' logs until a second
+                   migration: the playbook migrates once more and succeeds
+"""
+import glob
+import gzip
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import bson
+import pymongo
+
+SRC = os.environ["LOCKSTEP_SRC"]
+BIN = os.environ["LOCKSTEP_BIN"]
+PY = "/usr/bin/python3"
+SIM = os.path.join(SRC, "tools", "sim")
+PLAYBOOK = os.path.join(SRC, "playbooks", "message-center", "upgrade.yaml")
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("  FAIL " + what)
+    return cond
+
+
+class World:
+    """One simulated Message Center: its own sim dir and database."""
+
+    def __init__(self, name, work):
+        self.dir = os.path.join(work, name)
+        self.db_name = f"mc_e2e_{os.getpid()}_{name}"
+        args = [PY, os.path.join(SIM, "start"), "--background", "--dir", os.path.join(self.dir, "sim"),
+                "--db", self.db_name]
+        if os.environ.get("LOCKSTEP_TEST_MONGODB_URI"):
+            args += ["--mongodb-uri", os.environ["LOCKSTEP_TEST_MONGODB_URI"]]
+        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+        self.env = dict(os.environ)
+        for line in out.splitlines():
+            if not line.startswith("export "):
+                continue
+            k, v = line[len("export "):].split("=", 1)
+            v = shlex.split(v.replace('"$PATH"', os.environ["PATH"]))[0]
+            self.env[k] = v
+        self.env["LOCKSTEP_STATE_DIR"] = os.path.join(self.dir, "state")
+        self.backups = os.path.join(self.dir, "backups")
+        self.client = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=5000)
+        self.db = self.client[self.db_name]
+
+    def ctl(self, *args):
+        return subprocess.run([PY, os.path.join(SIM, "ctl")] + list(args), env=self.env, check=True,
+                              capture_output=True, text=True, timeout=30).stdout
+
+    def show(self):
+        return json.loads(self.ctl("show"))
+
+    def deployment(self):
+        return self.show()["state"]["deployments"]["default/core-admin"]
+
+    def schema(self):
+        doc = self.db.meta.find_one({"_id": "schema"})
+        return doc.get("schema_version") if doc else None
+
+    def snapshot(self):
+        """Every collection's documents, order-independent."""
+        snap = {}
+        for name in sorted(self.db.list_collection_names()):
+            docs = [bson.encode(d) for d in self.db[name].find({})]
+            snap[name] = sorted(docs)
+        return snap
+
+    def run(self, *extra):
+        args = [BIN, "run", PLAYBOOK, "--env", "sim", "--set", "new_tag=v2.5.0", "--set", "expected_schema=12",
+                "--set", "backup_dir=" + self.backups, "--yes", "--output", "json"] + list(extra)
+        p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=300)
+        events = []
+        for line in p.stdout.splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                pass
+        path = [e["state"] for e in events if e.get("event") == "state_entered"]
+        started = [e for e in events if e.get("event") == "run_started"]
+        run_id = started[0]["run_id"] if started else None
+        return p, path, run_id
+
+    def close(self):
+        try:
+            self.client.drop_database(self.db_name)
+        except pymongo.errors.PyMongoError:
+            pass
+        self.client.close()
+        subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", os.path.join(self.dir, "sim")],
+                       capture_output=True, timeout=30)
+
+
+def read_dump(folder):
+    """{collection: [documents]} decoded from mongo.dump's .bson.gz files."""
+    out = {}
+    for f in sorted(glob.glob(os.path.join(folder, "*.bson.gz")) + glob.glob(os.path.join(folder, "*.bson"))):
+        name = os.path.basename(f).split(".bson")[0]
+        data = gzip.open(f).read() if f.endswith(".gz") else open(f, "rb").read()
+        out[name] = bson.decode_all(data)
+    return out
+
+
+def report(p, path):
+    print(f"  exit {p.returncode}; path: {' '.join(path)}")
+    if p.returncode not in (0, 1):
+        print(p.stderr)
+
+
+def case_happy(work):
+    print("happy: a real upgrade to v2.5.0 on the simulated cluster")
+    w = World("happy", work)
+    try:
+        before = w.snapshot()
+        check(w.schema() == 11, "the simulated world starts at schema 11")
+        p, path, run_id = w.run()
+        report(p, path)
+        check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
+        check(path[-1:] == ["done"], "ends in done")
+        dep = w.deployment()
+        check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.5.0",
+              f"deployment image is v2.5.0 (got {dep['containers']})")
+        check(dep["paused"] is False, "the rollout is resumed")
+        check(w.schema() == 12, f"schema_version is 12 (got {w.schema()})")
+        pods = w.show()["state"]["pods"]
+        migrate = [x for x in pods if x["name"] == "migrate"]
+        check(len(migrate) == 1 and migrate[0]["image"].endswith(":v2.5.0") and migrate[0].get("exit_code") == 0,
+              "one migration pod ran the NEW image and exited 0")
+        check(path.index("k8s_migrate") < path.index("verify_schema") < path.index("k8s_set_image"),
+              "migrations and the schema check come before set image")
+        # The backup: on disk, holding the data as it was, restorable whole.
+        folder = os.path.join(w.backups, f"pre-upgrade-{run_id}", w.db_name)
+        if check(os.path.isdir(folder), f"backup folder {folder} exists"):
+            dump = read_dump(folder)
+            check(sorted(dump) == sorted(before), f"backup holds every collection ({sorted(dump)})")
+            for name, docs in dump.items():
+                check(sorted(bson.encode(d) for d in docs) == before.get(name),
+                      f"backup of {name} equals the pre-upgrade data")
+            meta = [d for d in dump.get("meta", []) if d.get("_id") == "schema"]
+            check(meta and meta[0].get("schema_version") == 11, "the backup holds schema 11")
+            scratch = w.client[w.db_name + "_restore"]
+            for name, docs in dump.items():
+                if docs:
+                    scratch[name].insert_many(docs)
+            restored = {n: sorted(bson.encode(d) for d in scratch[n].find({})) for n in dump}
+            check(restored == {n: before[n] for n in dump}, "the backup restores into a scratch database whole")
+            w.client.drop_database(w.db_name + "_restore")
+    finally:
+        w.close()
+
+
+def case_migration_half(work):
+    print("migration_half: the migration changes the schema, then fails")
+    w = World("half", work)
+    try:
+        w.db.campaigns.insert_one({"_id": "e2e-marker", "title": "written before the upgrade"})
+        before = w.snapshot()
+        w.ctl("fault", "migration=half")
+        p, path, _ = w.run()
+        report(p, path)
+        check(p.returncode == 1, f"exit 1 (got {p.returncode})")
+        check(path[-1:] == ["rolled_back"], "ends in rolled_back")
+        check("rb_restore" in path, "the backup was restored")
+        check("k8s_set_image" not in path, "the image was never changed")
+        dep = w.deployment()
+        check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0",
+              f"deployment image still v2.4.0 (got {dep['containers']})")
+        check(dep["paused"] is False, "the deployment is not left paused")
+        check(w.schema() == 11, f"schema_version back to 11 (got {w.schema()})")
+        check(w.snapshot() == before, "the database holds exactly its pre-upgrade content")
+    finally:
+        w.close()
+
+
+def case_migration_fail(work):
+    print("migration_fail: the migration fails before touching the schema")
+    w = World("fail", work)
+    try:
+        w.ctl("fault", "migration=fail")
+        p, path, _ = w.run()
+        report(p, path)
+        check(p.returncode == 1, f"exit 1 (got {p.returncode})")
+        check(path[-1:] == ["rolled_back"], "ends in rolled_back")
+        check("rb_read_schema" in path and "rb_restore" not in path, "no restore: the schema never changed")
+        dep = w.deployment()
+        check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0", "image still v2.4.0")
+        check(dep["paused"] is False, "the deployment is not left paused")
+        check(w.schema() == 11, f"schema_version still 11 (got {w.schema()})")
+    finally:
+        w.close()
+
+
+def case_log_errors(work):
+    print("log_errors: MongoServerError in the logs until the migration runs again")
+    w = World("logs", work)
+    try:
+        w.ctl("fault", "logs=unknown-field")
+        p, path, _ = w.run()
+        report(p, path)
+        check(p.returncode == 0, f"exit 0 (got {p.returncode})")
+        check(path.count("post_remigrate_k8s") == 1, "the migration ran once more")
+        check(path[-1:] == ["done"], "ends in done")
+        migrate = [x for x in w.show()["state"]["pods"] if x["name"] == "migrate"]
+        check(len(migrate) == 2, f"two migration pods ran (got {len(migrate)})")
+        check(w.deployment()["containers"]["core-admin"].endswith(":v2.5.0"), "image is v2.5.0")
+    finally:
+        w.close()
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="lockstep-e2e.")
+    try:
+        for case in (case_happy, case_migration_half, case_migration_fail, case_log_errors):
+            case(work)
+    finally:
+        if not failures:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"(kept {work} for inspection)")
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
