@@ -134,7 +134,8 @@ static void ls_put_redacted(FILE *out, const char *s, size_t n)
     }
 }
 
-/* The source line and a caret under loc.col; tabs expand to 8 columns. */
+/* The source line and a caret under loc.col (a character column); tabs
+ * expand to 8 columns. */
 static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
 {
     if (!src || !src->text || loc.line == 0)
@@ -157,12 +158,16 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
     ls_buf_init(&line, 64 * 1024);
     ls_buf_init(&caret, 64 * 1024);
     size_t vcol = 0, caret_at = 0;
+    uint32_t ch = 0; /* characters before q: columns count characters, as libyaml's marks do */
     bool placed = false;
     for (const char *q = p; q < eol; q++) {
-        if ((uint32_t)(q - p) + 1 == loc.col) {
+        bool lead = ((unsigned char)*q & 0xC0) != 0x80;
+        if (lead && !placed && ch + 1 == loc.col) {
             caret_at = vcol;
             placed = true;
         }
+        if (lead)
+            ch++;
         if (*q == '\t') {
             size_t next = (vcol / 8 + 1) * 8;
             while (vcol < next) {

@@ -42,22 +42,25 @@ typedef struct ls_parser {
 
 /* ---- errors ---- */
 
+/* The place of byte `off`: columns count characters (UTF-8 lead bytes), as
+ * libyaml's marks do. */
 static ls_loc ls_expr_loc_at(const ls_expr *e, size_t off)
 {
     ls_loc l = e->loc;
-    size_t line_start = 0;
-    uint32_t lines = 0;
+    uint32_t lines = 0, chars = 0;
     for (size_t i = 0; i < off && i < e->len; i++) {
         if (e->src[i] == '\n') {
             lines++;
-            line_start = i + 1;
+            chars = 0;
+        } else if (((unsigned char)e->src[i] & 0xC0) != 0x80) {
+            chars++;
         }
     }
     if (lines == 0) {
-        l.col = e->loc.col + (uint32_t)off;
+        l.col = e->loc.col + chars;
     } else {
         l.line = e->loc.line + lines;
-        l.col = (uint32_t)(off - line_start) + 1;
+        l.col = chars + 1;
     }
     return l;
 }

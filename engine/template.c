@@ -73,19 +73,20 @@ static void ls_tparts_push(ls_tmpl *t, size_t *cap, ls_expr *e, ls_value text)
 /* Place of byte `off` of a template that starts at loc. */
 static ls_loc ls_tloc(ls_loc loc, const char *s, size_t off)
 {
-    size_t line_start = 0;
-    uint32_t lines = 0;
+    uint32_t lines = 0, chars = 0; /* columns count characters, as in expr.c */
     for (size_t i = 0; i < off; i++) {
         if (s[i] == '\n') {
             lines++;
-            line_start = i + 1;
+            chars = 0;
+        } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            chars++;
         }
     }
     if (lines == 0) {
-        loc.col += (uint32_t)off;
+        loc.col += chars;
     } else {
         loc.line += lines;
-        loc.col = (uint32_t)(off - line_start) + 1;
+        loc.col = chars + 1;
     }
     return loc;
 }
