@@ -195,6 +195,19 @@ static void test_diags(void)
     free(out);
     ls_diags_free(&d);
 
+    /* A caret after non-ASCII text lines up by characters. */
+    ls_diags_init(&d);
+    static const char utf[] = "név: \"x\"\n";
+    const char *fu = ls_diags_source(&d, "u.yaml", utf, sizeof utf - 1);
+    ls_loc lu = {fu, 1, 6};
+    ls_diag_error(&d, lu, "bad value");
+    mf = open_memstream(&out, &outlen);
+    ls_diags_print(&d, mf, false, true);
+    fclose(mf);
+    check_str(__LINE__, out, "u.yaml:1:6: error: bad value\n   1 | név: \"x\"\n     |      ^\n");
+    free(out);
+    ls_diags_free(&d);
+
     ls_error e;
     ls_error_clear(&e);
     ls_loc at = {"p.yaml", 3, 9};
