@@ -1,2 +1,4 @@
 # The simulator's own behaviour (tools/sim), against the MongoDB test server.
 lockstep_py_test(sim_behaviour ${CMAKE_CURRENT_LIST_DIR}/sim_test.py)
+# `lockstep run` of an upgrade playbook against the simulator.
+lockstep_py_test(sim_playbook ${CMAKE_CURRENT_LIST_DIR}/playbook_test.py)
