@@ -210,7 +210,7 @@ static size_t ls_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static const char *ls_suggest(const char *name, const char *const *names, size_t n)
+const char *ls_load_suggest(const char *name, const char *const *names, size_t n)
 {
     const char *best = NULL;
     size_t bd = 3;
@@ -227,11 +227,14 @@ static const char *ls_suggest(const char *name, const char *const *names, size_t
 int ls_load_state_ref(ls_loader *L, const ls_ynode *n, const char *what)
 {
     const char *s = ls_load_text(L, n, what);
-    if (!s)
+    if (!s) {
+        L->broken++;
         return -1;
+    }
     int i = ls_playbook_state_index(L->pb, s);
     if (i < 0) {
-        const char *hint = ls_suggest(s, L->pb->state_names, L->pb->nstates);
+        L->broken++;
+        const char *hint = ls_load_suggest(s, L->pb->state_names, L->pb->nstates);
         if (hint)
             ls_diag_error(L->d, n->loc, "%s: no state named '%s' (did you mean '%s'?)", what, s, hint);
         else
@@ -629,7 +632,10 @@ static void ls_load_root(ls_loader *L)
         if ((v = ls_ymap_get(L->vf[i].root, "defaults")))
             ls_load_defaults(L, v, &on_failure);
     ls_check_fdefaults(L);
+    /* -2: declared but unresolved (already reported; states are not blamed). */
     int default_on_failure = on_failure ? ls_load_state_ref(L, on_failure, "defaults.on_failure") : -1;
+    if (on_failure && default_on_failure < 0)
+        default_on_failure = -2;
 
     if (guards)
         ls_load_guards(L, guards);
@@ -644,7 +650,9 @@ static void ls_load_root(ls_loader *L)
     for (size_t i = 0; states && i < states->n; i++)
         ls_state_load(L, &pb->states[i], states->items[i], default_on_failure);
 
-    if (states && start && pb->start >= 0)
+    /* Reachability over a machine with broken transitions would only
+     * repeat those errors in other words: it waits for them to be fixed. */
+    if (states && start && pb->start >= 0 && !L->broken)
         ls_load_graph_checks(L, start);
     if (L->opts->check_params)
         ls_params_resolve(L);

@@ -29,6 +29,7 @@ typedef struct ls_loader {
     ls_values_file *vf; size_t nvf;
     ls_fdefault *fd; size_t nfd, capfd;
     ls_compile_env env, env_result;
+    size_t broken;        /* transitions that did not resolve: graph checks would mislead */
 } ls_loader;
 
 /* load.c helpers */
@@ -38,6 +39,8 @@ const char *ls_load_text(ls_loader *L, const ls_ynode *n, const char *what);
 int ls_load_bool(ls_loader *L, const ls_ynode *n, const char *what);
 bool ls_load_ident_ok(const char *s);
 char *ls_load_strdup(const char *s);
+/* The closest name (edit distance <= 2), or NULL: for "did you mean". */
+const char *ls_load_suggest(const char *name, const char *const *names, size_t n);
 bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len);
 
 /* The shared pieces of load.c used by load_state.c. */

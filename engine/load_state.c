@@ -82,11 +82,11 @@ static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
 static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_loc with_loc)
 {
     const ls_action *a = st->action;
+    bool bad = false;
     if (with && with->kind != LS_Y_MAP) {
         ls_diag_error(L->d, with->loc, "with must be a mapping of inputs, not a %s", ls_ykind_name(with));
-        with = NULL;
+        return;
     }
-    bool bad = false;
     if (with) {
         for (size_t i = 0; i < with->n; i++) {
             const char *k = with->keys[i]->str;
@@ -135,8 +135,7 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
     }
     for (const ls_input *in = a->inputs; in && in->name; in++)
         if (in->required && !ls_tmpl_map_get(t, in->name))
-            ls_diag_error(L->d, with_loc, "action '%s' needs input '%s' (%s)", a->name, in->name,
-                          in->doc ? in->doc : in->type);
+            ls_diag_error(L->d, with_loc, "action '%s' needs input '%s'", a->name, in->name);
     st->with = t;
     if (a->prepare) {
         size_t before = L->d->errors;
@@ -199,17 +198,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
                 abort();
             for (size_t i = 0; i < ls_action_count(); i++)
                 names[i] = ls_action_at(i)->name;
-            size_t best = 3;
-            const char *hint = NULL;
-            for (size_t i = 0; i < ls_action_count(); i++) {
-                /* a cheap closeness: shared prefix up to the dot */
-                size_t la = strlen(v->str), lb = strlen(names[i]);
-                size_t diff = la > lb ? la - lb : lb - la;
-                if (diff < best && strncmp(v->str, names[i], la < lb ? la : lb) == 0) {
-                    best = diff;
-                    hint = names[i];
-                }
-            }
+            const char *hint = ls_load_suggest(v->str, names, ls_action_count());
             if (hint)
                 ls_diag_error(L->d, v->loc, "unknown action '%s' (did you mean '%s'? see lockstep actions)", v->str,
                               hint);
@@ -282,7 +271,8 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
 
     st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
-                   st->confirm || (st->action && strcmp(st->action->name, "noop") != 0) ||
+                   ls_ymap_get(n, "confirm") || (has_action_key && !st->action) ||
+                   (st->action && strcmp(st->action->name, "noop") != 0) ||
                    (pb->confirm_mutating && ls_state_mutates_static(st));
     if (st->can_fail && st->on_failure < 0 && !st->on_failure_own) {
         if (default_on_failure >= 0 && (size_t)default_on_failure == (size_t)(st - pb->states))
@@ -291,11 +281,13 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
                           "give it its own on_failure", st->name);
         else if (default_on_failure >= 0)
             st->on_failure = default_on_failure;
-        else
+        else if (default_on_failure == -1)
             ls_diag_error(L->d, st->loc,
                           "state '%s' can fail but has no on_failure (and defaults has no on_failure)", st->name);
     }
-    if (st->next < 0 && st->nbranches == 0 && !ls_ymap_get(n, "next"))
+    if (st->next < 0 && st->nbranches == 0 && ls_ymap_get(n, "next"))
+        L->broken++;
+    if (st->next < 0 && st->nbranches == 0 && !ls_ymap_get(n, "next") && ++L->broken)
         ls_diag_error(L->d, st->loc, "state '%s' has no way out: give it next, or make it terminal: success|failure",
                       st->name);
 }

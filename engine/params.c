@@ -153,7 +153,7 @@ static bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc a
 {
     bool ok = true;
     char *shown = p->secret ? NULL : ls_value_to_json(v, NULL);
-    const char *sv = shown ? shown : "***";
+    const char *sv = shown ? shown : "(secret)";
     if (!ls_is_null(p->enum_vals)) {
         bool found = false;
         for (size_t i = 0; i < ls_list_len(p->enum_vals); i++)
@@ -161,7 +161,7 @@ static bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc a
                 found = true;
         if (!found) {
             char *allowed = ls_value_to_json(p->enum_vals, NULL);
-            ls_diag_error(L->d, at, "%sparam '%s': %s is not one of %s", src, p->name, sv,
+            ls_diag_error(L->d, at, "param '%s': %s%s is not one of %s", p->name, src, sv,
                           p->secret ? "the allowed values" : allowed);
             free(allowed);
             ok = false;
@@ -172,7 +172,7 @@ static bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc a
         int rc = pcre2_match((pcre2_code *)p->pattern, (PCRE2_SPTR)ls_str_ptr(v), ls_str_len(v), 0, 0, md, NULL);
         pcre2_match_data_free(md);
         if (rc < 0) {
-            ls_diag_error(L->d, at, "%sparam '%s': %s does not match pattern '%s'", src, p->name, sv,
+            ls_diag_error(L->d, at, "param '%s': %s%s does not match pattern '%s'", p->name, src, sv,
                           p->pattern_src);
             ok = false;
         }
@@ -180,11 +180,11 @@ static bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc a
     if ((p->has_min || p->has_max) && (v.kind == LS_INT || v.kind == LS_FLOAT)) {
         double x = v.kind == LS_INT ? (double)v.u.i : v.u.f;
         if (p->has_min && x < p->min) {
-            ls_diag_error(L->d, at, "%sparam '%s': %s is less than the minimum %g", src, p->name, sv, p->min);
+            ls_diag_error(L->d, at, "param '%s': %s%s is less than the minimum %g", p->name, src, sv, p->min);
             ok = false;
         }
         if (p->has_max && x > p->max) {
-            ls_diag_error(L->d, at, "%sparam '%s': %s is greater than the maximum %g", src, p->name, sv, p->max);
+            ls_diag_error(L->d, at, "param '%s': %s%s is greater than the maximum %g", p->name, src, sv, p->max);
             ok = false;
         }
     }
@@ -269,8 +269,10 @@ static void ls_param_spec(ls_loader *L, ls_param *p, const ls_ynode *n)
             if (!re) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(code, msg, sizeof msg);
-                ls_diag_error(L->d, v->loc, "param '%s': bad pattern: %s at offset %zu", p->name, (const char *)msg,
-                              (size_t)off);
+                ls_loc at = v->loc; /* at the problem, when the pattern is on one line */
+                if (!memchr(v->str, '\n', v->len))
+                    at.col += (uint32_t)off + (v->quoted ? 1u : 0u);
+                ls_diag_error(L->d, at, "param '%s': bad pattern: %s", p->name, (const char *)msg);
             } else {
                 p->pattern = re;
                 p->pattern_src = ls_load_strdup(v->str);
@@ -302,7 +304,7 @@ static void ls_param_spec(ls_loader *L, ls_param *p, const ls_ynode *n)
         } else {
             if (p->secret)
                 ls_register_secret(dv);
-            ls_param_check(L, p, dv, v->loc, "default: ");
+            ls_param_check(L, p, dv, v->loc, "default ");
             p->def = dv;
             p->has_default = true;
         }
@@ -457,10 +459,15 @@ void ls_params_resolve(ls_loader *L)
                 dflt[i] = false;
                 ls_buf b;
                 ls_buf_init(&b, 512);
-                ls_buf_printf(&b, "env %s: ", p->env);
+                ls_buf_printf(&b, "env %s value ", p->env);
                 src[i] = ls_buf_steal(&b);
             } else {
-                ls_diag_error(L->d, p->loc, "param '%s' from env %s: %s", p->name, p->env, why);
+                if (p->secret)
+                    ls_diag_error(L->d, p->loc, "param '%s': env %s value (secret) is not valid: %s", p->name,
+                                  p->env, why);
+                else
+                    ls_diag_error(L->d, p->loc, "param '%s': env %s value '%s' is not valid: %s", p->name, p->env,
+                                  ev, why);
                 bad[i] = true;
             }
         }
@@ -502,8 +509,8 @@ void ls_params_resolve(ls_loader *L)
             ls_buf b;
             ls_buf_init(&b, 4096);
             ls_param_names_list(pb, &b);
-            ls_diag_error(L->d, none, "--set %.*s: unknown param '%.*s' (params: %s)", (int)(eq - kv), kv,
-                          (int)(eq - kv), kv, ls_buf_str(&b));
+            ls_diag_error(L->d, none, "--set: unknown param '%.*s' (params: %s)", (int)(eq - kv), kv,
+                          ls_buf_str(&b));
             ls_buf_free(&b);
             continue;
         }
@@ -513,10 +520,9 @@ void ls_params_resolve(ls_loader *L)
         ls_value v;
         if (!ls_param_from_text(p, eq + 1, &v, why, sizeof why)) {
             if (p->secret)
-                ls_diag_error(L->d, none, "--set %s: param '%s': %s", p->name, p->name, why);
+                ls_diag_error(L->d, none, "param '%s': --set value (secret) is not valid: %s", p->name, why);
             else
-                ls_diag_error(L->d, none, "--set %s: param '%s': '%s' is not valid: %s", p->name, p->name, eq + 1,
-                              why);
+                ls_diag_error(L->d, none, "param '%s': --set value '%s' is not valid: %s", p->name, eq + 1, why);
             bad[i] = true;
             continue;
         }
@@ -530,7 +536,7 @@ void ls_params_resolve(ls_loader *L)
         free(src[i]);
         ls_buf b;
         ls_buf_init(&b, 512);
-        ls_buf_printf(&b, "--set %s: ", p->name);
+        ls_buf_adds(&b, "--set value ");
         src[i] = ls_buf_steal(&b);
     }
     for (size_t i = 0; i < n; i++) {

@@ -1,0 +1,5 @@
+# The loader and validator: playbook cases as data (tests/load/*/ and
+# tests/params/), each file carrying its exact expected diagnostics.
+lockstep_py_test(load_valid ${CMAKE_CURRENT_LIST_DIR}/run_cases.py ${CMAKE_CURRENT_LIST_DIR}/valid)
+lockstep_py_test(load_invalid ${CMAKE_CURRENT_LIST_DIR}/run_cases.py ${CMAKE_CURRENT_LIST_DIR}/invalid)
+lockstep_py_test(load_bad_input ${CMAKE_CURRENT_LIST_DIR}/bad_input.py)
