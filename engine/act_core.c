@@ -382,7 +382,7 @@ static const ls_input exec_inputs[] = {
     {"argv", "list", true, NULL, "the program and its arguments, each one element (never split by a shell)"},
     {"env", "map", false, NULL, "variables added to the inherited environment (values rendered as text)"},
     {"cwd", "string", false, NULL, "working directory of the program"},
-    {"stdin", "string", false, NULL, "text written to the program's standard input (default: empty, /dev/null)"},
+    {"stdin", "string", false, NULL, "text written to the program's standard input (absent: it reads /dev/null)"},
     {"ok_codes", "list", false, "[0]", "exit codes that count as success"},
     {NULL, NULL, false, NULL, NULL},
 };
