@@ -366,6 +366,36 @@ static void test_cancel(void)
     cancel_flag = 0;
 }
 
+/* The engine ignores or blocks signals (SIGPIPE, its own SIGINT/SIGTERM
+ * handling); a program still starts with default dispositions and an
+ * empty mask, and the engine's SIGPIPE disposition is what it was. */
+static void test_child_signals(void)
+{
+    struct sigaction ign, old_int, cur;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &ign, &old_int);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
+
+    ls_proc_opts o = {0};
+    ls_proc_result r;
+    const char *a[] = {"sh", "-c", "kill -INT $$; echo survived", NULL};
+    CHECK(run(a, &o, &r) == 0 && r.term_signal == SIGINT && r.out_len == 0,
+          "SIGINT in child: signal %d out '%s'", r.term_signal, r.out);
+    ls_proc_result_free(&r);
+    const char *b[] = {"grep", "^SigBlk:", "/proc/self/status", NULL};
+    CHECK(run(b, &o, &r) == 0 && strcmp(r.out, "SigBlk:\t0000000000000000\n") == 0, "mask: %s", r.out);
+    ls_proc_result_free(&r);
+
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGPIPE, NULL, &cur);
+    CHECK(cur.sa_handler == SIG_DFL, "SIGPIPE disposition not restored");
+}
+
 static void test_no_shell_injection(void)
 {
     ls_proc_opts o = {0};
@@ -440,6 +470,7 @@ int main(void)
     test_timeout_kills_group();
     test_grandchild_holding_pipes();
     test_cancel();
+    test_child_signals();
     test_no_shell_injection();
     test_argv_string();
     test_no_fd_leak();
