@@ -24,6 +24,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+int64_t ls_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ls_wall_ms_of(const char *iso)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ms = 0;
+    if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? 0 : (int64_t)t * 1000 + ms;
+}
 
 static const char *str_field(ls_value ev, const char *key)
 {
@@ -147,6 +169,7 @@ int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen)
             ls_value res = ls_map_get(ev, "result");
             rp->result = res.kind == LS_MAP ? ls_value_copy(res) : ls_map_new();
             snprintf(rp->error, sizeof rp->error, "%s", er ? er : "");
+            rp->finished_wall_ms = ls_wall_ms_of(str_field(ev, "ts"));
             ls_run_state_set(r, s, "result", ls_value_copy(rp->result));
             if (er != NULL)
                 ls_run_state_set(r, s, "error", ls_string(er));

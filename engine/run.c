@@ -584,6 +584,8 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
 {
     const ls_state *st = &r->pb->states[idx];
     int max = st->retry.attempts > 0 ? st->retry.attempts : 1;
+    /* A journaled attempt's delay already ran partly before the halt. */
+    int64_t pre_wall = pre != NULL ? r->rp.finished_wall_ms : 0;
     for (;; attempt++) {
         attempt_out a;
         if (pre != NULL) {
@@ -635,7 +637,13 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             halt_signal(out);
             return;
         }
-        if (!r->fake && sleep_cancellable(retry_delay(&st->retry, attempt)) != 0) {
+        int64_t delay = retry_delay(&st->retry, attempt);
+        if (pre_wall > 0) {
+            int64_t gone = ls_wall_ms() - pre_wall;
+            delay = gone >= delay ? 0 : (gone > 0 ? delay - gone : delay);
+            pre_wall = 0;
+        }
+        if (!r->fake && sleep_cancellable(delay) != 0) {
             halt_signal(out);
             return;
         }

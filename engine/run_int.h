@@ -37,6 +37,7 @@ typedef struct ls_resume_point {
     bool simulated;
     ls_value result;      /* owned */
     char error[1024];
+    int64_t finished_wall_ms; /* when that attempt finished (epoch ms), 0: unknown */
 } ls_resume_point;
 
 typedef struct ls_runner {
@@ -86,6 +87,10 @@ const char *ls_out_user(void);
 /* Asks PROMPT [y/N] on /dev/tty: 1 yes, 0 no, -1 no terminal. */
 int ls_out_ask(const char *prompt);
 const char *ls_signal_name(int sig);
+
+/* Epoch milliseconds now, and of a journal `ts` (0 when unparsable). */
+int64_t ls_wall_ms(void);
+int64_t ls_wall_ms_of(const char *iso);
 
 /* resume.c: replays events into r (states map, visits, path, rp).
  * 0, or -1 with msg (refusal: exit 2). */
