@@ -2,3 +2,6 @@
 # ctest through tools/with-test-servers (tools/test); without the variable
 # these tests fail, they never skip.
 lockstep_py_test(mongo_actions ${CMAKE_CURRENT_LIST_DIR}/test_mongo.py $<TARGET_FILE:act_driver>)
+# `lockstep run` of playbooks/servers.yaml and playbooks/failures.yaml against
+# an HTTP server the test starts and the MongoDB test server.
+lockstep_py_test(mongo_playbook ${CMAKE_CURRENT_LIST_DIR}/test_playbook.py)
