@@ -12,6 +12,7 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "load_int.h"
@@ -355,13 +356,13 @@ static void ls_read_values_file(ls_loader *L, const char *path, const char *why)
     char *text = NULL;
     size_t len = 0;
     ls_diags *d = L->d;
-    if (!ls_load_read_file(path, d, &file, &text, &len)) {
-        if (why) {
-            ls_loc at = {NULL, 0, 0};
-            ls_diag_error(d, at, "%s: the environment file %s is needed", why, path);
-        }
+    if (why && access(path, R_OK) != 0) {
+        ls_loc none = {NULL, 0, 0};
+        ls_diag_error(d, none, "%s: cannot read %s: %s", why, path, strerror(errno));
         return;
     }
+    if (!ls_load_read_file(path, d, &file, &text, &len))
+        return;
     ls_ynode *root = ls_yaml_parse(text, len, file, d);
     free(text);
     if (!root)
@@ -416,7 +417,10 @@ void ls_params_read_values(ls_loader *L)
         } else {
             ls_buf b;
             ls_buf_init(&b, 8192);
-            ls_buf_printf(&b, "%s/environments/%s.yaml", L->pb->dir, o->env_name);
+            if (strcmp(L->pb->dir, ".") == 0)
+                ls_buf_printf(&b, "environments/%s.yaml", o->env_name);
+            else
+                ls_buf_printf(&b, "%s/environments/%s.yaml", L->pb->dir, o->env_name);
             char why[200];
             snprintf(why, sizeof why, "--env %s", o->env_name);
             ls_read_values_file(L, ls_buf_str(&b), why);
@@ -509,8 +513,17 @@ void ls_params_resolve(ls_loader *L)
             ls_buf b;
             ls_buf_init(&b, 4096);
             ls_param_names_list(pb, &b);
-            ls_diag_error(L->d, none, "--set: unknown param '%.*s' (params: %s)", (int)(eq - kv), kv,
-                          ls_buf_str(&b));
+            char *name = malloc((size_t)(eq - kv) + 1);
+            if (!name)
+                abort();
+            memcpy(name, kv, (size_t)(eq - kv));
+            name[eq - kv] = '\0';
+            const char *hint = ls_load_suggest(name, pb->param_names, pb->nparams);
+            if (hint)
+                ls_diag_error(L->d, none, "--set: unknown param '%s' (did you mean '%s'?)", name, hint);
+            else
+                ls_diag_error(L->d, none, "--set: unknown param '%s' (params: %s)", name, ls_buf_str(&b));
+            free(name);
             ls_buf_free(&b);
             continue;
         }

@@ -9,6 +9,8 @@ what must happen (the playbook text above them is what is validated):
     # exit: 2                       expected exit code (default: 2 when any
                                     error is expected, else 0)
     # expect: FILE:L:C: error: msg  one expected line of stderr, in order
+    # absent: TEXT                  TEXT must appear nowhere in stdout or
+                                    stderr (a secret value)
 
 Every stderr line that does not start with a blank (the caret display) and is
 not the closing "FILE: invalid (...)" summary must match an expect line
@@ -28,7 +30,7 @@ SUMMARY = re.compile(r"^\S+: invalid \(\d+ errors?(, and warnings)?\)$")
 
 
 def parse_case(path):
-    args, env, expect, exit_code = [], {}, [], None
+    args, env, expect, absent, exit_code = [], {}, [], [], None
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -39,15 +41,17 @@ def parse_case(path):
                 env[k] = v
             elif line.startswith("# exit: "):
                 exit_code = int(line[len("# exit: "):])
+            elif line.startswith("# absent: "):
+                absent.append(line[len("# absent: "):])
             elif line.startswith("# expect: "):
                 expect.append(line[len("# expect: "):])
     if exit_code is None:
         exit_code = 2 if any(": error: " in e for e in expect) else 0
-    return args, env, expect, exit_code
+    return args, env, expect, absent, exit_code
 
 
 def run_case(d, name):
-    args, env, expect, want_exit = parse_case(os.path.join(d, name))
+    args, env, expect, absent, want_exit = parse_case(os.path.join(d, name))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LS_TEST_")}
     full_env.update(env)
     p = subprocess.run([BIN, "validate", name] + args, cwd=d, env=full_env,
@@ -61,6 +65,9 @@ def run_case(d, name):
         problems.append("diagnostics differ:\n  expected:\n%s\n  got:\n%s" % (
             "\n".join("    " + e for e in expect) or "    (none)",
             "\n".join("    " + g for g in got) or "    (none)"))
+    for a in absent:
+        if a.encode() in p.stdout or a.encode() in p.stderr:
+            problems.append("%r appears in the output" % a)
     if p.returncode < 0 or "Sanitizer" in p.stderr.decode("utf-8", "replace"):
         problems.append("crashed:\n" + p.stderr.decode("utf-8", "replace"))
     return problems
