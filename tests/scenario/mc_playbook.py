@@ -45,6 +45,66 @@ else:
         problems.append(f"coverage {k}/{n} is below {MIN_COVERAGE:.0%}:\n" +
                         "\n".join(l for l in lines if "NOT covered" in l))
 
+# The playbook's shape: the page's rules hold in the graph itself.
+import yaml  # Debian's python3-yaml
+
+doc = yaml.safe_load(open(os.path.join(MC, "upgrade.yaml"), encoding="utf-8"))
+states = doc["states"]
+default_fail = doc.get("defaults", {}).get("on_failure")
+
+
+def edges(name, st, success=True):
+    """(target, label) of every transition leaving a state."""
+    out = []
+    nxt = st.get("next")
+    if isinstance(nxt, str) and success:
+        out.append((nxt, "next"))
+    elif isinstance(nxt, list) and success:
+        out += [(b["goto"], b.get("if", "else")) for b in nxt]
+    if st.get("terminal") is None and (st.get("action") or st.get("expect")):
+        out.append((st.get("on_failure", default_fail), "failure"))
+    if st.get("on_timeout"):
+        out.append((st["on_timeout"], "timeout"))
+    return out
+
+
+def reachable(start, cut):
+    """States reachable from start when the success edges of `cut` are removed."""
+    seen, todo = set(), [start]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        todo += [t for t, _ in edges(n, states[n], success=n not in cut)]
+    return seen
+
+
+# The critical rule: without verify_schema's success edges, nothing restarts.
+r = reachable(doc["start"], {"verify_schema"})
+for gate in ("k8s_set_image", "k8s_resume", "compose_up"):
+    if gate in r:
+        problems.append(f"{gate} is reachable without passing verify_schema")
+if not {"k8s_set_image", "compose_up"} <= reachable(doc["start"], set()):
+    problems.append("k8s_set_image/compose_up are not reachable at all")
+# Restore only when migrations ran and the schema changed.
+preds = {t: [(n, lab) for n, st in states.items() for t2, lab in edges(n, st) if t2 == t] for t in states}
+if preds["rb_restore"] != [("rb_read_schema", "guards.schema_changed")]:
+    problems.append(f"rb_restore is entered otherwise than on schema_changed: {preds['rb_restore']}")
+if preds["rb_read_schema"] != [("rb_restore_route", "guards.migrations_ran")]:
+    problems.append(f"rb_read_schema is entered otherwise than on migrations_ran: {preds['rb_read_schema']}")
+# Every state says which line of the page it implements; every mutating one
+# can be rehearsed (a dry_run result).
+MUTATING = {"mongo.dump", "mongo.restore", "kubectl.set_image", "kubectl.run", "docker.pull", "docker.run"}
+for n, st in states.items():
+    if not st.get("description"):
+        problems.append(f"state {n} has no description (the seed line it implements)")
+    a = st.get("action")
+    mut = st.get("mutates", a in MUTATING or (a == "kubectl.rollout" and st["with"]["verb"] != "status")
+                 or (a == "docker.compose"))
+    if mut and "dry_run" not in st:
+        problems.append(f"mutating state {n} has no dry_run result")
+
 for msg in problems:
     print("FAIL " + msg)
 sys.exit(1 if problems else 0)
