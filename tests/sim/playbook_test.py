@@ -106,6 +106,18 @@ class PlaybookTest(unittest.TestCase):
         self.assertEqual(scan["result"]["matches"][0]["pattern"], "MongoServerError")
         self.assertEqual(self.image(self.show()), "registry.example/core-admin:v2.4.0")
 
+    def test_rollout_that_never_becomes_ready_rolls_back(self):
+        self.ctl("fault", "rollout=never-ready")
+        p, path, events = self.run_playbook()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(path[-3:], ["status", "rollback", "rolled_back"])
+        fin = [e for e in events if e["event"] == "action_finished" and e["state"] == "status"][0]
+        self.assertEqual(fin["status"], "failed")
+        # the state's 3s timeout, less a second, reached kubectl
+        self.assertIn("rollout status deployment/core-admin --timeout=2s exited with code 1", fin["error"])
+        self.assertIn("timed out waiting for the condition", fin["error"])
+        self.assertEqual(self.image(self.show()), "registry.example/core-admin:v2.4.0")
+
     def test_outside_the_window_changes_nothing(self):
         p, path, _ = self.run_playbook(now="2026-11-25T12:00:00Z")
         self.assertEqual(p.returncode, 1)
