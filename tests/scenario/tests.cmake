@@ -3,3 +3,4 @@
 # environments and scenarios (coverage >= 90%).
 lockstep_py_test(scenario_cases ${CMAKE_CURRENT_LIST_DIR}/run_cases.py)
 lockstep_py_test(scenario_message_center ${CMAKE_CURRENT_LIST_DIR}/mc_playbook.py)
+lockstep_py_test(scenario_examples ${CMAKE_CURRENT_LIST_DIR}/examples.py)
