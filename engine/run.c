@@ -692,7 +692,8 @@ static void run_action_state(ls_runner *r, int idx, step *out)
             else
                 fail_state(r, idx, false, e, out);
         } else if (rp->unknown) {
-            if (state_idempotent(st, inputs))
+            /* A simulated attempt changed nothing: it is always safe again. */
+            if (state_idempotent(st, inputs) || (r->dry_run && state_mutates(st, inputs)))
                 attempts_loop(r, idx, inputs, by, attempt, NULL, out);
             else
                 halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
@@ -725,6 +726,11 @@ static void run_action_state(ls_runner *r, int idx, step *out)
             }
             int ap = approve(r, idx, prompt, by, sizeof by);
             free(prompt);
+            if (ls_run_cancel) {
+                ls_value_free(inputs);
+                halt_signal(out);
+                return;
+            }
             if (ap == 0) {
                 ls_value_free(inputs);
                 fail_state(r, idx, false, "not approved", out);
@@ -777,6 +783,10 @@ static void run_state(ls_runner *r, int idx, step *out)
         }
         int ap = approve(r, idx, prompt, by, sizeof by);
         free(prompt);
+        if (ls_run_cancel) {
+            halt_signal(out);
+            return;
+        }
         if (ap == 0) {
             fail_state(r, idx, false, "not approved", out);
             return;
@@ -922,6 +932,22 @@ static int start_journal(ls_runner *r, ls_error *err)
     return ls_run_emit(r, "run_started", f);
 }
 
+/* One run per (playbook, env) per state dir.  0, LS_EXIT_LOCKED (said
+ * why on stderr), or LS_EXIT_HALTED with err. */
+static int take_lock(ls_runner *r, ls_error *err)
+{
+    char holder[512] = "";
+    r->lock_fd = ls_lock_take(ls_journal_state_dir(r->opts->state_dir), r->pb->name, r->pb->env_name, r->run_id,
+                              holder, sizeof holder, err);
+    if (r->lock_fd == -2) {
+        r->lock_fd = -1;
+        fprintf(stderr, "lockstep: another run holds the lock: %s\n", holder);
+        snprintf(r->rep->error, sizeof r->rep->error, "another run holds the lock: %s", holder);
+        return LS_EXIT_LOCKED;
+    }
+    return r->lock_fd < 0 ? LS_EXIT_HALTED : 0;
+}
+
 static void runner_free(ls_runner *r)
 {
     ls_value_free(r->ctx.states);
@@ -1012,6 +1038,12 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     if (opts->resume_id != NULL) {
         snprintf(r.run_id, sizeof r.run_id, "%s", opts->resume_id);
         r.resuming = true;
+        /* Lock first, so the journal cannot grow while it is replayed. */
+        code = take_lock(&r, &err);
+        if (code == LS_EXIT_LOCKED)
+            goto out;
+        if (code != 0)
+            goto fail;
         code = resume_setup(&r, &err, &cur);
         if (code != 0)
             goto fail;
@@ -1034,21 +1066,12 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     ls_map_set(&r.ctx.run, "dry_run", ls_bool(r.dry_run));
     ls_map_set(&r.ctx.run, "playbook", ls_string(pb->name));
     ls_map_set(&r.ctx.run, "started_at", ls_string(r.started_at));
-    if (!r.fake && !r.dry_run) {
-        char holder[512] = "";
-        r.lock_fd = ls_lock_take(ls_journal_state_dir(opts->state_dir), pb->name, pb->env_name, r.run_id,
-                                 holder, sizeof holder, &err);
-        if (r.lock_fd == -2) {
-            r.lock_fd = -1;
-            fprintf(stderr, "lockstep: another run holds the lock: %s\n", holder);
-            snprintf(report->error, sizeof report->error, "another run holds the lock: %s", holder);
-            code = LS_EXIT_LOCKED;
+    if (!r.fake && !r.dry_run && !r.resuming) {
+        code = take_lock(&r, &err);
+        if (code == LS_EXIT_LOCKED)
             goto out;
-        }
-        if (r.lock_fd < 0) {
-            code = LS_EXIT_HALTED;
+        if (code != 0)
             goto fail;
-        }
     }
     if (want_journal && !r.resuming && start_journal(&r, &err) != 0) {
         code = LS_EXIT_HALTED;
