@@ -218,7 +218,8 @@ static ls_act_status act_exec(ls_call *call, ls_value *result, ls_error *err)
     for (size_t i = 0; i < n; i++) {
         ls_value a = ls_list_at(argv, i);
         if (a.kind != LS_STRING) {
-            ls_error_set(err, none, "exec: argv[%zu] is %s, not a string", i, ls_kind_name((ls_kind)a.kind));
+            ls_error_set(err, none, "exec: argv[%zu] is %s, not a string (render it as text: str(...))", i,
+                         ls_kind_name((ls_kind)a.kind));
             return LS_ACT_FAILED;
         }
         if (strlen(ls_str_ptr(a)) != ls_str_len(a)) {
@@ -376,6 +377,69 @@ static ls_act_status act_manual_confirm(ls_call *call, ls_value *result, ls_erro
     return LS_ACT_OK;
 }
 
+/* ---- load-time checks ------------------------------------------------ */
+
+/* What can be known before the run: constant argv elements that are not
+ * strings (YAML reads `[sleep, 5]` as a string and an int), an empty argv,
+ * ok_codes that are not ints, env names that cannot be variables.  Values
+ * that come from expressions are checked again when the state runs. */
+static int check_env_tmpl(const char *who, const ls_tmpl *with, ls_diags *d)
+{
+    int rc = 0;
+    const ls_tmpl *env = ls_tmpl_map_get(with, "env");
+    if (env == NULL || ls_tmpl_kind(env) != LS_MAP)
+        return 0;
+    for (size_t i = 0; i < ls_tmpl_len(env); i++) {
+        const char *k = ls_tmpl_map_key_at(env, i);
+        if (k[0] == '\0' || strchr(k, '=') != NULL) {
+            ls_diag_error(d, ls_tmpl_loc(ls_tmpl_at(env, i)), "%s: env key '%s' is not a valid variable name", who, k);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static int prepare_exec(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
+{
+    (void)loc;
+    *prep = NULL;
+    int rc = check_env_tmpl("exec", with, d);
+    const ls_tmpl *argv = ls_tmpl_map_get(with, "argv");
+    if (argv != NULL && ls_tmpl_kind(argv) == LS_LIST) {
+        if (ls_tmpl_len(argv) == 0) {
+            ls_diag_error(d, ls_tmpl_loc(argv), "exec: argv is empty: it needs at least the program");
+            rc = -1;
+        }
+        for (size_t i = 0; i < ls_tmpl_len(argv); i++) {
+            const ls_tmpl *a = ls_tmpl_at(argv, i);
+            if (ls_tmpl_is_constant(a) && ls_tmpl_kind(a) != LS_STRING) {
+                ls_diag_error(d, ls_tmpl_loc(a), "exec: argv[%zu] must be a string, not %s (quote it in YAML)", i,
+                              ls_kind_name(ls_tmpl_kind(a)));
+                rc = -1;
+            }
+        }
+    }
+    const ls_tmpl *codes = ls_tmpl_map_get(with, "ok_codes");
+    if (codes != NULL && ls_tmpl_kind(codes) == LS_LIST) {
+        for (size_t i = 0; i < ls_tmpl_len(codes); i++) {
+            const ls_tmpl *c = ls_tmpl_at(codes, i);
+            if (ls_tmpl_is_constant(c) && ls_tmpl_kind(c) != LS_INT) {
+                ls_diag_error(d, ls_tmpl_loc(c), "exec: ok_codes[%zu] must be an int, not %s", i,
+                              ls_kind_name(ls_tmpl_kind(c)));
+                rc = -1;
+            }
+        }
+    }
+    return rc;
+}
+
+static int prepare_shell(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
+{
+    (void)loc;
+    *prep = NULL;
+    return check_env_tmpl("shell", with, d);
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 static const ls_input exec_inputs[] = {
@@ -429,9 +493,9 @@ static const ls_field confirm_results[] = {
 
 const ls_action ls_actions_core[] = {
     {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, proc_results,
-     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, NULL, NULL, act_exec},
+     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, NULL, act_exec},
     {"shell", "exec", "run a script with /bin/sh -c (the only action that runs a shell)", shell_inputs,
-     proc_results, "it cannot start, or the exit code is not 0", true, false, NULL, NULL, NULL, act_shell},
+     proc_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell},
     {"wait", "wait", "wait for a duration", wait_inputs, no_results,
      "never (a shorter timeout still times it out)", false, true, NULL, NULL, NULL, act_wait},
     {"noop", "noop", "do nothing (a state that only branches or checks)", no_inputs, no_results, "never",

@@ -7,3 +7,5 @@ lockstep_c_test(proc_core SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core.c
   ARGS ${CMAKE_CURRENT_LIST_DIR}/core.cases)
 # Issue 3 item 11 end to end: every byte a run writes is scanned for the secret.
 lockstep_py_test(proc_secret_leak ${CMAKE_CURRENT_LIST_DIR}/secret_leak.py)
+# Load-time checks of the core actions' inputs: exact diagnostics.
+lockstep_py_test(proc_validate ${CMAKE_CURRENT_LIST_DIR}/validate_core.py)
