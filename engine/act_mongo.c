@@ -397,22 +397,9 @@ static bool command_mutates(ls_value inputs)
     return m.kind == LS_BOOL ? m.u.b : true;
 }
 
-/* ---- load-time checks ---------------------------------------------------- */
-
-static int check_const_kind(const ls_tmpl *with, const char *key, ls_kind want, ls_loc loc, ls_diags *d,
-                            const char *action)
-{
-    const ls_tmpl *t = ls_tmpl_map_get(with, key);
-    if (t == NULL || !ls_tmpl_is_constant(t))
-        return 0;
-    ls_value v = ls_tmpl_constant(t);
-    if (ls_is_null(v) || v.kind == want)
-        return 0;
-    ls_loc at = ls_tmpl_loc(t);
-    ls_diag_error(d, at.line ? at : loc, "%s: %s must be a %s, not %s", action, key, ls_kind_name(want),
-                  ls_kind_name((ls_kind)v.kind));
-    return -1;
-}
+/* ---- load-time checks ----------------------------------------------------
+ * Declared types (filter: map, ...) are checked by the loader; these hooks
+ * check what a type cannot say. */
 
 static int check_string_list(const ls_tmpl *with, const char *key, ls_loc loc, ls_diags *d, const char *action)
 {
@@ -434,20 +421,6 @@ static int check_string_list(const ls_tmpl *with, const char *key, ls_loc loc, l
     return 0;
 }
 
-static int prep_find(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
-{
-    *prep = NULL;
-    int rc = check_const_kind(with, "filter", LS_MAP, loc, d, "mongo.find_one");
-    rc |= check_const_kind(with, "projection", LS_MAP, loc, d, "mongo.find_one");
-    return rc ? -1 : 0;
-}
-
-static int prep_count(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
-{
-    *prep = NULL;
-    return check_const_kind(with, "filter", LS_MAP, loc, d, "mongo.count");
-}
-
 static int prep_command(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
 {
     *prep = NULL;
@@ -460,7 +433,7 @@ static int prep_command(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
             return -1;
         }
     }
-    return check_const_kind(with, "command", LS_MAP, loc, d, "mongo.command");
+    return 0;
 }
 
 static int prep_dump(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
@@ -572,12 +545,12 @@ const ls_action ls_actions_mongo[] = {
     {"mongo.command", "mongo", "run a database command", command_inputs, command_results,
      "the reply is not ok", true, false, command_mutates, prep_command, NULL, act_command},
     {"mongo.count", "mongo", "count documents matching a filter", count_inputs, count_results,
-     "the server errs", false, true, NULL, prep_count, NULL, act_count},
+     "the server errs", false, true, NULL, NULL, NULL, act_count},
     {"mongo.dump", "mongo", "dump a database as mongodump --out does (streamed, written atomically)",
      dump_inputs, dump_results, "anything is not written whole (no complete-looking folder is left)", true,
      false, NULL, prep_dump, NULL, ls_mongo_dump},
     {"mongo.find_one", "mongo", "read one document", find_inputs, find_results,
-     "the server errs (not finding is not failing)", false, true, NULL, prep_find, NULL, act_find_one},
+     "the server errs (not finding is not failing)", false, true, NULL, NULL, NULL, act_find_one},
     {"mongo.ping", "mongo", "check that the server answers", ping_inputs, ping_results,
      "no server answers", false, true, NULL, NULL, NULL, act_ping},
     {"mongo.restore", "mongo", "restore a dump (mongo.dump's or mongodump's) into db", restore_inputs,

@@ -5,3 +5,7 @@ lockstep_py_test(mongo_actions ${CMAKE_CURRENT_LIST_DIR}/test_mongo.py $<TARGET_
 # `lockstep run` of playbooks/servers.yaml and playbooks/failures.yaml against
 # an HTTP server the test starts and the MongoDB test server.
 lockstep_py_test(mongo_playbook ${CMAKE_CURRENT_LIST_DIR}/test_playbook.py)
+# Load-time checks of constant inputs, exact output.
+lockstep_py_test(mongo_validate ${CMAKE_CURRENT_LIST_DIR}/test_validate.py)
+# tools/mongo-test-server on its own (it starts its own instance).
+lockstep_py_test(mongo_test_server ${CMAKE_CURRENT_LIST_DIR}/test_server.py)
