@@ -105,4 +105,14 @@ check(not c.exists("changed"), "tty no: change ran")
 ev = c.journal()
 fail = [t for t in c.events(ev, "transition") if t["from"] == "change"]
 eq(fail and fail[0]["reason"], "failure", "tty no: failure transition")
+# on a TTY a long action shows a live elapsed counter (redrawn with \r)
+c = Case("tty-live", playbook("live", "slow", """\
+  slow:
+    action: wait
+    with: {duration: 2500ms}
+    next: done
+"""))
+rc, out = run_tty(c, [])
+eq(rc, 0, "live counter run")
+check("\r  slow (wait, attempt 1) ... 2s" in out, "live counter shown: %r" % out)
 finish()
