@@ -748,15 +748,13 @@ static ls_act_status act_time_window(ls_call *call, ls_value *result, ls_error *
 /* Constant start, end, tz and days are checked at load time. */
 static int prepare_window(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
 {
+    (void)loc;
     *prep = NULL;
     int rc = 0;
     static const char *const hhmm[] = {"start", "end"};
     for (size_t i = 0; i < 2; i++) {
         const ls_tmpl *t = with ? ls_tmpl_map_get(with, hhmm[i]) : NULL;
-        if (t == NULL) {
-            ls_diag_error(d, loc, "time.window: %s (HH:MM) is required", hhmm[i]);
-            rc = -1;
-        } else if (ls_tmpl_is_constant(t)) {
+        if (t != NULL && ls_tmpl_is_constant(t)) { /* absence is the loader's (required input) */
             ls_value v = ls_tmpl_constant(t);
             if (v.kind != LS_STRING || parse_hhmm(ls_str_ptr(v)) < 0) {
                 ls_diag_error(d, ls_tmpl_loc(t), "time.window: %s must be HH:MM (00:00 to 23:59)", hhmm[i]);
