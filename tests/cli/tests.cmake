@@ -1,0 +1,6 @@
+# The validate/graph/actions commands, the generated action docs and the
+# JSON Schema, checked against the registry they describe.
+lockstep_py_test(cli_commands ${CMAKE_CURRENT_LIST_DIR}/cli_check.py)
+lockstep_py_test(cli_docs_actions ${CMAKE_CURRENT_LIST_DIR}/docs_check.py)
+lockstep_py_test(cli_schema ${CMAKE_CURRENT_LIST_DIR}/schema_check.py)
+set_tests_properties(cli_schema PROPERTIES SKIP_RETURN_CODE 77)
