@@ -37,11 +37,9 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <yaml.h>
 
 #include "buf.h"
@@ -556,7 +554,7 @@ static int *sc_state_list(scenario *sc, const sc_node *n, const char *what, size
     return out;
 }
 
-static void sc_parse_attempt(scenario *sc, const sc_node *n, const ls_state *st, sc_attempt *a)
+static void sc_parse_attempt(scenario *sc, const sc_node *n, sc_attempt *a)
 {
     static const char *const keys[] = {"status", "result", "error", NULL};
     a->status = LS_ACT_OK;
@@ -582,7 +580,6 @@ static void sc_parse_attempt(scenario *sc, const sc_node *n, const ls_state *st,
     const sc_node *e = sc_map_get(n, "error");
     if (e && sc_want(&sc->diags, e, SN_SCALAR, "error"))
         a->error = sc_strdup(e->text);
-    (void)st;
 }
 
 static void sc_parse_results(scenario *sc, const sc_node *n)
@@ -615,13 +612,13 @@ static void sc_parse_results(scenario *sc, const sc_node *n)
                 continue;
             c->n = v->n;
             for (size_t k = 0; k < v->n; k++)
-                sc_parse_attempt(sc, v->items[k], st, &c->att[k]);
+                sc_parse_attempt(sc, v->items[k], &c->att[k]);
         } else {
             c->att = calloc(1, sizeof *c->att);
             if (!c->att)
                 continue;
             c->n = 1;
-            sc_parse_attempt(sc, v, st, &c->att[0]);
+            sc_parse_attempt(sc, v, &c->att[0]);
         }
     }
 }
