@@ -7,6 +7,7 @@
  *
  *   kube_test CASES.json RECORDER
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,9 @@ static void run_case(ls_value c, const char *recorder, const char *recfile)
         call.timeout_ms = tmo.u.i;
         call.deadline_ms = ls_now_ms() + tmo.u.i;
     }
+    static volatile sig_atomic_t cancelled;
+    cancelled = ls_map_get(c, "cancel").kind == LS_BOOL;
+    call.cancel = &cancelled;
     ls_value result = ls_null();
     ls_error err;
     ls_error_clear(&err);
