@@ -73,6 +73,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
     def handle_error(self, request, client_address):
         pass  # the client hung up on purpose (cap, timeout, cancel)
 
@@ -251,6 +253,42 @@ def t_bad_inputs():
     r = run({"url": BASE + "/health", "headers": {"X-Bad": "a\r\nInjected: 1"}})
     eq(r["status"], "failed", "status")
     assert "line break" in r["error"], r["error"]
+
+
+def tls_server():
+    """An HTTPS server with a fresh self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import tempfile
+    if shutil.which("openssl") is None:
+        raise AssertionError("openssl is needed to make the test certificate")
+    d = tempfile.mkdtemp(prefix="lockstep-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    srv = Server(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, cert
+
+
+def t_tls():
+    srv, cert = tls_server()
+    try:
+        url = "https://127.0.0.1:%d/health" % srv.server_address[1]
+        r = run({"url": url})
+        eq(r["status"], "failed", "self-signed is refused by default")
+        assert r["error"].startswith("http.request: GET %s: " % url), r["error"]
+        r = run({"url": url, "insecure": True})
+        eq(r["status"], "ok", "insecure")
+        r = run({"url": url, "ca_file": cert})
+        eq(r["status"], "ok", "ca_file: %s" % r.get("error"))
+        eq(r["result"]["body"], "ok", "body over TLS")
+    finally:
+        srv.shutdown()
 
 
 def prepare(inputs):

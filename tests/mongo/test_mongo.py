@@ -259,6 +259,16 @@ def t_dump_nonexistent_collection():
     assert not os.path.exists(os.path.join(out, APP)), "a dump folder was left"
 
 
+def t_dump_stopped_half_way_leaves_nothing():
+    """Cancelled while streaming users (checked every 256 documents): the
+    partial folder goes, no OUT/DB appears."""
+    out = os.path.join(work, "cancelled")
+    r = run("mongo.dump", m(out=out, gzip=False), "--cancel")
+    eq(r["status"], "cancelled", "status")
+    assert "stopped after" in r["error"], r["error"]
+    eq(os.listdir(out), [], "what is left in OUT")
+
+
 def t_dump_some_collections():
     out, r = dump("some", True, collections=["meta"])
     res = ok(r)
