@@ -349,10 +349,18 @@ static bool kubectl_mutates(ls_value inputs)
     return m.kind == LS_BOOL ? m.u.b : true;
 }
 
-/* NotFound, as kubectl words it: `Error from server (NotFound): deployments.apps "x" not found`. */
-static bool is_not_found(const ls_proc_result *r)
+/* NotFound, as kubectl words it: `Error from server (NotFound): deployments.apps "x" not found`.
+ * Without the server's (NotFound) the message must name the object itself:
+ * `error: context "x" not found` must not read as "the object does not exist". */
+static bool is_not_found(const ls_proc_result *r, const char *name)
 {
-    return r->err != NULL && (strstr(r->err, "(NotFound)") != NULL || strstr(r->err, " not found") != NULL);
+    if (r->err == NULL)
+        return false;
+    if (strstr(r->err, "(NotFound)") != NULL)
+        return true;
+    char quoted[300];
+    int n = snprintf(quoted, sizeof quoted, "\"%s\" not found", name);
+    return n > 0 && (size_t)n < sizeof quoted && strstr(r->err, quoted) != NULL;
 }
 
 static ls_act_status act_kubectl_get(ls_call *call, ls_value *result, ls_error *err)
@@ -375,7 +383,7 @@ static ls_act_status act_kubectl_get(ls_call *call, ls_value *result, ls_error *
         ls_error quiet;
         ls_error_clear(&quiet);
         st = ls_prog_run(who, call, &a, NULL, false, result, &quiet, &r);
-        if (st == LS_ACT_FAILED && r.started && r.term_signal == 0 && r.exit_code != 0 && is_not_found(&r)) {
+        if (st == LS_ACT_FAILED && r.started && r.term_signal == 0 && r.exit_code != 0 && is_not_found(&r, name)) {
             ls_map_set(result, "json", ls_null());
             ls_map_set(result, "exists", ls_bool(false));
             st = LS_ACT_OK;
