@@ -221,6 +221,7 @@ typedef struct child {
     stream out, err;
     int grace_ms;
     bool exited;           /* a zombie, not yet reaped */
+    bool lost;             /* reaped by someone else: no status */
     int64_t term_at;       /* when SIGTERM went to the group; 0: not yet */
     int64_t drain_until;   /* after exit: stop waiting for EOF then */
 } child;
@@ -268,10 +269,18 @@ static void check_exit(child *c, int64_t now)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid != c->pid)
+    int rc = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    if (rc != 0 && errno == ECHILD) {
+        /* Reaped behind our back (SIGCHLD set to SIG_IGN): the exit status
+         * is lost and the pid may be reused, so no group kill. */
+        c->exited = true;
+        c->lost = true;
+    } else if (rc != 0 || si.si_pid != c->pid) {
         return;
-    c->exited = true;
-    kill(-c->pid, SIGKILL);
+    } else {
+        c->exited = true;
+        kill(-c->pid, SIGKILL);
+    }
     c->drain_until = now + DRAIN_AFTER_EXIT_MS;
     close_fd(&c->in_fd);
     close_fd(&c->pidfd);
@@ -369,8 +378,13 @@ static void supervise(child *c, ls_proc_result *res)
         poll_once(c, now);
     }
     int status = 0;
-    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+    if (c->lost)
+        return; /* exit_code stays -1 */
+    pid_t w;
+    while ((w = waitpid(c->pid, &status, 0)) < 0 && errno == EINTR)
         ;
+    if (w != c->pid)
+        return; /* gone already (see check_exit): exit_code stays -1 */
     if (WIFEXITED(status)) {
         res->exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {
@@ -419,11 +433,20 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
 
     /* Writing stdin to a child that has exited must give EPIPE, not kill
      * the engine; the child gets SIGPIPE back at its default (SETSIGDEF). */
-    struct sigaction ign, old_pipe;
+    struct sigaction ign, dfl, old_pipe, old_chld;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
+    /* A SIGCHLD set to SIG_IGN (or SA_NOCLDWAIT) would reap the child
+     * before we read its status: use the default while it runs. */
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, NULL, &old_chld);
+    bool chld_changed = old_chld.sa_handler == SIG_IGN || (old_chld.sa_flags & SA_NOCLDWAIT);
+    if (chld_changed)
+        sigaction(SIGCHLD, &dfl, NULL);
 
     child c;
     memset(&c, 0, sizeof c);
@@ -434,6 +457,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&err_p[1]);
     if (rc != 0) {
         sigaction(SIGPIPE, &old_pipe, NULL);
+        if (chld_changed)
+            sigaction(SIGCHLD, &old_chld, NULL);
         start_error(res, prog, "%s", strerror(rc));
         goto fail;
     }
@@ -464,6 +489,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&c.in_fd);
     close_fd(&c.pidfd);
     sigaction(SIGPIPE, &old_pipe, NULL);
+    if (chld_changed)
+        sigaction(SIGCHLD, &old_chld, NULL);
 
     res->truncated = c.out.buf.overflow || c.err.buf.overflow;
     res->out_len = c.out.buf.len;

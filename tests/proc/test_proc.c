@@ -390,6 +390,19 @@ static void test_child_signals(void)
     CHECK(run(b, &o, &r) == 0 && strcmp(r.out, "SigBlk:\t0000000000000000\n") == 0, "mask: %s", r.out);
     ls_proc_result_free(&r);
 
+    /* with SIGCHLD ignored the kernel would reap the child before we read
+     * its status: it still comes back, and the disposition is restored */
+    struct sigaction old_chld;
+    sigaction(SIGCHLD, &ign, &old_chld);
+    const char *c[] = {"sh", "-c", "exit 7", NULL};
+    int64_t t0 = ls_now_ms();
+    CHECK(run(c, &o, &r) == 0 && r.exit_code == 7, "SIGCHLD ignored: exit %d", r.exit_code);
+    CHECK(ls_now_ms() - t0 < 1000, "SIGCHLD ignored: took %lld ms", (long long)(ls_now_ms() - t0));
+    ls_proc_result_free(&r);
+    sigaction(SIGCHLD, NULL, &cur);
+    CHECK(cur.sa_handler == SIG_IGN, "SIGCHLD disposition not restored");
+    sigaction(SIGCHLD, &old_chld, NULL);
+
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGPIPE, NULL, &cur);
