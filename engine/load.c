@@ -224,6 +224,29 @@ const char *ls_load_suggest(const char *name, const char *const *names, size_t n
     return best;
 }
 
+static const ls_playbook *ls_sort_pb; /* qsort has no user pointer */
+
+static int ls_by_name_cmp(const void *a, const void *b)
+{
+    return strcmp(ls_sort_pb->states[*(const size_t *)a].name, ls_sort_pb->states[*(const size_t *)b].name);
+}
+
+static int ls_load_state_find(ls_loader *L, const char *s)
+{
+    size_t lo = 0, hi = L->pb->nstates;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s, L->pb->states[L->by_name[mid]].name);
+        if (c == 0)
+            return (int)L->by_name[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
 int ls_load_state_ref(ls_loader *L, const ls_ynode *n, const char *what)
 {
     const char *s = ls_load_text(L, n, what);
@@ -231,7 +254,7 @@ int ls_load_state_ref(ls_loader *L, const ls_ynode *n, const char *what)
         L->broken++;
         return -1;
     }
-    int i = ls_playbook_state_index(L->pb, s);
+    int i = ls_load_state_find(L, s);
     if (i < 0) {
         L->broken++;
         const char *hint = ls_load_suggest(s, L->pb->state_names, L->pb->nstates);
@@ -552,6 +575,14 @@ static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynod
         st->retry.backoff = 1.0;
         pb->state_names[i] = st->name;
     }
+    L->by_name = malloc((ns + 1) * sizeof *L->by_name);
+    if (!L->by_name)
+        abort();
+    for (size_t i = 0; i < ns; i++)
+        L->by_name[i] = i;
+    ls_sort_pb = pb;
+    qsort(L->by_name, ns, sizeof *L->by_name, ls_by_name_cmp);
+    ls_sort_pb = NULL;
     L->env.params = pb->param_names;
     L->env.nparams = pb->nparams;
     L->env.states = pb->state_names;
@@ -609,6 +640,8 @@ static void ls_load_root(ls_loader *L)
         ls_params_load_specs(L, params);
 
     const ls_ynode *guards = ls_ymap_get(r, "guards");
+    if (guards && guards->kind == LS_Y_SCALAR && guards->plain && guards->len == 0)
+        guards = NULL; /* `guards:` with nothing under it */
     if (guards && guards->kind != LS_Y_MAP) {
         ls_diag_error(L->d, guards->loc, "guards must be a mapping of names to expressions, not a %s",
                       ls_ykind_name(guards));
@@ -626,10 +659,10 @@ static void ls_load_root(ls_loader *L)
     ls_params_read_values(L);
 
     const ls_ynode *on_failure = NULL;
-    if ((v = ls_ymap_get(r, "defaults")))
+    if ((v = ls_ymap_get(r, "defaults")) && !(v->kind == LS_Y_SCALAR && v->plain && v->len == 0))
         ls_load_defaults(L, v, &on_failure);
     for (size_t i = 0; i < L->nvf; i++)
-        if ((v = ls_ymap_get(L->vf[i].root, "defaults")))
+        if ((v = ls_ymap_get(L->vf[i].root, "defaults")) && !(v->kind == LS_Y_SCALAR && v->plain && v->len == 0))
             ls_load_defaults(L, v, &on_failure);
     ls_check_fdefaults(L);
     /* -2: declared but unresolved (already reported; states are not blamed). */
@@ -697,6 +730,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
         ls_ynode_free(L.vf[i].root);
     free(L.vf);
     free(L.fd);
+    free(L.by_name);
     if (d->errors > errors_before) {
         ls_playbook_free(pb);
         return NULL;
