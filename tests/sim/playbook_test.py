@@ -30,7 +30,10 @@ class PlaybookTest(unittest.TestCase):
                 "--namespace", "mc"]
         if os.environ.get("LOCKSTEP_TEST_MONGODB_URI"):
             argv += ["--mongodb-uri", os.environ["LOCKSTEP_TEST_MONGODB_URI"]]
+        cls.addClassCleanup(cls.tmp.cleanup)
         out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        # Registered at once, so servers never outlive a failing setUpClass.
+        cls.addClassCleanup(subprocess.run, [PY, os.path.join(SIM, "stop"), "--dir", cls.dir], check=False)
         cls.env = dict(os.environ)
         for line in out.splitlines():
             k, v = line[len("export "):].split("=", 1)
@@ -38,11 +41,6 @@ class PlaybookTest(unittest.TestCase):
         cls.compose = os.path.join(cls.tmp.name, "compose.yml")
         with open(cls.compose, "w") as f:
             f.write("services:\n  core-admin:\n    image: registry.example/core-admin:${IMAGE_TAG:-v2.4.0}\n")
-
-    @classmethod
-    def tearDownClass(cls):
-        subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", cls.dir], check=False)
-        cls.tmp.cleanup()
 
     def setUp(self):
         self.ctl("init", "--mongodb-uri", self.env["MONGODB_URI"], "--db", self.env["MONGODB_DB"], "--namespace", "mc")

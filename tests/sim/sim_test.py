@@ -27,17 +27,15 @@ class SimTest(unittest.TestCase):
         uri = os.environ.get("LOCKSTEP_TEST_MONGODB_URI")
         if uri:
             argv += ["--mongodb-uri", uri]
+        cls.addClassCleanup(cls.tmp.cleanup)
         out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        # Registered at once, so servers never outlive a failing setUpClass.
+        cls.addClassCleanup(subprocess.run, [PY, os.path.join(SIM, "stop"), "--dir", cls.dir], check=False)
         cls.env = dict(os.environ)
         for line in out.splitlines():
             k, v = line[len("export "):].split("=", 1)
             cls.env[k] = v.strip("'").replace('"$PATH"', os.environ["PATH"])
         cls.base = dict(cls.env)
-
-    @classmethod
-    def tearDownClass(cls):
-        subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", cls.dir], check=False)
-        cls.tmp.cleanup()
 
     def setUp(self):
         # A fresh world per test, same MongoDB.
