@@ -1102,7 +1102,7 @@ static int sc_run(scenario *sc, FILE *out)
             fprintf(out, " (path %s)", ls_buf_str(&p));
             ls_buf_free(&p);
         }
-        if (rep.error[0])
+        if (rep.error[0] && strncmp(ls_buf_str(&why), "error:", 6) != 0)
             fprintf(out, " (run error: %s)", rep.error);
         fputc('\n', out);
     } else {
