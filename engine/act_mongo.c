@@ -176,11 +176,10 @@ static bool reply_value(const bson_t *doc, ls_value *out, const char *who, ls_er
     return true;
 }
 
-/* Builds a bson document from a map input; false with err set. */
+/* Fills an initialised, empty doc from a map input; false with err set. */
 static bool input_doc(ls_call *call, const char *who, const char *name, bson_t *doc, ls_error *err)
 {
     char eb[256];
-    bson_init(doc);
     ls_value v = ls_map_get(call->inputs, name);
     if (!ls_is_null(v) && v.kind != LS_MAP) {
         ls_mongo_error(err, who, "%s must be a map, not %s", name, ls_kind_name((ls_kind)v.kind));
@@ -271,8 +270,6 @@ static ls_act_status act_find_one(ls_call *call, ls_value *result, ls_error *err
     ls_act_status st = LS_ACT_FAILED;
     if (coll == NULL)
         goto out;
-    bson_destroy(&filter);
-    bson_destroy(&proj);
     if (!input_doc(call, who, "filter", &filter, err) || !input_doc(call, who, "projection", &proj, err))
         goto out;
     BSON_APPEND_INT64(&opts, "limit", 1);
@@ -320,7 +317,6 @@ static ls_act_status act_count(ls_call *call, ls_value *result, ls_error *err)
     ls_act_status st = LS_ACT_FAILED;
     if (coll == NULL)
         goto out;
-    bson_destroy(&filter);
     if (!input_doc(call, who, "filter", &filter, err))
         goto out;
     ls_mongo_opts_deadline(call, &opts);
@@ -360,7 +356,6 @@ static ls_act_status act_command(ls_call *call, ls_value *result, ls_error *err)
         goto out;
     if (dbn == NULL || dbn[0] == '\0')
         dbn = "admin";
-    bson_destroy(&cmd);
     if (!input_doc(call, who, "command", &cmd, err))
         goto out;
     if (bson_empty(&cmd)) {

@@ -186,8 +186,13 @@ static coll_info *list_collections(ls_call *call, mongoc_database_t *database, s
         if (len == cap) {
             cap = cap ? cap * 2 : 16;
             coll_info *grown = realloc(out, cap * sizeof *out);
-            if (grown == NULL)
-                break;
+            if (grown == NULL) {
+                bson_set_error(be, MONGOC_ERROR_CLIENT, 1, "out of memory listing collections");
+                mongoc_cursor_destroy(cur);
+                coll_infos_free(out, len);
+                *n = 0;
+                return NULL;
+            }
             out = grown;
         }
         out[len].name = bson_strdup(bson_iter_utf8(&it, NULL));
@@ -598,7 +603,12 @@ static dump_file *list_dump(const char *who, const char *dir, size_t *n, ls_erro
     dump_file *out = calloc(1, sizeof *out);
     size_t len = 0, cap = 1;
     struct dirent *e;
-    while (out != NULL && (e = readdir(d)) != NULL) {
+    if (out == NULL) {
+        closedir(d);
+        ls_mongo_error(err, who, "out of memory reading %s", dir);
+        return NULL;
+    }
+    while ((e = readdir(d)) != NULL) {
         size_t stem = 0;
         if (e->d_name[0] == '.' || strncmp(e->d_name, "system.", 7) == 0)
             continue;
@@ -607,8 +617,12 @@ static dump_file *list_dump(const char *who, const char *dir, size_t *n, ls_erro
         if (len == cap) {
             cap *= 2;
             dump_file *g = realloc(out, cap * sizeof *out);
-            if (g == NULL)
-                break;
+            if (g == NULL) {
+                closedir(d);
+                dump_files_free(out, len);
+                ls_mongo_error(err, who, "out of memory reading %s", dir);
+                return NULL;
+            }
             out = g;
         }
         char p[PATH_MAX], m[PATH_MAX], mn[PATH_MAX];
@@ -872,7 +886,17 @@ static bool apply_metadata(restore_ctx *r, mongoc_database_t *database, const bs
                 bson_t cmd = BSON_INITIALIZER;
                 BSON_APPEND_UTF8(&cmd, "create", r->coll_name);
                 bson_concat(&cmd, &options);
-                bool ok = run_write_command(r, database, &cmd, "creating");
+                bson_t reply;
+                bson_error_t be;
+                bool ok = mongoc_database_write_command_with_opts(database, &cmd, NULL, &reply, &be);
+                bson_destroy(&reply);
+                if (!ok && be.code == 48) /* NamespaceExists: restoring into it without drop */
+                    ok = true;
+                else if (!ok) {
+                    ls_mongo_error(r->err, r->who, "creating %s.%s on %s: %s", r->db, r->coll_name, r->shown,
+                                   be.message);
+                    r->st = ls_mongo_fail_status(r->call, &be);
+                }
                 bson_destroy(&cmd);
                 return ok;
             }
