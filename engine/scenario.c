@@ -795,6 +795,58 @@ static char *sc_default_name(const char *path)
     return s;
 }
 
+/* "tests/../upgrade.yaml" -> "upgrade.yaml" for display and loading, but
+ * only when both name the same file (a symlinked folder keeps the path as
+ * written). */
+static void sc_tidy_path(ls_buf *path)
+{
+    const char *in = ls_buf_str(path);
+    size_t n = strlen(in);
+    char *out = malloc(n + 2);
+    size_t *starts = malloc((n / 2 + 2) * sizeof *starts);
+    if (!out || !starts) {
+        free(out);
+        free(starts);
+        return;
+    }
+    size_t len = 0, depth = 0;
+    bool abs = in[0] == '/';
+    if (abs)
+        out[len++] = '/';
+    const char *p = in;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *e = strchr(p, '/');
+        size_t sl = e ? (size_t)(e - p) : strlen(p);
+        if (sl == 0)
+            break;
+        bool dotdot = sl == 2 && p[0] == '.' && p[1] == '.';
+        if (sl == 1 && p[0] == '.') {
+            /* skip */
+        } else if (dotdot && depth > 0) {
+            len = starts[--depth];
+        } else {
+            size_t start = len;
+            if (len > (abs ? 1u : 0u))
+                out[len++] = '/';
+            memcpy(out + len, p, sl);
+            len += sl;
+            if (!dotdot)
+                starts[depth++] = start;
+        }
+        p += sl;
+    }
+    out[len] = '\0';
+    char a[PATH_MAX], b[PATH_MAX];
+    if (len > 0 && realpath(in, a) && realpath(out, b) && strcmp(a, b) == 0) {
+        ls_buf_reset(path);
+        ls_buf_adds(path, out);
+    }
+    free(out);
+    free(starts);
+}
+
 /* Reads and checks one scenario and loads its playbook with its params.
  * Returns 0, or -1 when anything is wrong (problems in sc->diags or the
  * book's diags). */
@@ -840,6 +892,7 @@ static int sc_load(scenario *sc, const char *path, sc_books *books)
     if (v->text[0] != '/' && slash)
         ls_buf_add(&pbpath, path, (size_t)(slash - path) + 1);
     ls_buf_adds(&pbpath, v->text);
+    sc_tidy_path(&pbpath);
     sc->book = sc_book_get(books, ls_buf_str(&pbpath), v->loc, &sc->diags);
     if (!sc->book || !sc->book->pb) {
         ls_buf_free(&pbpath);
