@@ -144,6 +144,10 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
     }
 }
 
+static const char *const ls_state_keys[] = {
+    "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "terminal", NULL};
+
 static void ls_state_terminal(ls_loader *L, ls_state *st, const ls_ynode *n, const ls_ynode *v)
 {
     const char *t = ls_load_text(L, v, "terminal");
@@ -157,16 +161,15 @@ static void ls_state_terminal(ls_loader *L, ls_state *st, const ls_ynode *n, con
         st->terminal = LS_TERM_FAILURE; /* keep checking the rest as an end state */
     for (size_t i = 0; i < n->n; i++) {
         const char *k = n->keys[i]->str;
-        if (strcmp(k, "terminal") && strcmp(k, "description") && strcmp(k, "phase"))
+        bool known = false; /* unknown keys are reported once, as unknown */
+        for (const char *const *a = ls_state_keys; *a; a++)
+            known = known || strcmp(*a, k) == 0;
+        if (known && strcmp(k, "terminal") && strcmp(k, "description") && strcmp(k, "phase"))
             ls_diag_error(L->d, n->keys[i]->loc,
                           "terminal state '%s' cannot have '%s' (an end state has no action and no transitions)",
                           st->name, k);
     }
 }
-
-static const char *const ls_state_keys[] = {
-    "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
-    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "terminal", NULL};
 
 void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on_failure)
 {
