@@ -5,6 +5,8 @@ wire server ($LOCKSTEP_TEST_MONGODB_URI, else tools/sim/start starts one),
 then the world is checked -- not lockstep's own report of it.
 
 Cases (each in a fresh simulated world and database):
+  dry_run          --dry-run walks to done and changes nothing: same
+                   deployment, same data, no pod, no backup
   happy            success: image v2.5.0, rollout not paused, schema 12,
                    the pre-upgrade backup on disk decodes to the data as it
                    was (schema 11) and restores whole into a scratch database
@@ -173,6 +175,23 @@ def case_happy(work):
         w.close()
 
 
+def case_dry_run(work):
+    print("dry_run: the rehearsal walks the whole machine and changes nothing")
+    w = World("dry", work)
+    try:
+        before, dep_before = w.snapshot(), w.deployment()
+        p, path, _ = w.run("--dry-run")
+        report(p, path)
+        check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
+        check(path[-1:] == ["done"] and "k8s_set_image" in path, "walks to done through set image")
+        check(w.deployment() == dep_before, "the deployment is untouched")
+        check(w.snapshot() == before, "the database is untouched")
+        check(w.show()["state"]["pods"] == [], "no pod ran")
+        check(not os.path.exists(w.backups), "no backup was written")
+    finally:
+        w.close()
+
+
 def case_migration_half(work):
     print("migration_half: the migration changes the schema, then fails")
     w = World("half", work)
@@ -234,7 +253,7 @@ def case_log_errors(work):
 def main():
     work = tempfile.mkdtemp(prefix="lockstep-e2e.")
     try:
-        for case in (case_happy, case_migration_half, case_migration_fail, case_log_errors):
+        for case in (case_dry_run, case_happy, case_migration_half, case_migration_fail, case_log_errors):
             case(work)
     finally:
         if not failures:
