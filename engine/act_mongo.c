@@ -546,7 +546,7 @@ const ls_action ls_actions_mongo[] = {
      false, NULL, prep_dump, NULL, ls_mongo_dump},
     {"mongo.find_one", "mongo", "read one document", find_inputs, find_results,
      "the server errs (not finding is not failing)", false, true, NULL, NULL, NULL, act_find_one},
-    {"mongo.ping", "mongo", "check that the server answers", ping_inputs, ping_results,
+    {"mongo.ping", "mongo", "check that the server answers (the state's timeout bounds server selection); a URI password is always shown as ***", ping_inputs, ping_results,
      "no server answers", false, true, NULL, NULL, NULL, act_ping},
     {"mongo.restore", "mongo", "restore a dump (mongo.dump's or mongodump's) into db", restore_inputs,
      restore_results, "any file is corrupt (checked before anything is written) or anything is not restored whole",
