@@ -381,6 +381,123 @@ static void ls_check_dry_run_reads(ls_loader *L)
     free(first);
 }
 
+/* The success edges of a state: plain next and branches. */
+static size_t ls_succ_ok(const ls_state *st, int *out)
+{
+    size_t n = 0;
+    if (st->next >= 0)
+        out[n++] = st->next;
+    for (size_t b = 0; b < st->nbranches; b++)
+        if (st->branches[b].target >= 0)
+            out[n++] = st->branches[b].target;
+    return n;
+}
+
+/* A cycle of success edges that no success edge leaves: once the machine is
+ * in it, only a failure (or nothing) gets it out.  Strongly connected
+ * components by Tarjan's algorithm with an explicit stack (no recursion on
+ * input size); one warning per trap, at its first state in display order. */
+static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
+{
+    ls_playbook *pb = L->pb;
+    size_t n = pb->nstates, maxdeg = 2, counter = 0, top = 0, ctop = 0;
+    for (size_t u = 0; u < n; u++)
+        if (pb->states[u].nbranches + 1 > maxdeg)
+            maxdeg = pb->states[u].nbranches + 1;
+    size_t *index = calloc(n, sizeof *index), *low = calloc(n, sizeof *low), *comp = calloc(n, sizeof *comp);
+    size_t *stk = malloc(n * sizeof *stk), *cstk = malloc(n * sizeof *cstk), *edge = malloc(n * sizeof *edge);
+    bool *on = calloc(n, sizeof *on);
+    int *out = malloc(maxdeg * sizeof *out);
+    if (!index || !low || !comp || !stk || !cstk || !edge || !on || !out)
+        abort();
+    size_t ncomp = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (index[s] || !reach[s])
+            continue;
+        cstk[ctop] = s;
+        edge[ctop++] = 0;
+        index[s] = low[s] = ++counter;
+        stk[top++] = s;
+        on[s] = true;
+        while (ctop) {
+            size_t u = cstk[ctop - 1];
+            size_t k = ls_succ_ok(&pb->states[u], out);
+            if (edge[ctop - 1] < k) {
+                size_t w = (size_t)out[edge[ctop - 1]++];
+                if (!index[w]) {
+                    index[w] = low[w] = ++counter;
+                    stk[top++] = w;
+                    on[w] = true;
+                    cstk[ctop] = w;
+                    edge[ctop++] = 0;
+                } else if (on[w] && index[w] < low[u]) {
+                    low[u] = index[w];
+                }
+                continue;
+            }
+            ctop--;
+            if (ctop && low[u] < low[cstk[ctop - 1]])
+                low[cstk[ctop - 1]] = low[u];
+            if (low[u] == index[u]) {
+                ncomp++;
+                size_t w;
+                do {
+                    w = stk[--top];
+                    on[w] = false;
+                    comp[w] = ncomp;
+                } while (w != u);
+            }
+        }
+    }
+    /* A component is a trap when it has a cycle and no success edge out. */
+    bool *done = calloc(ncomp + 1, sizeof *done);
+    if (!done)
+        abort();
+    for (size_t u = 0; u < n; u++) {
+        size_t c = comp[u];
+        if (!c || done[c])
+            continue;
+        done[c] = true;
+        bool cycle = false, exits = false, escapes = false;
+        ls_buf names;
+        ls_buf_init(&names, 2048);
+        for (size_t v = u; v < n; v++) {
+            if (comp[v] != c)
+                continue;
+            escapes = escapes || live[v];
+            if (names.len < 1500)
+                ls_buf_printf(&names, "%s%s", names.len ? " -> " : "", pb->states[v].name);
+            size_t k = ls_succ_ok(&pb->states[v], out);
+            for (size_t j = 0; j < k; j++) {
+                if (comp[out[j]] != c)
+                    exits = true;
+                else
+                    cycle = true; /* an edge inside: a self-loop or part of a longer cycle */
+            }
+        }
+        if (cycle && !exits) {
+            const char *why = escapes ? "only a failure leaves it" : "no terminal state can be reached from it";
+            if (strstr(ls_buf_str(&names), " -> "))
+                ls_diag_warning(L->d, pb->states[u].loc, "states %s form a cycle with no conditional way out (%s)",
+                                ls_buf_str(&names), why);
+            else
+                ls_diag_warning(L->d, pb->states[u].loc,
+                                "state '%s' leads back to itself with no conditional way out (%s)",
+                                pb->states[u].name, why);
+        }
+        ls_buf_free(&names);
+    }
+    free(done);
+    free(index);
+    free(low);
+    free(comp);
+    free(stk);
+    free(cstk);
+    free(edge);
+    free(on);
+    free(out);
+}
+
 void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
 {
     ls_playbook *pb = L->pb;
@@ -453,11 +570,9 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
         if (!reach[u])
             ls_diag_warning(L->d, st->loc, "state '%s' is unreachable from start '%s'", st->name,
                             pb->states[pb->start].name);
-        else if (any_terminal && !live[u] && (st->next >= 0 || st->nbranches))
-            ls_diag_warning(L->d, st->loc,
-                            "state '%s' can never reach a terminal state: it is caught in a cycle with no "
-                            "conditional way out", st->name);
     }
+    if (any_terminal)
+        ls_check_traps(L, reach, live);
     free(succ);
     free(reach);
     free(live);
