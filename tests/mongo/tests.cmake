@@ -9,3 +9,6 @@ lockstep_py_test(mongo_playbook ${CMAKE_CURRENT_LIST_DIR}/test_playbook.py)
 lockstep_py_test(mongo_validate ${CMAKE_CURRENT_LIST_DIR}/test_validate.py)
 # tools/mongo-test-server on its own (it starts its own instance).
 lockstep_py_test(mongo_test_server ${CMAKE_CURRENT_LIST_DIR}/test_server.py)
+# The BSON <-> value mapping, as data.
+lockstep_c_test(mongo_bson_conv SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bson_conv.c
+  ARGS ${CMAKE_CURRENT_LIST_DIR}/bson.cases)
