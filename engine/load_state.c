@@ -243,8 +243,24 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
     if ((v = ls_ymap_get(n, "on_timeout")))
         st->on_timeout = ls_load_state_ref(L, v, "on_timeout");
-    if ((v = ls_ymap_get(n, "confirm")) && ls_load_text(L, v, "confirm"))
-        st->confirm = ls_load_tmpl(L, v, L->d);
+    if ((v = ls_ymap_get(n, "confirm")) && ls_load_text(L, v, "confirm")) {
+        /* A prompt, or `true` for a standard one (`false`: no confirmation). */
+        ls_value c = ls_yaml_scalar(v);
+        if (c.kind == LS_BOOL && c.u.b) {
+            char prompt[300];
+            if (st->action)
+                snprintf(prompt, sizeof prompt, "Run state '%s' (%s)?", st->name, st->action->name);
+            else
+                snprintf(prompt, sizeof prompt, "Go on past state '%s'?", st->name);
+            st->confirm = ls_tmpl_literal(ls_string(prompt), v->loc);
+        } else if (c.kind == LS_STRING) {
+            st->confirm = ls_load_tmpl(L, v, L->d);
+        } else if (c.kind != LS_BOOL) {
+            ls_diag_error(L->d, v->loc, "confirm must be a prompt (a string) or true, not %s",
+                          ls_kind_name((ls_kind)c.kind));
+        }
+        ls_value_free(c);
+    }
     if (has_action_key && (v = ls_ymap_get(n, "mutates")))
         st->mutates = ls_load_bool(L, v, "mutates");
     if (has_action_key && (v = ls_ymap_get(n, "idempotent")))
@@ -274,7 +290,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
 
     st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
-                   ls_ymap_get(n, "confirm") || (has_action_key && !st->action) ||
+                   st->confirm || (has_action_key && !st->action) ||
                    (st->action && strcmp(st->action->name, "noop") != 0) ||
                    (pb->confirm_mutating && ls_state_mutates_static(st));
     if (st->can_fail && st->on_failure < 0 && !st->on_failure_own) {
