@@ -243,9 +243,11 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
     if ((v = ls_ymap_get(n, "on_timeout")))
         st->on_timeout = ls_load_state_ref(L, v, "on_timeout");
+    bool confirms = false; /* even when the prompt has errors: no cascade of failure-target errors */
     if ((v = ls_ymap_get(n, "confirm")) && ls_load_text(L, v, "confirm")) {
         /* A prompt, or `true` for a standard one (`false`: no confirmation). */
         ls_value c = ls_yaml_scalar(v);
+        confirms = !(c.kind == LS_BOOL && !c.u.b);
         if (c.kind == LS_BOOL && c.u.b) {
             char prompt[300];
             if (st->action)
@@ -290,7 +292,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
 
     st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
-                   st->confirm || (has_action_key && !st->action) ||
+                   confirms || (has_action_key && !st->action) ||
                    (st->action && strcmp(st->action->name, "noop") != 0) ||
                    (pb->confirm_mutating && ls_state_mutates_static(st));
     if (st->can_fail && st->on_failure < 0 && !st->on_failure_own) {
