@@ -269,6 +269,32 @@ def t_dump_stopped_half_way_leaves_nothing():
     eq(os.listdir(out), [], "what is left in OUT")
 
 
+def t_dump_streams():
+    """A dump never holds a collection in memory: the driver's peak RSS stays
+    well under the size of what it dumps (~97 MB here; the process's own
+    floor, libraries included, is ~40 MiB)."""
+    big = TAG + "_big"
+    pad = "x" * 4000
+    for k in range(24):
+        client[big].docs.insert_many([{"k": k, "i": i, "pad": pad} for i in range(1000)])
+    out = os.path.join(work, "big")
+    env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=4")
+    try:
+        p = subprocess.Popen([DRIVER, "mongo.dump", json.dumps({"uri": URI, "db": big, "out": out, "gzip": False})],
+                             stdout=subprocess.PIPE, env=env)
+        data = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        r = json.loads(data)
+        res = ok(r, "dump")
+        eq(res["docs"], 24000, "docs")
+        assert res["collections"][0]["bytes"] > 96 * 1000 * 1000, res
+        peak_mib = usage.ru_maxrss / 1024
+        assert peak_mib < 64, "peak RSS %.1f MiB for a %d-byte collection" % (peak_mib, res["collections"][0]["bytes"])
+    finally:
+        client.drop_database(big)
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def t_dump_some_collections():
     out, r = dump("some", True, collections=["meta"])
     res = ok(r)
