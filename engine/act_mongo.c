@@ -486,7 +486,7 @@ static const ls_input restore_inputs[] = {
 static const ls_input verify_inputs[] = {
     {"from", "string", true, NULL, "the dump directory (mongo.dump's `out`)"},
     {"source_db", "string", false, NULL, "database folder in `from` to read (default: the only one there)"},
-    {"collection", "string", false, NULL, "collection to spot-check (default: the largest .bson file of the dump)"},
+    {"collection", "string", false, NULL, "collection to spot-check (default: the largest by BSON bytes, read from the gzip trailer for .bson.gz)"},
     {NULL, NULL, false, NULL, NULL},
 };
 

@@ -545,6 +545,22 @@ static bool has_suffix(const char *s, const char *suf, size_t *stem)
     return true;
 }
 
+/* The uncompressed size a gzip file records in its trailer (ISIZE, modulo
+ * 2^32), so that "the largest collection" means the same for plain and
+ * gzip dumps; the file size when it cannot be read. */
+static int64_t gzip_isize(const char *path, int64_t file_size)
+{
+    unsigned char t[4];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return file_size;
+    bool ok = file_size >= 18 && pread(fd, t, 4, (off_t)(file_size - 4)) == 4;
+    close(fd);
+    if (!ok)
+        return file_size;
+    return (int64_t)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24);
+}
+
 /* Resolves FROM/SOURCE_DB (default: the only database folder in FROM). */
 static bool source_dir(const char *who, const char *from, const char *source_db, char *out, size_t outlen,
                        ls_error *err)
@@ -632,7 +648,8 @@ static dump_file *list_dump(const char *who, const char *dir, size_t *n, ls_erro
         dump_file *f = &out[len++];
         f->name = bson_strndup(e->d_name, stem);
         f->path = bson_strdup(p);
-        f->size = (int64_t)st.st_size;
+        size_t ignored = 0;
+        f->size = has_suffix(e->d_name, ".gz", &ignored) ? gzip_isize(p, (int64_t)st.st_size) : (int64_t)st.st_size;
         f->meta_path = NULL;
         snprintf(mn, sizeof mn, "%s.metadata.json", f->name);
         if (join_path(m, sizeof m, dir, mn) && stat(m, &st) == 0) {

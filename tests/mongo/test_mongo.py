@@ -318,6 +318,22 @@ def t_verify_backup_plain_and_gzip():
     eq(scratch_dbs(), [], "scratch databases left")
 
 
+def t_verify_backup_largest_by_bytes_in_gzip():
+    """The default collection is the largest by BSON bytes, not by .gz size."""
+    db = TAG + "_sizes"
+    client[db].zeros.insert_many([{"i": i, "pad": "x" * 10000} for i in range(100)])  # ~1 MB, compresses to little
+    client[db].noise.insert_many([{"i": i, "pad": os.urandom(500).hex()} for i in range(200)])  # ~200 KB
+    out = os.path.join(work, "sizes")
+    try:
+        ok(run("mongo.dump", {"uri": URI, "db": db, "out": out}), "dump")
+        gz = {c: os.path.getsize(os.path.join(out, db, c + ".bson.gz")) for c in ("zeros", "noise")}
+        assert gz["noise"] > gz["zeros"], gz
+        res = ok(run("mongo.verify_backup", {"uri": URI, "db": db, "from": out}))
+        eq(res["collection"], "zeros", "largest by bytes")
+    finally:
+        client.drop_database(db)
+
+
 def t_verify_backup_named_collection():
     res = ok(run("mongo.verify_backup", m(**{"from": os.path.join(work, "gz"), "collection": "typed"})))
     eq((res["collection"], res["dump_count"], res["hash_match"]), ("typed", 1, True), "typed")
