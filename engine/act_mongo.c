@@ -117,6 +117,10 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
         return NULL;
     }
     *shown_uri = ls_redact(uri_s, strlen(uri_s), NULL);
+    if (*shown_uri == NULL) {
+        ls_mongo_error(err, who, "out of memory");
+        return NULL;
+    }
     mongo_init_once();
 
     char key[64];
@@ -138,7 +142,7 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
     bson_error_t be;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_s, &be);
     if (uri == NULL) {
-        ls_mongo_error(err, who, "bad uri %s: %s", *shown_uri ? *shown_uri : "***", be.message);
+        ls_mongo_error(err, who, "bad uri %s: %s", *shown_uri, be.message);
         free(fullkey);
         return NULL;
     }
@@ -150,8 +154,7 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
     client = mongoc_client_new_from_uri_with_error(uri, &be);
     mongoc_uri_destroy(uri);
     if (client == NULL) {
-        ls_mongo_error(err, who, "cannot create a client for %s: %s", *shown_uri ? *shown_uri : "***",
-                       be.message);
+        ls_mongo_error(err, who, "cannot create a client for %s: %s", *shown_uri, be.message);
         free(fullkey);
         return NULL;
     }

@@ -188,6 +188,10 @@ def t_unreachable_password_hidden():
         assert "mongodb://admin:***@127.0.0.1:1/" in r["error"], r["error"]
         assert PASSWORD not in r["_raw"], "password leaked by %s: %s" % (action, r["_raw"])
     assert not os.path.exists(os.path.join(work, "never", "app"))
+    r = run("mongo.ping", {"uri": "mongo://admin:%s@127.0.0.1/?serverSelectionTimeoutMS=abc" % PASSWORD})
+    eq(r["status"], "failed", "bad uri")
+    assert r["error"].startswith("mongo.ping: bad uri mongo://admin:***@127.0.0.1/"), r["error"]
+    assert PASSWORD not in r["_raw"], "password leaked by a bad uri: " + r["_raw"]
 
 
 def t_timeout_on_silent_server():
