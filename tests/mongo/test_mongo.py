@@ -385,6 +385,9 @@ def t_restore_choose_source_db():
     res = ok(run("mongo.restore", m(db=target, source_db="other", collections=["meta"], **{"from": two})))
     eq(res["collections"], [{"name": "meta", "count": 1}], "only meta")
     eq(client[target].list_collection_names(), ["meta"], "collections restored")
+    r = run("mongo.restore", m(db=target, source_db="other", collections=["nope"], **{"from": two}))
+    eq(r["status"], "failed", "a collection not in the dump")
+    assert "collection 'nope' is not in the dump %s" % os.path.join(two, "other") in r["error"], r["error"]
     r = run("mongo.restore", m(db=target, source_db="missing", **{"from": two}))
     assert "no database folder 'missing'" in r["error"], r["error"]
     client.drop_database(target)
