@@ -632,7 +632,7 @@ static void ls_load_root(ls_loader *L)
         pb->description = ls_load_strdup(v->str);
 
     const ls_ynode *params = ls_ymap_get(r, "params");
-    if (params && params->kind != LS_Y_MAP && !(params->kind == LS_Y_SCALAR && ls_is_null(ls_yaml_scalar(params)))) {
+    if (params && params->kind != LS_Y_MAP && !(ls_yaml_is_null(params))) {
         ls_diag_error(L->d, params->loc, "params must be a mapping, not a %s", ls_ykind_name(params));
         params = NULL;
     }

@@ -224,7 +224,7 @@ static void ls_param_spec(ls_loader *L, ls_param *p, const ls_ynode *n)
                                        "max", "env", "secret", "description", NULL};
     char where[200];
     snprintf(where, sizeof where, "param '%s'", p->name);
-    if (n->kind == LS_Y_SCALAR && ls_is_null(ls_yaml_scalar(n)))
+    if (ls_yaml_is_null(n))
         return; /* `name:` alone: an optional string */
     if (n->kind != LS_Y_MAP) {
         ls_diag_error(L->d, n->loc, "param '%s' must be a mapping {type, required, default, ...}", p->name);

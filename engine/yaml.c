@@ -453,6 +453,14 @@ ls_value ls_yaml_scalar(const ls_ynode *n)
     return ls_string_n(n->str, n->len);
 }
 
+bool ls_yaml_is_null(const ls_ynode *n)
+{
+    ls_value v = ls_yaml_scalar(n);
+    bool null = n && n->kind == LS_Y_SCALAR && v.kind == LS_NULL;
+    ls_value_free(v);
+    return null;
+}
+
 ls_value ls_yaml_value(const ls_ynode *n)
 {
     if (!n)

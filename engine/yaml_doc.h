@@ -54,6 +54,8 @@ ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key);
 /* Scalar resolution: plain `~`, `null`, empty -> null; true/false -> bool;
  * integers; floats; everything else (and every quoted scalar) -> string. */
 ls_value ls_yaml_scalar(const ls_ynode *n);
+/* A scalar that resolves to null (empty, ~, null). */
+bool ls_yaml_is_null(const ls_ynode *n);
 /* The whole tree as a value (new reference). */
 ls_value ls_yaml_value(const ls_ynode *n);
 /* A plain scalar that YAML 1.1 would read as a bool but lockstep keeps as a
