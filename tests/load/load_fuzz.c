@@ -88,7 +88,9 @@ int main(void)
     if (!src)
         src = ".";
     static const char *const seeds[] = {"tests/load/valid/full.yaml", "tests/load/valid/doc_example.yaml",
-                                        "tests/load/invalid/param_spec_errors.yaml"};
+                                        "tests/load/invalid/param_spec_errors.yaml",
+                                        "playbooks/message-center/upgrade.yaml"};
+    static const int rounds[] = {1500, 1500, 1000, 500};
     char tmpl[] = "/tmp/lockstep-load-fuzz-XXXXXX";
     int fd = mkstemp(tmpl);
     if (fd < 0) {
@@ -108,15 +110,20 @@ int main(void)
             fprintf(stderr, "FAIL cannot read %s\n", path);
             return 1;
         }
-        for (int i = 0; i < 1500; i++) {
+        for (int i = 0; i < rounds[s]; i++) {
             size_t n = mutate(buf, text, len, cap);
             FILE *f = fopen(tmpl, "wb");
             if (!f || fwrite(buf, 1, n, f) != n || fclose(f) != 0) {
                 fprintf(stderr, "FAIL cannot write %s\n", tmpl);
                 return 1;
             }
+            static const char *const sets[] = {"new_tag=v1.2.3", "api=http://api"}; /* doc_example's */
             ls_load_opts o = {.path = tmpl, .check_params = (i % 2) == 0, .ignore_process_env = true,
                               .sets = NULL, .nsets = 0};
+            if (s == 1) {
+                o.sets = sets;
+                o.nsets = 2;
+            }
             ls_diags d;
             ls_diags_init(&d);
             ls_playbook *pb = ls_playbook_load(&o, &d);
