@@ -79,9 +79,13 @@ def case(name, fn):
         print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
 
 
-def scratch_dbs():
-    """Scratch databases this run left (another run may share the server)."""
-    return [d for d in client.list_database_names() if d.startswith("lockstep_verify_") and d not in SCRATCH_BEFORE]
+def scratch_left(*results):
+    """The scratch databases these verify_backup results name that still
+    exist (other tests may verify on the same server at the same time, so
+    only the named ones are looked for)."""
+    names = [r["scratch_db"] for r in results]
+    assert all(n.startswith("lockstep_verify_") for n in names), names
+    return [n for n in names if n in client.list_database_names()]
 
 
 def sum_hash(raw_docs):
@@ -309,6 +313,7 @@ def t_dump_some_collections():
 # ---- verify_backup and restore ------------------------------------------------
 
 def t_verify_backup_plain_and_gzip():
+    seen = []
     for name in ("plain", "gz"):
         r = run("mongo.verify_backup", m(**{"from": os.path.join(work, name)}))
         eq(r["mutates"], False, "mutates")
@@ -319,7 +324,8 @@ def t_verify_backup_plain_and_gzip():
         eq(res["live_count"], 3000, "live_count")
         eq(res["hash_match"], True, "hash_match")
         eq(res["ok"], True, "ok")
-    eq(scratch_dbs(), [], "scratch databases left")
+        seen.append(res)
+    eq(scratch_left(*seen), [], "scratch databases left")
 
 
 def t_verify_backup_largest_by_bytes_in_gzip():
@@ -347,7 +353,7 @@ def t_verify_backup_missing_collection():
     r = run("mongo.verify_backup", m(**{"from": os.path.join(work, "gz"), "collection": "nope"}))
     eq(r["status"], "failed", "status")
     assert "'nope' is not in the dump" in r["error"], r["error"]
-    eq(scratch_dbs(), [], "scratch databases left")
+    assert "scratch_db" not in r["result"], "a scratch database was made: %s" % r["result"]
 
 
 def t_restore_gzip_same_count_and_hash():
@@ -432,7 +438,7 @@ def t_restore_corrupt_bson():
     assert gzpath in r["error"], r["error"]
     r = run("mongo.verify_backup", m(**{"from": badgz}))
     eq(r["status"], "failed", "verify of a damaged dump")
-    eq(scratch_dbs(), [], "scratch databases left")
+    eq(scratch_left(r["result"]), [], "scratch databases left")
     client.drop_database(target)
 
 
@@ -456,7 +462,6 @@ def t_restore_mongodump_layout():
     client.drop_database(target)
 
 
-SCRATCH_BEFORE = set(client.list_database_names())
 seed()
 try:
     for name, fn in [(k, v) for k, v in list(globals().items()) if k.startswith("t_")]:
