@@ -295,6 +295,13 @@ static void ls_param_spec(ls_loader *L, ls_param *p, const ls_ynode *n)
             }
         }
     }
+    if ((v = ls_ymap_get(n, "default")) && !ls_ymap_get(n, "type") && v->kind == LS_Y_SCALAR) {
+        ls_value looks = ls_yaml_scalar(v);
+        if (looks.kind == LS_INT || looks.kind == LS_FLOAT || looks.kind == LS_BOOL)
+            ls_diag_warning(L->d, v->loc, "param '%s' has no type, so its default is the string \"%s\" (add type: %s)",
+                            p->name, v->str, ls_kind_name((ls_kind)looks.kind));
+        ls_value_free(looks);
+    }
     if ((v = ls_ymap_get(n, "default"))) {
         ls_value dv;
         if (p->required)

@@ -53,6 +53,7 @@ def parse_case(path):
 def run_case(d, name):
     args, env, expect, absent, want_exit = parse_case(os.path.join(d, name))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LS_TEST_")}
+    full_env.setdefault("MONGOC_DISABLE_SHM", "1")  # libmongoc's load-time "Falling back to malloc" warning
     full_env.update(env)
     p = subprocess.run([BIN, "validate", name] + args, cwd=d, env=full_env,
                        capture_output=True, timeout=20)
