@@ -643,6 +643,7 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             delay = gone >= delay ? 0 : (gone > 0 ? delay - gone : delay);
             pre_wall = 0;
         }
+        ls_out_retry(r, idx, attempt, max, msg, delay);
         if (!r->fake && sleep_cancellable(delay) != 0) {
             halt_signal(out);
             return;

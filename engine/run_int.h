@@ -77,6 +77,7 @@ void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* ta
 void ls_out_begin(ls_runner *r);
 void ls_out_state_start(ls_runner *r, int idx);
 void ls_out_state_end(ls_runner *r, int idx, const char *status, int attempts, const char *error);
+void ls_out_retry(ls_runner *r, int idx, int attempt, int max, const char *why, int64_t delay_ms);
 void ls_out_transition(ls_runner *r, int from, int to, const char *reason);
 void ls_out_final(ls_runner *r, const char *what, int state, const char *detail);
 void ls_out_error(ls_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -137,6 +137,14 @@ void ls_out_state_end(ls_runner *r, int idx, const char *status, int attempts, c
     }
 }
 
+void ls_out_retry(ls_runner *r, int idx, int attempt, int max, const char *why, int64_t delay_ms)
+{
+    char t[48], d[32];
+    stamp(r, t, sizeof t);
+    fmt_secs(delay_ms, d, sizeof d);
+    outf(r, "%s %s: attempt %d/%d: %s; next attempt in %s\n", t, r->pb->states[idx].name, attempt, max, why, d);
+}
+
 void ls_out_transition(ls_runner *r, int from, int to, const char *reason)
 {
     char t[48];
