@@ -133,9 +133,14 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
             ls_diag_error(L->d, ls_tmpl_loc(c), "input '%s' of action '%s' must be %s, not %s", in->name, a->name,
                           in->type, ls_kind_name((ls_kind)v.kind));
     }
-    for (const ls_input *in = a->inputs; in && in->name; in++)
-        if (in->required && !ls_tmpl_map_get(t, in->name))
+    for (const ls_input *in = a->inputs; in && in->name; in++) {
+        const ls_tmpl *c = ls_tmpl_map_get(t, in->name);
+        if (in->required && !c)
             ls_diag_error(L->d, with_loc, "action '%s' needs input '%s'", a->name, in->name);
+        else if (in->required && ls_tmpl_is_constant(c) && ls_is_null(ls_tmpl_constant(c)))
+            ls_diag_error(L->d, ls_tmpl_loc(c), "action '%s' needs input '%s' (it is empty here)", a->name,
+                          in->name);
+    }
     st->with = t;
     if (a->prepare) {
         size_t before = L->d->errors;
