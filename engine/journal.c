@@ -496,17 +496,27 @@ int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, 
     char *text = journal_text(state_dir, run_id, &len, err);
     if (text == NULL)
         return -1;
+    snprintf(j->dir, sizeof j->dir, "%s/runs/%s", state_dir, run_id);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/journal.jsonl", j->dir);
+    /* A torn last line (the process died inside write()) was never
+     * fsynced, so the engine never acted on it: drop it. */
+    size_t whole = len;
+    while (whole > 0 && text[whole - 1] != '\n')
+        whole--;
+    if (whole < len && truncate(path, (off_t)whole) != 0) {
+        ls_error_set(err, noloc, "cannot drop the torn last line of %s: %s", path, strerror(errno));
+        free(text);
+        return -1;
+    }
     size_t bad = 0;
     char why[512];
-    int rc = verify_text(text, len, &bad, why, sizeof why, &j->seq, j->hash);
+    int rc = verify_text(text, whole, &bad, why, sizeof why, &j->seq, j->hash);
     free(text);
     if (rc != 0) {
         ls_error_set(err, noloc, "the journal of run %s is damaged: %s", run_id, why);
         return -1;
     }
-    snprintf(j->dir, sizeof j->dir, "%s/runs/%s", state_dir, run_id);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/journal.jsonl", j->dir);
     j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (j->fd < 0) {
         ls_error_set(err, noloc, "cannot open %s: %s", path, strerror(errno));
