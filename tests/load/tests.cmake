@@ -5,3 +5,4 @@ lockstep_py_test(load_invalid ${CMAKE_CURRENT_LIST_DIR}/run_cases.py ${CMAKE_CUR
 lockstep_py_test(load_bad_input ${CMAKE_CURRENT_LIST_DIR}/bad_input.py)
 lockstep_c_test(load_fuzz_smoke SOURCES ${CMAKE_CURRENT_LIST_DIR}/load_fuzz.c)
 lockstep_c_test(load_registry SOURCES ${CMAKE_CURRENT_LIST_DIR}/registry_test.c)
+lockstep_c_test(load_yaml_scalars SOURCES ${CMAKE_CURRENT_LIST_DIR}/yaml_test.c)
