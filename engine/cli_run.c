@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "journal.h"
 #include "plan.h"
 #include "run.h"
@@ -23,15 +24,16 @@ typedef struct strlist {
 typedef struct cli_opts {
     const char *pos[4];
     size_t npos;
-    const char *env;
-    strlist values, sets, approve, assume;
-    bool strict, dry_run, yes, quiet, verify, help;
+    strlist sets, approve, assume;
+    bool dry_run, yes, quiet, verify, help;
     const char *state_dir;
     const char *output;
 } cli_opts;
 
-enum { O_ENV = 1, O_VALUES = 2, O_SET = 4, O_STRICT = 8, O_RUN = 16, O_STATEDIR = 32, O_OUTPUT = 64,
-       O_QUIET = 128, O_ASSUME = 256, O_VERIFY = 512, O_APPROVE = 1024 };
+/* The command's own options (plan and run take the shared ones through
+ * cli_opts.h; resume takes --set itself: it has no PLAYBOOK). */
+enum { O_SET = 1, O_RUN = 2, O_STATEDIR = 4, O_OUTPUT = 8, O_QUIET = 16, O_ASSUME = 32, O_VERIFY = 64,
+       O_APPROVE = 128 };
 
 static int push(strlist *l, const char *v, const char *opt)
 {
@@ -45,10 +47,21 @@ static int push(strlist *l, const char *v, const char *opt)
 
 /* Parses argv[1..] (argv[0] is the command).  "--opt value" and
  * "--opt=value" both work.  Returns 0, or -1 after printing why. */
-static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opts *o)
+static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opts *o, ls_cli_opts *shared)
 {
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {
+        if (shared != NULL) {
+            /* PLAYBOOK --env --values --set --strict: the loader's shared parser. */
+            int j = i;
+            int t = ls_cli_opts_take(shared, argv[0], argc, argv, &j);
+            if (t < 0)
+                return -1;
+            if (t > 0) {
+                i = j - 1;
+                continue;
+            }
+        }
         char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
             if (o->npos >= maxpos) {
@@ -73,8 +86,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
         if (eq)
             val = eq + 1;
         struct { const char *n; unsigned bit; bool takes; } table[] = {
-            {"--env", O_ENV, true}, {"--values", O_VALUES, true}, {"--set", O_SET, true},
-            {"--strict", O_STRICT, false}, {"--dry-run", O_RUN, false}, {"--yes", O_APPROVE, false},
+            {"--set", O_SET, true}, {"--dry-run", O_RUN, false}, {"--yes", O_APPROVE, false},
             {"--approve", O_APPROVE, true}, {"--state-dir", O_STATEDIR, true}, {"--output", O_OUTPUT, true},
             {"--quiet", O_QUIET, false}, {"--assume", O_ASSUME, true}, {"--verify", O_VERIFY, false},
         };
@@ -97,10 +109,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
             return -1;
         }
         int rc = 0;
-        if (strcmp(name, "--env") == 0) o->env = val;
-        else if (strcmp(name, "--values") == 0) rc = push(&o->values, val, name);
-        else if (strcmp(name, "--set") == 0) rc = push(&o->sets, val, name);
-        else if (strcmp(name, "--strict") == 0) o->strict = true;
+        if (strcmp(name, "--set") == 0) rc = push(&o->sets, val, name);
         else if (strcmp(name, "--dry-run") == 0) o->dry_run = true;
         else if (strcmp(name, "--yes") == 0) o->yes = true;
         else if (strcmp(name, "--approve") == 0) rc = push(&o->approve, val, name);
@@ -123,8 +132,11 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
     return 0;
 }
 
+/* Loads the playbook of a run being resumed: its recorded env, its
+ * params.json as a values file, then --set (secrets come from there or
+ * from their env variables). */
 static ls_playbook *load(const char *path, const char *env, const strlist *values, const strlist *sets,
-                         bool strict, ls_diags *d)
+                         ls_diags *d)
 {
     ls_load_opts lo;
     memset(&lo, 0, sizeof lo);
@@ -136,7 +148,7 @@ static ls_playbook *load(const char *path, const char *env, const strlist *value
     lo.nsets = sets->n;
     lo.check_params = true;
     ls_playbook *pb = ls_playbook_load(&lo, d);
-    size_t errors = ls_diags_print(d, stderr, strict, true);
+    size_t errors = ls_diags_print(d, stderr, false, true);
     if (pb != NULL && errors > 0) {
         ls_playbook_free(pb);
         pb = NULL;
@@ -177,27 +189,30 @@ static const char plan_help[] =
 int ls_cmd_plan(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_ENV | O_VALUES | O_SET | O_STRICT, 1, &o) != 0)
-        return LS_EXIT_USAGE;
+    ls_cli_opts shared;
+    ls_cli_opts_init(&shared);
+    int code = LS_EXIT_USAGE;
+    if (parse(argc, argv, 0, 0, &o, &shared) != 0)
+        goto out;
     if (o.help) {
         fputs(plan_help, stdout);
-        return 0;
+        code = 0;
+        goto out;
     }
-    if (o.npos != 1) {
-        fputs(plan_help, stderr);
-        return LS_EXIT_USAGE;
-    }
+    if (ls_cli_opts_finish(&shared, argv[0]) != 0)
+        goto out;
     ls_diags d;
     ls_diags_init(&d);
-    ls_playbook *pb = load(o.pos[0], o.env, &o.values, &o.sets, o.strict, &d);
-    if (pb == NULL) {
-        ls_diags_free(&d);
-        return LS_EXIT_USAGE;
+    ls_playbook *pb = ls_cli_load(&shared, true, &d, stderr);
+    if (pb != NULL) {
+        ls_plan_print(pb, stdout);
+        ls_playbook_free(pb);
+        code = 0;
     }
-    ls_plan_print(pb, stdout);
-    ls_playbook_free(pb);
     ls_diags_free(&d);
-    return 0;
+out:
+    ls_cli_opts_free(&shared);
+    return code;
 }
 
 static const char run_help[] =
@@ -223,34 +238,34 @@ static void fill_run_opts(const cli_opts *o, ls_run_opts *ro)
 int ls_cmd_run(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_ENV | O_VALUES | O_SET | O_STRICT | O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET,
-              1, &o) != 0)
-        return LS_EXIT_USAGE;
+    ls_cli_opts shared;
+    ls_cli_opts_init(&shared);
+    int code = LS_EXIT_USAGE;
+    if (parse(argc, argv, O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET, 0, &o, &shared) != 0)
+        goto out;
     if (o.help) {
         fputs(run_help, stdout);
-        return 0;
+        code = 0;
+        goto out;
     }
-    if (o.npos != 1) {
-        fputs(run_help, stderr);
-        return LS_EXIT_USAGE;
-    }
+    if (ls_cli_opts_finish(&shared, argv[0]) != 0)
+        goto out;
     ls_diags d;
     ls_diags_init(&d);
-    ls_playbook *pb = load(o.pos[0], o.env, &o.values, &o.sets, o.strict, &d);
-    if (pb == NULL) {
-        ls_diags_free(&d);
-        return LS_EXIT_USAGE;
+    ls_playbook *pb = ls_cli_load(&shared, true, &d, stderr);
+    if (pb != NULL) {
+        if (check_states(pb, &o.approve, "--approve", false) == 0) {
+            ls_run_opts ro;
+            fill_run_opts(&o, &ro);
+            ls_run_report rep;
+            code = ls_run(pb, &ro, &rep);
+            ls_run_report_free(&rep);
+        }
+        ls_playbook_free(pb);
     }
-    int code = LS_EXIT_USAGE;
-    if (check_states(pb, &o.approve, "--approve", false) == 0) {
-        ls_run_opts ro;
-        fill_run_opts(&o, &ro);
-        ls_run_report rep;
-        code = ls_run(pb, &ro, &rep);
-        ls_run_report_free(&rep);
-    }
-    ls_playbook_free(pb);
     ls_diags_free(&d);
+out:
+    ls_cli_opts_free(&shared);
     return code;
 }
 
@@ -263,7 +278,7 @@ static const char resume_help[] =
 int ls_cmd_resume(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME, 1, &o) != 0)
+    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME, 1, &o, NULL) != 0)
         return LS_EXIT_USAGE;
     if (o.help) {
         fputs(resume_help, stdout);
@@ -314,7 +329,7 @@ int ls_cmd_resume(int argc, char **argv)
         values.v[values.n++] = params;
         ls_diags d;
         ls_diags_init(&d);
-        ls_playbook *pb = load(path, has_env ? env : NULL, &values, &o.sets, false, &d);
+        ls_playbook *pb = load(path, has_env ? env : NULL, &values, &o.sets, &d);
         if (pb == NULL) {
             fprintf(stderr, "lockstep: cannot resume run %s: its playbook %s or params do not load "
                             "(secret params must come from their env variable or --set)\n", id, path);
@@ -537,7 +552,7 @@ static int status_one(const char *sd, const char *id, bool json)
 int ls_cmd_status(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_STATEDIR | O_OUTPUT | O_VERIFY, 1, &o) != 0)
+    if (parse(argc, argv, O_STATEDIR | O_OUTPUT | O_VERIFY, 1, &o, NULL) != 0)
         return LS_EXIT_USAGE;
     if (o.help) {
         fputs(status_help, stdout);
