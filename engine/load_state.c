@@ -246,8 +246,12 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         st->on_failure = ls_load_state_ref(L, v, "on_failure");
         st->on_failure_own = true;
     }
-    if ((v = ls_ymap_get(n, "on_timeout")))
+    if ((v = ls_ymap_get(n, "on_timeout"))) {
         st->on_timeout = ls_load_state_ref(L, v, "on_timeout");
+        if (st->on_timeout >= 0 && !st->timeout_ms && (st->action || !has_action_key))
+            ls_diag_warning(L->d, v->loc, "on_timeout can never be taken: state '%s' has no %s", st->name,
+                            st->action ? "timeout (and defaults has none)" : "action to time out");
+    }
     bool confirms = false; /* even when the prompt has errors: no cascade of failure-target errors */
     if ((v = ls_ymap_get(n, "confirm")) && ls_load_text(L, v, "confirm")) {
         /* A prompt, or `true` for a standard one (`false`: no confirmation). */
