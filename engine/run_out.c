@@ -194,10 +194,16 @@ void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
     fmt_secs(ls_now_ms() - r->t0, el, sizeof el);
     char buf[2048];
     const char *name = state >= 0 ? r->pb->states[state].name : "?";
-    if (strcmp(what, "halted") == 0)
+    if (strcmp(what, "halted") == 0) {
+        char hint[600] = "";
+        if (detail != NULL && strncmp(detail, "approval needed for ", 20) == 0)
+            snprintf(hint, sizeof hint, " --approve %s", name);
+        else if (detail != NULL && strncmp(detail, "unknown outcome", 15) == 0)
+            snprintf(hint, sizeof hint, " --assume %s=ok|failed", name);
         snprintf(buf, sizeof buf, "lockstep: run %s halted at %s after %s: %s\n"
-                 "lockstep: continue with: lockstep resume %s\n",
-                 r->run_id, name, el, detail ? detail : "", r->run_id);
+                 "lockstep: continue with: lockstep resume %s%s\n",
+                 r->run_id, name, el, detail ? detail : "", r->run_id, hint);
+    }
     else
         snprintf(buf, sizeof buf, "lockstep: run %s%s ended in %s at %s after %s%s%s\n", r->run_id,
                  r->dry_run ? " (dry run)" : "", what, name, el, detail ? ": " : "", detail ? detail : "");

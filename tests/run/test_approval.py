@@ -31,7 +31,7 @@ ev = c.journal()
 rid = c.last_run()
 eq(ev[-1]["event"], "run_halted", "halt event")
 eq(ev[-1]["reason"], "approval needed for notes", "halt reason")
-check("resume" in err + out, "halt tells how to resume")
+check(f"lockstep resume {rid} --approve notes" in err + out, "halt tells how to resume: " + err)
 # resume approving only notes: halts again at change
 rc, out, err = c.cmd("resume", rid, "--approve", "notes")
 eq(rc, 3, "resume with one approval halts at the next")
@@ -105,6 +105,22 @@ check(not c.exists("changed"), "tty no: change ran")
 ev = c.journal()
 fail = [t for t in c.events(ev, "transition") if t["from"] == "change"]
 eq(fail and fail[0]["reason"], "failure", "tty no: failure transition")
+# defaults.confirm_mutating: every mutating state needs an approval, probes do not
+c = Case("confirm-mutating", """lockstep: 1
+name: cm
+start: look
+defaults: {on_failure: failed, confirm_mutating: true}
+states:
+  look: {action: exec, mutates: false, with: {argv: [touch, '@DIR@/looked']}, next: change}
+  change: {action: exec, with: {argv: [touch, '@DIR@/changed']}, next: done}
+  done: {terminal: success}
+  failed: {terminal: failure}
+""")
+rc, out, err = c.run()
+eq(rc, 3, "confirm_mutating halts")
+check(c.exists("looked") and not c.exists("changed"), "confirm_mutating: probe ran, change did not")
+eq(c.journal()[-1]["reason"], "approval needed for change", "confirm_mutating halt reason")
+
 # on a TTY a long action shows a live elapsed counter (redrawn with \r)
 c = Case("tty-live", playbook("live", "slow", """\
   slow:
