@@ -934,7 +934,7 @@ static int start_journal(ls_runner *r, ls_error *err)
 }
 
 /* One run per (playbook, env) per state dir.  0, LS_EXIT_LOCKED (said
- * why on stderr), or LS_EXIT_HALTED with err. */
+ * why on stderr), or LS_EXIT_USAGE with err (an I/O error). */
 static int take_lock(ls_runner *r, ls_error *err)
 {
     char holder[512] = "";
@@ -946,7 +946,7 @@ static int take_lock(ls_runner *r, ls_error *err)
         snprintf(r->rep->error, sizeof r->rep->error, "another run holds the lock: %s", holder);
         return LS_EXIT_LOCKED;
     }
-    return r->lock_fd < 0 ? LS_EXIT_HALTED : 0;
+    return r->lock_fd < 0 ? LS_EXIT_USAGE : 0; /* nothing ran: like a usage error */
 }
 
 static void runner_free(ls_runner *r)
@@ -1075,7 +1075,7 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
             goto fail;
     }
     if (want_journal && !r.resuming && start_journal(&r, &err) != 0) {
-        code = LS_EXIT_HALTED;
+        code = LS_EXIT_USAGE; /* no journal, so nothing ran and nothing can be resumed */
         goto fail;
     }
     if (!r.fake) {

@@ -3,3 +3,5 @@
 foreach(t machine dryrun approval lock crash signal secret journal)
   lockstep_py_test(run_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.py)
 endforeach()
+# Scenario-test mode of the runner (canned results, no journal), in C.
+lockstep_c_test(run_fake SOURCES ${CMAKE_CURRENT_LIST_DIR}/fake_test.c)
