@@ -29,8 +29,8 @@ static void put_value(FILE *out, ls_value v)
     free(j);
 }
 
-/* "guards.X" is shown as X. */
-static const char *cond_name(const ls_expr *e)
+/* "guards.X" is shown as X (plans, run summaries, failure messages). */
+const char *ls_plan_cond_name(const ls_expr *e)
 {
     const char *src = ls_expr_source(e);
     if (src == NULL)
@@ -56,7 +56,7 @@ static void put_conds(FILE *out, const char *label, ls_expr *const *es, size_t n
     fprintf(out, "      %-11s", label);
     for (size_t i = 0; i < n; i++) {
         fputs(i ? " and " : "", out);
-        put_red(out, cond_name(es[i]));
+        put_red(out, ls_plan_cond_name(es[i]));
     }
     fputc('\n', out);
 }
@@ -158,7 +158,7 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
                 fprintf(out, ", max %s", ls_duration_format(st->retry.max_delay_ms, d, sizeof d));
             if (st->retry.until) {
                 fputs(", until ", out);
-                put_red(out, cond_name(st->retry.until));
+                put_red(out, ls_plan_cond_name(st->retry.until));
             }
             fputc('\n', out);
         }
@@ -171,7 +171,7 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
                 fputs(b == 0 ? "      next:      " : "                 ", out);
                 if (st->branches[b].cond) {
                     fputs("if ", out);
-                    put_red(out, cond_name(st->branches[b].cond));
+                    put_red(out, ls_plan_cond_name(st->branches[b].cond));
                     fprintf(out, " -> %s\n", sname(pb, st->branches[b].target));
                 } else {
                     fprintf(out, "else -> %s\n", sname(pb, st->branches[b].target));

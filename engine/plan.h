@@ -9,5 +9,7 @@
 #include "playbook.h"
 
 void ls_plan_print(ls_playbook *pb, FILE *out);
+/* A condition as shown to people: "guards.X" reads as X, else the source. */
+const char *ls_plan_cond_name(const ls_expr *e);
 
 #endif

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "plan.h"
 #include "secret.h"
 
 volatile sig_atomic_t ls_run_cancel;
@@ -147,26 +148,6 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *b
             basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, basis, sim_from);
 }
 
-/* "guards.X" reads as X in plans and summaries. */
-static const char *cond_text(const ls_expr *e)
-{
-    const char *src = ls_expr_source(e);
-    if (src == NULL)
-        return "?";
-    while (*src == ' ')
-        src++;
-    if (strncmp(src, "guards.", 7) == 0) {
-        const char *p = src + 7;
-        while (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-            p++;
-        while (*p == ' ')
-            p++;
-        if (*p == '\0')
-            return src + 7;
-    }
-    return src;
-}
-
 static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr *e, bool value)
 {
     if (!r->dry_run)
@@ -183,7 +164,7 @@ static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr
     memset(d, 0, sizeof *d);
     d->state = idx;
     snprintf(d->kind, sizeof d->kind, "%s", kind);
-    d->text = strdup(cond_text(e));
+    d->text = strdup(ls_plan_cond_name(e));
     d->value = value;
     int basis = 0, sim_from = -1;
     basis_of(r, e, idx, 0, &basis, &sim_from);
@@ -441,7 +422,7 @@ static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen
             ls_error_format(&err, msg, msglen);
             ret = 0;
         } else if (c == 0) {
-            snprintf(msg, msglen, "expect not met: %s", cond_text(st->expect[i]));
+            snprintf(msg, msglen, "expect not met: %s", ls_plan_cond_name(st->expect[i]));
             ret = 0;
         }
     }
@@ -453,7 +434,7 @@ static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen
             ls_error_format(&err, msg, msglen);
             ret = 0;
         } else if (c == 0) {
-            snprintf(msg, msglen, "until not met: %s", cond_text(st->retry.until));
+            snprintf(msg, msglen, "until not met: %s", ls_plan_cond_name(st->retry.until));
             ret = 2;
         }
     }
@@ -764,7 +745,7 @@ static void run_state(ls_runner *r, int idx, step *out)
                 if (c < 0)
                     ls_error_format(&err, msg, sizeof msg);
                 else
-                    snprintf(msg, sizeof msg, "requires not met: %s", cond_text(st->requires[i]));
+                    snprintf(msg, sizeof msg, "requires not met: %s", ls_plan_cond_name(st->requires[i]));
                 fail_state(r, idx, false, msg, out);
                 return;
             }
