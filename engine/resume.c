@@ -177,6 +177,8 @@ int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen)
         } else if (strcmp(e, "approval") == 0) {
             r->approved[s] = true;
             rp->approved = true;
+            snprintf(rp->approved_by, sizeof rp->approved_by, "%s via %s",
+                     str_field(ev, "by") ? str_field(ev, "by") : "?", str_field(ev, "via") ? str_field(ev, "via") : "?");
         }
     }
     return 0;

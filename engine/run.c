@@ -654,7 +654,10 @@ static void run_action_state(ls_runner *r, int idx, step *out)
                 snprintf(assume, sizeof assume, "%s", a + n + 1);
         }
         char by[256];
-        snprintf(by, sizeof by, "%s via resume", ls_out_user());
+        if (rp->approved_by[0] != '\0')
+            snprintf(by, sizeof by, "%s", rp->approved_by);
+        else
+            snprintf(by, sizeof by, "%s via resume", ls_out_user());
         if (rp->unknown && assume[0] != '\0') {
             attempt_out a;
             memset(&a, 0, sizeof a);
@@ -697,7 +700,11 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     const char *approved_by = NULL;
     if (needs_approval(r, st, inputs)) {
         if (r->approved[idx]) {
-            snprintf(by, sizeof by, "%s via resume", ls_out_user());
+            /* Approved before a halt, in this same visit. */
+            if (r->resuming && r->rp.approved_by[0] != '\0')
+                snprintf(by, sizeof by, "%s", r->rp.approved_by);
+            else
+                snprintf(by, sizeof by, "%s via resume", ls_out_user());
             approved_by = by;
         } else {
             char *prompt = approval_prompt(r, st, inputs, msg, sizeof msg);

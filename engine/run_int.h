@@ -30,6 +30,7 @@ typedef struct ls_resume_point {
     int state;            /* -1: none */
     bool entered;         /* the state's state_entered is in the journal */
     bool approved;        /* an approval was given in this visit */
+    char approved_by[256]; /* "USER via VIA" of that approval */
     int attempt;          /* last attempt started; 0: none */
     bool unknown;         /* that attempt's outcome is unknown (crash or signal) */
     bool has_outcome;     /* that attempt finished: re-evaluate it */
