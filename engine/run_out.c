@@ -187,9 +187,12 @@ static void summary(ls_runner *r)
 
 void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
 {
-    if (r->fake || !r->text)
+    /* With --output json stdout carries only events; a halt is still told
+     * on stderr, with the command that continues the run. */
+    if (r->fake || (!r->text && strcmp(what, "halted") != 0))
         return;
-    summary(r);
+    if (r->text)
+        summary(r);
     char el[32];
     fmt_secs(ls_now_ms() - r->t0, el, sizeof el);
     char buf[2048];
