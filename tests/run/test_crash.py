@@ -2,6 +2,7 @@
 resume, and check that every completed state ran exactly once, that a
 non-idempotent interrupted state halts for --assume (exit 3) and that an
 idempotent one is simply run again."""
+import json
 import os
 import signal
 import sys
@@ -38,6 +39,9 @@ for victim in STATES:
     if ok:
         kill_quietly(-int(c.read("pid")))  # the orphaned program's group
     rid = c.last_run()
+    rc, out, err = c.cmd("status", "--output", "json")
+    eq([(r["run_id"], r["outcome"], r["state"]) for r in json.loads(out)], [(rid, "interrupted", victim)],
+       f"{victim}: status of a crashed run")
     rc, out, err = c.cmd("resume", rid)
     if victim in IDEMPOTENT:
         eq(rc, 0, f"{victim}: idempotent state re-run on resume: {err}")

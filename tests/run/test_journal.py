@@ -86,6 +86,20 @@ check("finished" in err, "refusal says finished: " + err)
 rc, out, err = c.cmd("resume", "20990101T000000Z-000000")
 eq(rc, 2, "an unknown run is refused")
 
+# --env: recorded in run_started, in params.json, and names the lock; status shows it
+c3 = Case("env", playbook("envy", "a", "  a: {action: noop, next: done}\n",
+                          extra="params: {region: {type: string, default: eu}}\n"),
+          files={"environments/staging.yaml": "params: {region: us}\n"})
+rc, out, err = c3.run("--env", "staging")
+eq(rc, 0, "--env run: " + err)
+ev = c3.journal()
+eq((ev[0]["env"], ev[0]["params"]), ("staging", {"region": "us"}), "run_started env and params")
+with open(os.path.join(c3.state, "runs", c3.last_run(), "params.json")) as f:
+    eq(json.load(f), {"params": {"region": "us"}}, "params.json")
+check(os.path.exists(os.path.join(c3.state, "locks", "envy@staging.lock")), "lock file named NAME@ENV")
+rc, out, err = c3.cmd("status")
+check("staging" in out, "status shows the env: " + out)
+
 c2 = Case("changed", playbook("ch", "a", """\
   a:
     action: exec
