@@ -980,6 +980,13 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
     r->j.dry_run = r->dry_run;
     r->journaling = true;
     *cur = r->rp.state;
+    for (size_t i = 0; i < r->opts->nassume; i++) {
+        const char *a = r->opts->assume[i];
+        const char *name = r->rp.state >= 0 ? r->pb->states[r->rp.state].name : "";
+        size_t n = strlen(name);
+        if (!r->rp.unknown || strncmp(a, name, n) != 0 || a[n] != '=')
+            ls_out_error(r, "--assume %s ignored: that state has no action of unknown outcome", a);
+    }
     return 0;
 }
 
