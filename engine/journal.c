@@ -22,7 +22,9 @@
 #include "sha256.h"
 
 #define HASH_SUFFIX_LEN 75 /* ,"hash":" + 64 hex + "} */
-#define CLIP_MAX_DEPTH 1000
+/* Deeper values are cut so that every line reads back under the JSON
+ * parser's nesting bound (256) with room for the event's own levels. */
+#define CLIP_MAX_DEPTH 200
 
 static const ls_loc noloc = {NULL, 0, 0};
 

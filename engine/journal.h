@@ -41,7 +41,6 @@
 #include "diag.h"
 
 #define LS_JOURNAL_TEXT_MAX (64u * 1024u) /* longer strings are cut */
-#define LS_JOURNAL_LINE_MAX (16u * 1024u * 1024u) /* a longer line is refused when read */
 #define LS_RUN_ID_MAX 64
 
 typedef struct ls_journal {
@@ -76,7 +75,8 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
 void ls_journal_close(ls_journal *j);
 
 /* A redacted copy of v with every string longer than `max` cut with the
- * marker (new reference). */
+ * marker, and anything nested deeper than 200 levels replaced by a marker
+ * (new reference). */
 ls_value ls_journal_clip(ls_value v, size_t max);
 
 /* Reads STATE_DIR/runs/RUN_ID/journal.jsonl into a list of parsed events
