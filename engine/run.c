@@ -1022,7 +1022,7 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     int code = LS_EXIT_OK;
     ls_error err;
     ls_error_clear(&err);
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_pipe;
     bool handlers = false;
     if (r.visits == NULL || r.simulated == NULL || r.approved == NULL || (pb->nguards && gx == NULL)) {
         snprintf(report->error, sizeof report->error, "out of memory");
@@ -1080,6 +1080,11 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         sa.sa_flags = 0; /* no SA_RESTART: waits wake up */
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
+        /* A closed output pipe (`| head`) must not kill a run half way:
+         * writes fail with EPIPE instead.  Children get SIGPIPE back
+         * (proc.c resets every signal to its default). */
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, &old_pipe);
         handlers = true;
     }
     ls_out_begin(&r);
@@ -1100,6 +1105,7 @@ out:
     if (handlers) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGPIPE, &old_pipe, NULL);
     }
     report->exit_code = code;
     free(gx);

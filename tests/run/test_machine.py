@@ -4,10 +4,11 @@ runtime error while choosing the next state, shell injection, output modes
 and the journal's fields (SPEC 4, 5)."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Case, check, eq, finish, pid_alive, playbook  # noqa: E402
+from harness import BIN, Case, check, eq, finish, pid_alive, playbook  # noqa: E402
 
 FIELDS = {
     "run_started": ["run_id", "playbook", "path", "sha256", "env", "params", "dry_run", "user", "host"],
@@ -246,6 +247,18 @@ eq([x["event"] for x in lines][-1], "run_finished", "json last event")
 rc, out, err = c.run("--quiet")
 eq(rc, 0, "quiet exit")
 eq(len(out.strip().splitlines()), 1, "quiet prints one line: " + out)
+
+# a closed output pipe does not kill the run half way
+c = Case("epipe", playbook("pipe", "a", """\
+  a: {action: wait, with: {duration: 300ms}, next: b}
+  b: {action: exec, with: {argv: [touch, '@DIR@/b']}, next: done}
+"""))
+p = subprocess.Popen([BIN, "run", c.pb], cwd=c.dir, env=c.env(), stdin=subprocess.DEVNULL,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+p.stdout.readline()
+p.stdout.close()
+eq(p.wait(timeout=30), 0, "run with its stdout closed")
+check(c.exists("b"), "the run went on after its stdout closed")
 
 # plan touches nothing
 c = Case("plan", playbook("pl", "a", """\
