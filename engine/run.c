@@ -1022,7 +1022,7 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     int code = LS_EXIT_OK;
     ls_error err;
     ls_error_clear(&err);
-    struct sigaction sa, old_int, old_term, old_pipe;
+    struct sigaction sa, old_int, old_term, old_hup, old_pipe;
     bool handlers = false;
     if (r.visits == NULL || r.simulated == NULL || r.approved == NULL || (pb->nguards && gx == NULL)) {
         snprintf(report->error, sizeof report->error, "out of memory");
@@ -1080,6 +1080,9 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         sa.sa_flags = 0; /* no SA_RESTART: waits wake up */
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
+        /* A dropped SSH session halts the run cleanly (journaled,
+         * resumable) instead of killing it inside an action. */
+        sigaction(SIGHUP, &sa, &old_hup);
         /* A closed output pipe (`| head`) must not kill a run half way:
          * writes fail with EPIPE instead.  Children get SIGPIPE back
          * (proc.c resets every signal to its default). */
@@ -1105,6 +1108,7 @@ out:
     if (handlers) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
         sigaction(SIGPIPE, &old_pipe, NULL);
     }
     report->exit_code = code;

@@ -78,6 +78,7 @@ const char *ls_signal_name(int sig)
     switch (sig) {
     case SIGINT: return "SIGINT";
     case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
     default: return "signal";
     }
 }
@@ -303,6 +304,7 @@ void ls_out_live_start(ls_runner *r, int idx, int attempt)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     if (pthread_create(&live_thread, NULL, live_main, NULL) == 0)
         live_running = true;

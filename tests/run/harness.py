@@ -94,14 +94,15 @@ class Case:
         d = os.path.join(self.state, "runs")
         def started(x):
             with open(os.path.join(d, x, "journal.jsonl")) as f:
-                return json.loads(f.readline())["ts"], x
+                first = f.readline()
+            return (json.loads(first)["ts"] if first.endswith("\n") else ""), x
         r.sort(key=started)
         return r[-1] if r else None
 
     def journal(self, run_id=None):
         run_id = run_id or self.last_run()
         with open(os.path.join(self.state, "runs", run_id, "journal.jsonl")) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return [json.loads(line) for line in f if line.endswith("\n")]
 
     def path_of(self, events):
         return [e["state"] for e in events if e["event"] == "state_entered"]

@@ -67,4 +67,15 @@ check(time.time() - t0 < 2.5, "resume waited the whole delay again")
 ev = c.journal(rid)
 eq([e["attempt"] for e in c.events(ev, "action_started")], [1, 2], "attempts across the resume")
 eq(c.read("n").strip(), "2", "ran twice in all")
+# SIGHUP (a dropped session) halts cleanly too
+c = Case("sighup", playbook("hup", "w", """\
+  w: {action: wait, with: {duration: 30s}, next: done}
+"""))
+p = c.start()
+check(wait_for(lambda: c.last_run() is not None and any(e["event"] == "action_started" for e in c.journal())),
+      "wait never started")
+p.send_signal(signal.SIGHUP)
+p.communicate(timeout=20)
+eq(p.returncode, 3, "SIGHUP exit")
+eq(c.journal()[-1]["reason"], "signal SIGHUP", "SIGHUP reason")
 finish()
