@@ -270,67 +270,7 @@ static void halt_signal(step *out)
     halt(out, "signal %s", ls_signal_name((int)ls_run_signal));
 }
 
-/* ---- approvals ---- */
-
-static bool in_list(const char *const *list, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (list[i] != NULL && strcmp(list[i], name) == 0)
-            return true;
-    return false;
-}
-
-/* 1 approved (by_out set), 0 refused, 2 halt (no way to ask). */
-static int approve(ls_runner *r, int idx, const char *prompt, char *by_out, size_t bylen)
-{
-    const ls_state *st = &r->pb->states[idx];
-    const ls_run_opts *o = r->opts;
-    const char *user = ls_out_user();
-    const char *via = NULL;
-    if (r->dry_run)
-        via = "dry_run";
-    else if (r->fake)
-        via = (o->approve_all_silently || in_list(o->approve, o->napprove, st->name)) ? "approve" : NULL;
-    else if (o->yes)
-        via = "yes";
-    else if (in_list(o->approve, o->napprove, st->name))
-        via = "approve";
-    else if (r->tty) {
-        ls_out_live_stop(r);
-        int a = ls_out_ask(prompt);
-        if (a == 1)
-            via = "tty";
-        else if (a == 0)
-            return 0;
-    }
-    if (via == NULL)
-        return 2;
-    snprintf(by_out, bylen, "%s via %s", user, via);
-    ls_value f = ls_map_new();
-    ls_map_set(&f, "state", ls_string(st->name));
-    ls_map_set(&f, "by", ls_string(user));
-    ls_map_set(&f, "via", ls_string(via));
-    if (ls_run_emit(r, "approval", f) != 0)
-        return 2;
-    r->approved[idx] = true;
-    return 1;
-}
-
 /* ---- one attempt ---- */
-
-static bool state_mutates(const ls_state *st, ls_value inputs)
-{
-    if (st->mutates >= 0)
-        return st->mutates != 0;
-    return ls_action_mutates(st->action, inputs);
-}
-
-static bool state_idempotent(const ls_state *st, ls_value inputs)
-{
-    if (st->idempotent >= 0)
-        return st->idempotent != 0;
-    return st->action->idempotent || !state_mutates(st, inputs);
-}
 
 typedef struct attempt_out {
     ls_act_status status;
@@ -350,7 +290,7 @@ static void call_action(ls_runner *r, int idx, int attempt, ls_value inputs, con
     ls_error_clear(&a->err);
     if (r->fake) {
         a->status = r->opts->fake(r->opts->fake_ud, st, attempt, &a->result, &a->err);
-    } else if (r->dry_run && state_mutates(st, inputs)) {
+    } else if (r->dry_run && ls_run_state_mutates(st, inputs)) {
         a->status = LS_ACT_OK;
         a->simulated = true;
         a->result = st->dry_run_result.kind == LS_MAP ? ls_value_copy(st->dry_run_result) : ls_map_new();
@@ -516,48 +456,6 @@ static int render_inputs(ls_runner *r, const ls_state *st, ls_value *inputs, cha
     return 0;
 }
 
-static bool needs_approval(const ls_runner *r, const ls_state *st, ls_value inputs)
-{
-    if (st->confirm != NULL)
-        return true;
-    if (st->action != NULL && strcmp(st->action->name, "manual.confirm") == 0)
-        return true;
-    return r->pb->confirm_mutating && st->action != NULL && state_mutates(st, inputs);
-}
-
-static char *approval_prompt(ls_runner *r, const ls_state *st, ls_value inputs, char *msg, size_t msglen)
-{
-    ls_buf b;
-    ls_buf_init(&b, 64 * 1024);
-    if (st->confirm != NULL) {
-        ls_value p = ls_null();
-        ls_error err;
-        ls_error_clear(&err);
-        if (ls_tmpl_render(st->confirm, &r->ctx, &p, &err) != 0) {
-            ls_error_format(&err, msg, msglen);
-            ls_buf_free(&b);
-            return NULL;
-        }
-        char *t = ls_value_to_text(p, NULL);
-        ls_buf_adds(&b, t ? t : "");
-        free(t);
-        ls_value_free(p);
-    }
-    ls_value pr = ls_map_get(inputs, "prompt");
-    if (st->action != NULL && strcmp(st->action->name, "manual.confirm") == 0 && pr.kind == LS_STRING) {
-        if (b.len)
-            ls_buf_adds(&b, "\n");
-        ls_buf_adds(&b, ls_str_ptr(pr));
-        ls_value url = ls_map_get(inputs, "url");
-        if (url.kind == LS_STRING)
-            ls_buf_printf(&b, "\n  %s", ls_str_ptr(url));
-    }
-    if (b.len == 0)
-        ls_buf_printf(&b, "Run %s (%s)?", st->name, st->action ? st->action->name : "state");
-    char *s = ls_buf_steal(&b);
-    return s ? s : strdup("");
-}
-
 /* The attempt loop from `attempt`; `pre` is an already-finished attempt to
  * judge first (resume), or NULL. */
 static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *approved_by, int attempt,
@@ -678,7 +576,7 @@ static void run_action_state(ls_runner *r, int idx, step *out)
                 fail_state(r, idx, false, e, out);
         } else if (rp->unknown) {
             /* A simulated attempt changed nothing: it is always safe again. */
-            if (state_idempotent(st, inputs) || (r->dry_run && state_mutates(st, inputs)))
+            if (ls_run_state_idempotent(st, inputs) || (r->dry_run && ls_run_state_mutates(st, inputs)))
                 attempts_loop(r, idx, inputs, by, attempt, NULL, out);
             else
                 halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
@@ -698,7 +596,7 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     }
     char by[256] = "";
     const char *approved_by = NULL;
-    if (needs_approval(r, st, inputs)) {
+    if (ls_run_needs_approval(r, st, inputs)) {
         if (r->approved[idx]) {
             /* Approved before a halt, in this same visit. */
             if (r->resuming && r->rp.approved_by[0] != '\0')
@@ -707,13 +605,13 @@ static void run_action_state(ls_runner *r, int idx, step *out)
                 snprintf(by, sizeof by, "%s via resume", ls_out_user());
             approved_by = by;
         } else {
-            char *prompt = approval_prompt(r, st, inputs, msg, sizeof msg);
+            char *prompt = ls_run_approval_prompt(r, st, inputs, msg, sizeof msg);
             if (prompt == NULL) {
                 ls_value_free(inputs);
                 fail_state(r, idx, false, msg, out);
                 return;
             }
-            int ap = approve(r, idx, prompt, by, sizeof by);
+            int ap = ls_run_approve(r, idx, prompt, by, sizeof by);
             free(prompt);
             if (ls_run_cancel) {
                 ls_value_free(inputs);
@@ -765,12 +663,12 @@ static void run_state(ls_runner *r, int idx, step *out)
     /* A decision state (perhaps with a confirm). */
     if (st->confirm != NULL && !r->approved[idx]) {
         char msg[1024] = "", by[256];
-        char *prompt = approval_prompt(r, st, ls_null(), msg, sizeof msg);
+        char *prompt = ls_run_approval_prompt(r, st, ls_null(), msg, sizeof msg);
         if (prompt == NULL) {
             fail_state(r, idx, false, msg, out);
             return;
         }
-        int ap = approve(r, idx, prompt, by, sizeof by);
+        int ap = ls_run_approve(r, idx, prompt, by, sizeof by);
         free(prompt);
         if (ls_run_cancel) {
             halt_signal(out);

@@ -74,6 +74,16 @@ extern volatile sig_atomic_t ls_run_signal;
 int ls_run_emit(ls_runner *r, const char *event, ls_value fields); /* takes fields; 0 or -1 */
 void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* takes v */
 
+/* run_approve.c */
+bool ls_run_state_mutates(const ls_state *st, ls_value inputs);
+bool ls_run_state_idempotent(const ls_state *st, ls_value inputs);
+bool ls_run_needs_approval(const ls_runner *r, const ls_state *st, ls_value inputs);
+/* The prompt (malloc'd), or NULL with msg when `confirm` fails to render. */
+char *ls_run_approval_prompt(ls_runner *r, const ls_state *st, ls_value inputs, char *msg, size_t msglen);
+/* 1 approved (by_out = "USER via VIA", journaled), 0 refused on the TTY,
+ * 2 no way to approve: the run halts. */
+int ls_run_approve(ls_runner *r, int idx, const char *prompt, char *by_out, size_t bylen);
+
 /* run_out.c */
 void ls_out_begin(ls_runner *r);
 void ls_out_state_start(ls_runner *r, int idx);
