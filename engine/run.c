@@ -133,6 +133,9 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *b
             break;
         if (s < 0 || (size_t)s >= r->pb->nstates || r->pb->states[s].action == NULL)
             continue;
+        /* A state that has not run yet gives no data, real or simulated. */
+        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+            continue;
         if (r->simulated[s]) {
             *basis = 2;
             if (*sim_from < 0)
