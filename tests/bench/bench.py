@@ -25,15 +25,16 @@ SRC = os.path.dirname(os.path.dirname(HERE))
 
 def wall(cmd, **kw):
     """Runs cmd, returns (seconds, peak RSS of that child in KiB)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    _, status, usage = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if p.returncode != 0:
-        raise SystemExit("bench: %s failed (%d): %s" % (" ".join(cmd), p.returncode, err[-2000:]))
+    with tempfile.TemporaryFile() as errf:  # a pipe read after wait4 could fill and deadlock
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, **kw)
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        rc = os.waitstatus_to_exitcode(status)
+        if rc != 0:
+            errf.seek(0)
+            err = errf.read().decode(errors="replace")
+            raise SystemExit("bench: %s failed (%d): %s" % (" ".join(cmd), rc, err[-2000:]))
     return dt, usage.ru_maxrss
 
 
@@ -52,7 +53,7 @@ def gen_exec_playbook(path, n, prog="/bin/true"):
         f.write("defaults: {on_failure: failed}\nstates:\n")
         for i in range(n):
             nxt = "s%d" % (i + 1) if i + 1 < n else "done"
-            f.write("  s%d: {action: exec, with: {argv: [%s]}, next: %s}\n" % (i, prog, nxt))
+            f.write("  s%d: {action: exec, mutates: false, with: {argv: [%s]}, next: %s}\n" % (i, prog, nxt))
         f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
 
 
@@ -74,7 +75,8 @@ def gen_validate_playbook(path, n):
         f.write("defaults: {on_failure: failed}\nstates:\n")
         for i in range(n):
             nxt = "s%d" % (i + 1) if i + 1 < n else "done"
-            f.write("  s%d:\n    action: exec\n    with: {argv: [echo, \"step %d of ${{ params.tag }}\"]}\n"
+            f.write("  s%d:\n    action: exec\n    mutates: false\n"
+                    "    with: {argv: [echo, \"step %d of ${{ params.tag }}\"]}\n"
                     "    expect: \"result.stdout =~ /^step \\\\d+ of v[0-9.]+$/\"\n"
                     "    next: %s\n" % (i, i, nxt))
         f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
