@@ -214,40 +214,59 @@ static ls_act_status act_exec(ls_call *call, ls_value *result, ls_error *err)
         ls_error_set(err, none, "exec: argv must be a non-empty list of strings");
         return LS_ACT_FAILED;
     }
+    /* Numbers and bools are written as text, as a person typing the
+     * command would (`argv: [sleep, 5]`, `${{ params.replicas }}`); null,
+     * lists and maps have no one obvious spelling and are refused. */
     size_t n = ls_list_len(argv);
+    ls_value words = ls_list_new();
     for (size_t i = 0; i < n; i++) {
         ls_value a = ls_list_at(argv, i);
-        if (a.kind != LS_STRING) {
-            ls_error_set(err, none, "exec: argv[%zu] is %s, not a string (render it as text: str(...))", i,
+        if (a.kind == LS_NULL || a.kind == LS_LIST || a.kind == LS_MAP) {
+            ls_error_set(err, none, "exec: argv[%zu] is %s, not a string or a number", i,
                          ls_kind_name((ls_kind)a.kind));
+            ls_value_free(words);
             return LS_ACT_FAILED;
         }
-        if (strlen(ls_str_ptr(a)) != ls_str_len(a)) {
+        if (a.kind == LS_STRING && strlen(ls_str_ptr(a)) != ls_str_len(a)) {
             ls_error_set(err, none, "exec: argv[%zu] contains a NUL byte", i);
+            ls_value_free(words);
             return LS_ACT_FAILED;
+        }
+        if (a.kind == LS_STRING) {
+            ls_list_push(&words, ls_value_copy(a));
+        } else {
+            size_t len = 0;
+            char *text = ls_value_to_text(a, &len);
+            ls_list_push(&words, text ? ls_string_n(text, len) : ls_string(""));
+            free(text);
         }
     }
     ls_value ok_codes = ls_map_get(in, "ok_codes");
-    if (check_ok_codes("exec", ok_codes, err) != 0)
+    if (check_ok_codes("exec", ok_codes, err) != 0) {
+        ls_value_free(words);
         return LS_ACT_FAILED;
+    }
 
     prog_spec p;
     memset(&p, 0, sizeof p);
     p.argv = calloc(n + 1, sizeof *p.argv);
     if (p.argv == NULL) {
         ls_error_set(err, none, "exec: out of memory");
+        ls_value_free(words);
         return LS_ACT_FAILED;
     }
     for (size_t i = 0; i < n; i++)
-        p.argv[i] = ls_str_ptr(ls_list_at(argv, i));
+        p.argv[i] = ls_str_ptr(ls_list_at(words, i));
     if (read_common("exec", in, &p, err) != 0) {
         prog_spec_free(&p);
+        ls_value_free(words);
         return LS_ACT_FAILED;
     }
     char *shown = ls_proc_argv_string(p.argv);
     ls_act_status st = run_program("exec", call, &p, ok_codes, shown ? shown : "?", result, err);
     free(shown);
     prog_spec_free(&p);
+    ls_value_free(words);
     return st;
 }
 
@@ -379,8 +398,9 @@ static ls_act_status act_manual_confirm(ls_call *call, ls_value *result, ls_erro
 
 /* ---- load-time checks ------------------------------------------------ */
 
-/* What can be known before the run: constant argv elements that are not
- * strings (YAML reads `[sleep, 5]` as a string and an int), an empty argv,
+/* What can be known before the run: constant argv elements with no one
+ * spelling as a word (null, lists, maps; numbers and bools are written as
+ * text), an empty argv,
  * ok_codes that are not ints, env names that cannot be variables.  Values
  * that come from expressions are checked again when the state runs. */
 static int check_env_tmpl(const char *who, const ls_tmpl *with, ls_diags *d)
@@ -412,9 +432,10 @@ static int prepare_exec(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
         }
         for (size_t i = 0; i < ls_tmpl_len(argv); i++) {
             const ls_tmpl *a = ls_tmpl_at(argv, i);
-            if (ls_tmpl_is_constant(a) && ls_tmpl_kind(a) != LS_STRING) {
-                ls_diag_error(d, ls_tmpl_loc(a), "exec: argv[%zu] must be a string, not %s (quote it in YAML)", i,
-                              ls_kind_name(ls_tmpl_kind(a)));
+            ls_kind k = ls_tmpl_kind(a);
+            if (ls_tmpl_is_constant(a) && (k == LS_NULL || k == LS_LIST || k == LS_MAP)) {
+                ls_diag_error(d, ls_tmpl_loc(a), "exec: argv[%zu] must be a string or a number, not %s", i,
+                              ls_kind_name(k));
                 rc = -1;
             }
         }
