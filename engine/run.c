@@ -151,6 +151,26 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *b
             basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, basis, sim_from);
 }
 
+/* Whether a dry run's decision was made by the dry-run flag itself: the
+ * same condition, evaluated with run.dry_run false, answers otherwise (or
+ * cannot be answered).  Such a decision is no check, and the summary must
+ * not call it one, whatever data it also read. */
+static bool decided_by_dry_run(ls_runner *r, const ls_expr *e, bool value)
+{
+    ls_value run = ls_map_new();
+    for (size_t i = 0; i < ls_map_len(r->ctx.run); i++)
+        ls_map_set(&run, ls_map_key_at(r->ctx.run, i), ls_value_copy(ls_map_value_at(r->ctx.run, i)));
+    ls_map_set(&run, "dry_run", ls_bool(false));
+    ls_eval_ctx real = r->ctx;
+    real.run = run;
+    ls_error err;
+    ls_error_clear(&err);
+    bool v = value;
+    int rc = ls_expr_eval_cond(e, &real, &v, &err);
+    ls_value_free(run);
+    return rc != 0 || v != value;
+}
+
 static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr *e, bool value)
 {
     if (!r->dry_run)
@@ -171,6 +191,8 @@ static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr
     d->value = value;
     int basis = 0, sim_from = -1;
     basis_of(r, e, idx, 0, &basis, &sim_from);
+    if (decided_by_dry_run(r, e, value))
+        basis = 3;
     d->basis = basis;
     d->sim_from = sim_from >= 0 ? strdup(r->pb->states[sim_from].name) : NULL;
     if (d->text != NULL)

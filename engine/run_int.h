@@ -21,7 +21,7 @@ typedef struct ls_decision {
     char kind[12];  /* requires, expect, until, branch */
     char *text;     /* guard name or expression source */
     bool value;
-    int basis;      /* 0: no action data, 1: real, 2: simulated */
+    int basis;      /* 0: no action data, 1: real, 2: simulated, 3: the dry-run flag */
     char *sim_from; /* the simulated state it read, when basis == 2 */
 } ls_decision;
 

@@ -175,7 +175,10 @@ static void summary(ls_runner *r)
     for (size_t i = 0; i < r->ndec; i++) {
         const ls_decision *d = &r->dec[i];
         char basis[300];
-        if (d->basis == 2)
+        if (d->basis == 3)
+            snprintf(basis, sizeof basis, "the DRY-RUN FLAG (a real run would decide %s here)",
+                     d->value ? "false" : "true");
+        else if (d->basis == 2)
             snprintf(basis, sizeof basis, "SIMULATED data (dry_run.result of %s)", d->sim_from ? d->sim_from : "?");
         else if (d->basis == 1)
             snprintf(basis, sizeof basis, "real data");

@@ -51,6 +51,21 @@ check(dec and "SIMULATED" in dec[0], "schema_ok decided on simulated data: " + r
 dec = [l for l in out.splitlines() if " branch " in l and "route" in l and "->" not in l]
 check(dec and "real data" in dec[0], "route decided on real data: " + repr(dec))
 
+# a condition that passes only because the run is a dry run is no check
+c2 = Case("dryrun-flag", playbook("dryflag", "probe", """\
+  probe:
+    action: exec
+    mutates: false
+    with: {argv: [echo, '11']}
+    expect: "trim(result.stdout) == '12' or run.dry_run"
+    next: done
+"""))
+rc, out, err = c2.run("--dry-run")
+eq(rc, 0, "dry run passes on the flag")
+dec = [l for l in out.splitlines() if "run.dry_run" in l]
+check(dec and "DRY-RUN FLAG (a real run would decide false here)" in dec[0],
+      "a decision made by run.dry_run is labelled so: " + repr(dec))
+
 # the same playbook for real: needs the approval (no TTY -> halt), then runs everything
 os.remove(c.path("probed"))
 rc, out, err = c.run()
