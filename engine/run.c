@@ -73,6 +73,28 @@ void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v)
     ls_map_set(&r->ctx.states, name, e);
 }
 
+int ls_run_sync(ls_runner *r)
+{
+    if (!r->journaling)
+        return 0;
+    ls_error err;
+    ls_error_clear(&err);
+    if (ls_journal_sync(&r->j, &err) != 0) {
+        ls_out_error(r, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Events after which the engine acts outside itself at once: the journal
+ * is made durable right there (group commit, journal.h).  JSON output is
+ * synced line by line, since whoever reads it may act on each line. */
+static bool acts_after(const char *event)
+{
+    return strcmp(event, "action_started") == 0 || strcmp(event, "approval") == 0 ||
+           strcmp(event, "run_finished") == 0 || strcmp(event, "run_halted") == 0;
+}
+
 int ls_run_emit(ls_runner *r, const char *event, ls_value fields)
 {
     int rc = 0;
@@ -80,7 +102,9 @@ int ls_run_emit(ls_runner *r, const char *event, ls_value fields)
         char *line = NULL;
         ls_error err;
         ls_error_clear(&err);
-        if (ls_journal_append(&r->j, event, fields, r->opts->output == LS_OUT_JSON ? &line : NULL, &err) != 0) {
+        bool json = r->opts->output == LS_OUT_JSON;
+        if (ls_journal_append(&r->j, event, fields, json ? &line : NULL, &err) != 0 ||
+            ((json || acts_after(event)) && ls_journal_sync(&r->j, &err) != 0)) {
             ls_out_error(r, "%s", err.msg);
             rc = -1;
         } else if (line != NULL) {
@@ -157,9 +181,7 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *b
  * not call it one, whatever data it also read. */
 static bool decided_by_dry_run(ls_runner *r, const ls_expr *e, bool value)
 {
-    ls_value run = ls_map_new();
-    for (size_t i = 0; i < ls_map_len(r->ctx.run); i++)
-        ls_map_set(&run, ls_map_key_at(r->ctx.run, i), ls_value_copy(ls_map_value_at(r->ctx.run, i)));
+    ls_value run = ls_map_clone(r->ctx.run);
     ls_map_set(&run, "dry_run", ls_bool(false));
     ls_eval_ctx real = r->ctx;
     real.run = run;
@@ -548,7 +570,7 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             pre_wall = 0;
         }
         ls_out_retry(r, idx, attempt, max, msg, delay);
-        if (!r->fake && sleep_cancellable(delay) != 0) {
+        if (!r->fake && (ls_run_sync(r) != 0 || sleep_cancellable(delay) != 0)) {
             halt_signal(out);
             return;
         }
@@ -815,6 +837,7 @@ static int start_journal(ls_runner *r, ls_error *err)
     if (ls_journal_create(&r->j, sd, r->run_id, r->dry_run, err) != 0)
         return -1;
     r->journaling = true;
+    r->j.group = true;
     if (ls_journal_write_file(&r->j, "playbook.yaml", pb->text ? pb->text : "", pb->text_len, err) != 0)
         return -1;
     ls_value pv = fields1("params", params_without_secrets(pb));
@@ -902,6 +925,7 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         return LS_EXIT_USAGE;
     r->j.dry_run = r->dry_run;
     r->journaling = true;
+    r->j.group = true;
     *cur = r->rp.state;
     for (size_t i = 0; i < r->opts->nassume; i++) {
         const char *a = r->opts->assume[i];

@@ -213,6 +213,15 @@ ls_value ls_map_new(void)
     return v;
 }
 
+ls_value ls_map_clone(ls_value map)
+{
+    ls_value out = ls_map_new();
+    size_t n = ls_map_len(map);
+    for (size_t i = 0; i < n; i++)
+        ls_map_set(&out, ls_map_key_at(map, i), ls_value_copy(ls_map_value_at(map, i)));
+    return out;
+}
+
 size_t ls_map_len(ls_value map)
 {
     return map.kind == LS_MAP ? map.u.m->len : 0;

@@ -94,6 +94,10 @@ const char *ls_map_key_at(ls_value map, size_t index);  /* borrowed */
 ls_value ls_map_value_at(ls_value map, size_t index);   /* borrowed */
 void ls_map_set(ls_value *map, const char *key, ls_value item); /* takes item */
 void ls_map_del(ls_value *map, const char *key);
+/* A new map with one reference holding the same entries (the values are
+ * shared, as by ls_value_copy): the way to change a map someone else may
+ * hold.  An empty map for a non-map. */
+ls_value ls_map_clone(ls_value map);
 
 /* References. */
 ls_value ls_value_copy(ls_value v);

@@ -84,6 +84,19 @@ static void test_maps(void)
     ls_value_free(m);
     CHECK(ls_map_len(c) == 50);
     ls_value_free(c);
+
+    /* A clone is a map of its own: changing it leaves the original alone. */
+    ls_value shared = ls_value_copy(small);
+    ls_value mine = ls_map_clone(shared);
+    ls_map_set(&mine, "added", ls_bool(true));
+    ls_map_set(&mine, "a", ls_int(2));
+    check_json(__LINE__, small, "{\"a\":null,\"m\":[]}");
+    check_json(__LINE__, mine, "{\"a\":2,\"m\":[],\"added\":true}");
+    ls_value none = ls_map_clone(ls_int(3));
+    CHECK(none.kind == LS_MAP && ls_map_len(none) == 0);
+    ls_value_free(none);
+    ls_value_free(mine);
+    ls_value_free(shared);
     ls_value_free(small);
 }
 

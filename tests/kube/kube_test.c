@@ -152,11 +152,7 @@ static void run_case(ls_value c, const char *recorder, const char *recfile)
     setenv("REC_EXIT", code, 1);
     unlink(recfile);
 
-    ls_value inputs = ls_value_copy(ls_map_get(c, "inputs"));
-    if (inputs.kind != LS_MAP) {
-        ls_value_free(inputs);
-        inputs = ls_map_new();
-    }
+    ls_value inputs = ls_map_clone(ls_map_get(c, "inputs")); /* changed below */
     if (strcmp(a->family, "kubectl") == 0 && !ls_map_has(inputs, "kubectl"))
         ls_map_set(&inputs, "kubectl", ls_string(recorder));
     if (strcmp(a->family, "docker") == 0 && !ls_map_has(inputs, "docker"))
