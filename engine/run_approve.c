@@ -39,6 +39,10 @@ int ls_run_approve(ls_runner *r, int idx, const char *prompt, char *by_out, size
         via = "approve";
     else if (r->tty) {
         ls_out_live_stop(r);
+        /* A person may take minutes to answer: what led here is made
+         * durable before asking. */
+        if (ls_run_sync(r) != 0)
+            return 2;
         int a = ls_out_ask(prompt);
         if (a == 1)
             via = "tty";

@@ -71,6 +71,8 @@ extern volatile sig_atomic_t ls_run_cancel;
 extern volatile sig_atomic_t ls_run_signal;
 
 /* run.c */
+/* Makes the journal durable now (group commit: journal.h).  0 or -1. */
+int ls_run_sync(ls_runner *r);
 int ls_run_emit(ls_runner *r, const char *event, ls_value fields); /* takes fields; 0 or -1 */
 void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* takes v */
 

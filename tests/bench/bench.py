@@ -53,7 +53,7 @@ def gen_exec_playbook(path, n, prog="/bin/true"):
         f.write("defaults: {on_failure: failed}\nstates:\n")
         for i in range(n):
             nxt = "s%d" % (i + 1) if i + 1 < n else "done"
-            f.write("  s%d: {action: exec, mutates: false, with: {argv: [%s]}, next: %s}\n" % (i, prog, nxt))
+            f.write("  s%d: {action: exec, with: {argv: [%s]}, next: %s}\n" % (i, prog, nxt))
         f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
 
 
