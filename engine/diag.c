@@ -124,18 +124,58 @@ static const ls_source *ls_diags_find(const ls_diags *d, const char *file)
     return NULL;
 }
 
+/* Writes diagnostic text: secrets redacted, and control characters (C0
+ * but tab, DEL, C1) as '?', since messages quote keys and values from the
+ * file and must not reach the terminal as escape sequences. */
 static void ls_put_redacted(FILE *out, const char *s, size_t n)
 {
     size_t rn = 0;
     char *r = ls_redact(s, n, &rn);
-    if (r) {
-        fwrite(r, 1, rn, out);
-        free(r);
+    if (!r)
+        return;
+    for (size_t i = 0; i < rn; i++) {
+        unsigned char c = (unsigned char)r[i];
+        if (c == 0xC2 && i + 1 < rn && (unsigned char)r[i + 1] >= 0x80 && (unsigned char)r[i + 1] <= 0x9F) {
+            r[i] = '?';
+            memmove(r + i + 1, r + i + 2, rn - i - 2);
+            rn--;
+        } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
+            r[i] = '?';
+        }
     }
+    fwrite(r, 1, rn, out);
+    free(r);
+}
+
+/* Whether s[0..n) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF). */
+static bool ls_utf8_ok(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p;
+        size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 4;
+        if (k == 4 || (size_t)(e - p) < k + 1)
+            return false;
+        uint32_t cp = k == 0 ? c : c & (0x3Fu >> k);
+        for (size_t i = 1; i <= k; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += k + 1;
+    }
+    return true;
 }
 
 /* The source line and a caret under loc.col (a character column); tabs
- * expand to 8 columns. */
+ * expand to 8 columns.  The line is a file's bytes, shown on a terminal:
+ * control characters (C0, DEL, C1) and, on a line that is not UTF-8,
+ * every non-ASCII character show as '?', so a hostile file cannot drive
+ * the operator's terminal. */
 static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
 {
     if (!src || !src->text || loc.line == 0)
@@ -160,6 +200,7 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
     size_t vcol = 0, caret_at = 0;
     uint32_t ch = 0; /* characters before q: columns count characters, as libyaml's marks do */
     bool placed = false;
+    bool utf8 = ls_utf8_ok(p, (size_t)(eol - p));
     for (const char *q = p; q < eol; q++) {
         bool lead = ((unsigned char)*q & 0xC0) != 0x80;
         if (lead && !placed && ch + 1 == loc.col) {
@@ -174,10 +215,21 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
                 ls_buf_addc(&line, ' ');
                 vcol++;
             }
+        } else if (!lead) {
+            if (utf8) /* a continuation byte: part of the character before */
+                ls_buf_addc(&line, *q);
         } else {
-            ls_buf_addc(&line, *q);
-            if (((unsigned char)*q & 0xC0) != 0x80) /* count UTF-8 lead bytes only */
-                vcol++;
+            unsigned char c = (unsigned char)*q;
+            bool c1 = c == 0xC2 && q + 1 < eol && (unsigned char)q[1] >= 0x80 && (unsigned char)q[1] <= 0x9F;
+            bool shown = utf8 ? !(c < 0x20 || c == 0x7F || c1) : (c >= 0x20 && c < 0x7F);
+            if (shown) {
+                ls_buf_addc(&line, *q);
+            } else {
+                ls_buf_addc(&line, '?');
+                if (c1)
+                    q++; /* its continuation byte goes with it */
+            }
+            vcol++;
         }
     }
     if (!placed)

@@ -20,7 +20,7 @@
 #include "load_int.h"
 #include "sha256.h"
 
-#define LS_MAX_FILE (16u * 1024u * 1024u)
+#define LS_MAX_FILE (64u * 1024u * 1024u) /* a 100,000-state playbook is ~18 MB */
 
 char *ls_load_strdup(const char *s)
 {

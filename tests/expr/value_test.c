@@ -221,6 +221,28 @@ static void test_diags(void)
     free(out);
     ls_diags_free(&d);
 
+    /* Bytes from a hostile file never reach the terminal as controls: C0,
+     * DEL and C1 (U+009B is CSI) show as '?', and so does every non-ASCII
+     * byte of a line that is not UTF-8; in messages too. */
+    ls_diags_init(&d);
+    static const char ctl[] = "a: \"\033[31m\x7f\xc2\x9bz\"\nb: \xff\xfeok \xc3\xa9\n";
+    const char *fc = ls_diags_source(&d, "c.yaml", ctl, sizeof ctl - 1);
+    ls_loc lc1 = {fc, 1, 9}, lc2 = {fc, 2, 6};
+    ls_diag_error(&d, lc1, "key '\033[2J' \xc2\x9b");
+    ls_diag_error(&d, lc2, "after bad bytes");
+    mf = open_memstream(&out, &outlen);
+    ls_diags_print(&d, mf, false, true);
+    fclose(mf);
+    check_str(__LINE__, out,
+              "c.yaml:1:9: error: key '?[2J' ?\n"
+              "   1 | a: \"?[31m??z\"\n"
+              "     |         ^\n"
+              "c.yaml:2:6: error: after bad bytes\n"
+              "   2 | b: ??ok ?\n"
+              "     |      ^\n");
+    free(out);
+    ls_diags_free(&d);
+
     ls_error e;
     ls_error_clear(&e);
     ls_loc at = {"p.yaml", 3, 9};
