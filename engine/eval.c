@@ -150,7 +150,12 @@ int ls_eval_match(const ls_expr *e, ls_regex *re, ls_value subject, ls_value pat
             re->md = md;
             re->pat = pat;
             re->patlen = plen;
+            re->jit_tried = false;
         }
+    }
+    if (!re->jit_tried && ls_str_len(subject) >= LS_REGEX_JIT_MIN) {
+        re->jit_tried = true;
+        pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */
     }
     int rc = pcre2_match(re->code, (PCRE2_SPTR)ls_str_ptr(subject), ls_str_len(subject), 0, 0, re->md, NULL);
     if (rc >= 0) {

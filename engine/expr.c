@@ -98,7 +98,6 @@ pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *
             *erroffset = (size_t)off;
         return NULL;
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* best effort: falls back to the interpreter */
     return re;
 }
 

@@ -61,7 +61,14 @@ typedef struct ls_regex {
     size_t patlen;
     uint32_t flags; /* PCRE2 options from the literal's flags */
     bool constant;
+    bool jit_tried; /* JIT is compiled lazily: see LS_REGEX_JIT_MIN */
 } ls_regex;
+
+/* A pattern is JIT-compiled the first time it meets a subject this long.
+ * JIT costs far more than interpreting a short match once, and most
+ * patterns in a playbook run once on a short string (a load of 10,000
+ * patterns spent a quarter of its time in pcre2_jit_compile). */
+#define LS_REGEX_JIT_MIN 4096
 
 typedef struct ls_node {
     uint8_t op;     /* ls_nop */

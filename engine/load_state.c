@@ -478,8 +478,18 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
     }
     /* A component is a trap when it has a cycle and no success edge out. */
     bool *done = calloc(ncomp + 1, sizeof *done);
-    if (!done)
+    /* Members of each component, in state order: first[c], then member[v]
+     * chains to the next one (SIZE_MAX ends), so each is visited once. */
+    size_t *first = malloc((ncomp + 1) * sizeof *first);
+    size_t *member = malloc((n ? n : 1) * sizeof *member);
+    if (!done || !first || !member)
         abort();
+    for (size_t c = 0; c <= ncomp; c++)
+        first[c] = SIZE_MAX;
+    for (size_t v = n; v-- > 0;) {
+        member[v] = first[comp[v]];
+        first[comp[v]] = v;
+    }
     for (size_t u = 0; u < n; u++) {
         size_t c = comp[u];
         if (!c || done[c])
@@ -488,9 +498,7 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
         bool cycle = false, exits = false, escapes = false;
         ls_buf names;
         ls_buf_init(&names, 2048);
-        for (size_t v = u; v < n; v++) {
-            if (comp[v] != c)
-                continue;
+        for (size_t v = first[c]; v != SIZE_MAX; v = member[v]) {
             escapes = escapes || live[v];
             if (names.len < 1500)
                 ls_buf_printf(&names, "%s%s", names.len ? " -> " : "", pb->states[v].name);
@@ -515,6 +523,8 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
         ls_buf_free(&names);
     }
     free(done);
+    free(first);
+    free(member);
     free(index);
     free(low);
     free(comp);
