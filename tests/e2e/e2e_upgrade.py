@@ -250,10 +250,34 @@ def case_log_errors(work):
         w.close()
 
 
+def case_compose(work):
+    print("compose: the Docker Compose platform, with log errors the second migration fixes")
+    w = World("compose", work)
+    try:
+        w.ctl("fault", "logs=unknown-field")
+        p, path, _ = w.run("--set", "platform=compose")
+        report(p, path)
+        check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
+        check(path[-1:] == ["done"], "ends in done")
+        check(path.index("compose_migrate") < path.index("verify_schema") < path.index("compose_up"),
+              "the migration and the schema check come before the stack restarts")
+        check("post_logs_compose" in path and path.count("post_remigrate_compose") == 1,
+              "the compose logs were read and the migration ran once more")
+        services = w.show()["state"]["compose"]["sim"]["services"]
+        check(services["core-admin"]["image"] == "registry.example/core-admin:v2.5.0",
+              f"the compose service runs v2.5.0 (got {services})")
+        check(w.schema() == 12, f"schema_version is 12 (got {w.schema()})")
+        check(w.deployment()["containers"]["core-admin"].endswith(":v2.4.0"),
+              "the Kubernetes deployment was left alone")
+    finally:
+        w.close()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="lockstep-e2e.")
     try:
-        for case in (case_dry_run, case_happy, case_migration_half, case_migration_fail, case_log_errors):
+        for case in (case_dry_run, case_happy, case_migration_half, case_migration_fail, case_log_errors,
+                     case_compose):
             case(work)
     finally:
         if not failures:

@@ -249,10 +249,16 @@ class Sim:
                         f"is older than {want}; run the migrations first)...")
         return None
 
-    def log_lines(self, dep):
-        lines = list(self.config.get("logs", {}).get(dep["name"], []))
+    def app_log_lines(self, name):
+        """What the application named `name` logs: configured lines, plus the
+        unknown-field errors while that fault is on."""
+        lines = list(self.config.get("logs", {}).get(name, []))
         if self.config["faults"].get("logs") == "unknown-field":
             lines += self.config.get("unknown_field_lines", DEFAULT_CONFIG["unknown_field_lines"])
+        return lines
+
+    def log_lines(self, dep):
+        lines = self.app_log_lines(dep["name"])
         problem = self.rollout_problem(dep)
         if problem and "CrashLoopBackOff" in problem:
             lines.append(f"2026-11-25T03:00:09Z fatal core-admin exited: {problem}")
