@@ -39,51 +39,135 @@ static ls_loc ls_yoffset(const char *file, const char *text, size_t len, size_t 
     return l;
 }
 
-static ls_ynode *ls_ynode_new(ls_ykind kind, ls_loc loc)
+/* ---- the arena ---------------------------------------------------------
+ *
+ * Every node, string and child array of one tree comes from a chain of
+ * chunks owned by the tree and freed at once: a 10,000-state playbook is
+ * some 200,000 nodes, and one malloc and free each was an eighth of a
+ * `validate`.  Chunks double from LS_YCHUNK_MIN to LS_YCHUNK_MAX; a larger
+ * request gets a chunk of its own. */
+#define LS_YCHUNK_MIN 4096u
+#define LS_YCHUNK_MAX (1024u * 1024u)
+
+typedef struct ls_ychunk {
+    struct ls_ychunk *next;
+    size_t used, cap;
+    max_align_t data[]; /* cap bytes */
+} ls_ychunk;
+
+typedef struct ls_yarena {
+    ls_ychunk *head;  /* the chunk being filled; older ones follow */
+    size_t next_cap;
+} ls_yarena;
+
+/* The root of a finished tree sits beside its arena (see ls_ynode_free). */
+typedef struct ls_ydoc {
+    ls_yarena arena;
+    ls_ynode root;
+} ls_ydoc;
+
+static void *ls_yalloc(ls_yarena *a, size_t size)
 {
-    ls_ynode *n = calloc(1, sizeof *n);
-    if (!n)
-        abort();
-    n->kind = kind;
+    size = (size + (sizeof(max_align_t) - 1)) & ~(sizeof(max_align_t) - 1);
+    ls_ychunk *c = a->head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = a->next_cap ? a->next_cap : LS_YCHUNK_MIN;
+        if (cap < LS_YCHUNK_MAX)
+            a->next_cap = cap * 2;
+        if (cap < size)
+            cap = size;
+        ls_ychunk *nc = malloc(sizeof *nc + cap);
+        if (!nc)
+            abort();
+        nc->used = 0;
+        nc->cap = cap;
+        if (c && cap == size && c->cap - c->used >= LS_YCHUNK_MIN) {
+            /* A big one-off block: keep filling the current chunk. */
+            nc->next = c->next;
+            c->next = nc;
+        } else {
+            nc->next = c;
+            a->head = nc;
+        }
+        c = nc;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void ls_yarena_free(ls_yarena *a)
+{
+    ls_ychunk *c = a->head;
+    while (c) {
+        ls_ychunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+}
+
+static ls_ynode *ls_ynode_new(ls_yarena *a, ls_ykind kind, ls_loc loc)
+{
+    ls_ynode *n = ls_yalloc(a, sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->kind = (uint8_t)kind;
     n->loc = loc;
     return n;
 }
 
-void ls_ynode_free(ls_ynode *n)
+void ls_ynode_free(ls_ynode *root)
 {
-    if (!n)
+    if (!root)
         return;
-    /* Depth is bounded by the parser (LS_MAX_DEPTH), so recursion is safe. */
-    for (size_t i = 0; i < n->n; i++) {
-        ls_ynode_free(n->items[i]);
-        if (n->keys)
-            ls_ynode_free(n->keys[i]);
-    }
-    free(n->items);
-    free(n->keys);
-    free(n->str);
-    free(n);
+    ls_ydoc *doc = (ls_ydoc *)(void *)((char *)root - offsetof(ls_ydoc, root));
+    ls_yarena_free(&doc->arena);
+    free(doc);
 }
 
-static void ls_ynode_push(ls_ynode *c, ls_ynode *key, ls_ynode *item)
+/* Children of the open containers, innermost last: a container's items
+ * (key, value pairs for a mapping) are copied into one exact array of the
+ * arena when it ends, so nothing is grown inside the arena. */
+typedef struct ls_ykids {
+    ls_ynode **v;
+    size_t n, cap;
+} ls_ykids;
+
+static void ls_ykids_push(ls_ykids *k, ls_ynode *node)
 {
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 4;
-        ls_ynode **ni = realloc(c->items, ncap * sizeof *ni);
-        if (!ni)
+    if (k->n == k->cap) {
+        size_t ncap = k->cap ? k->cap * 2 : 256;
+        ls_ynode **nv = realloc(k->v, ncap * sizeof *nv);
+        if (!nv)
             abort();
-        c->items = ni;
-        if (c->kind == LS_Y_MAP) {
-            ls_ynode **nk = realloc(c->keys, ncap * sizeof *nk);
-            if (!nk)
-                abort();
-            c->keys = nk;
-        }
-        c->cap = ncap;
+        k->v = nv;
+        k->cap = ncap;
     }
-    if (c->kind == LS_Y_MAP)
-        c->keys[c->n] = key;
-    c->items[c->n++] = item;
+    k->v[k->n++] = node;
+}
+
+/* Moves the children from `from` on into container c. */
+static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t from)
+{
+    size_t total = k->n - from;
+    if (c->kind == LS_Y_MAP) {
+        c->n = total / 2;
+        if (c->n) {
+            c->keys = ls_yalloc(a, 2 * c->n * sizeof *c->keys);
+            c->items = c->keys + c->n;
+            for (size_t i = 0; i < c->n; i++) {
+                c->keys[i] = k->v[from + 2 * i];
+                c->items[i] = k->v[from + 2 * i + 1];
+            }
+        }
+    } else {
+        c->n = total;
+        if (c->n) {
+            c->items = ls_yalloc(a, c->n * sizeof *c->items);
+            memcpy(c->items, k->v + from, c->n * sizeof *c->items);
+        }
+    }
+    k->n = from;
 }
 
 static int ls_ykey_cmp(const void *pa, const void *pb)
@@ -105,6 +189,16 @@ static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
 {
     if (m->n < 2)
         return true;
+    if (m->n <= 32) {
+        /* Small mappings (nearly all): pairwise, no sort, no allocation. */
+        bool dup = false;
+        for (size_t i = 1; i < m->n && !dup; i++)
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = m->keys[i]->len == m->keys[j]->len &&
+                      memcmp(m->keys[i]->str, m->keys[j]->str, m->keys[i]->len) == 0;
+        if (!dup)
+            return true;
+    }
     ls_ynode **k = malloc(m->n * sizeof *k);
     if (!k)
         abort();
@@ -155,8 +249,11 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
+    ls_yarena arena = {NULL, 0};
+    ls_ykids kids = {NULL, 0, 0};
     ls_ynode *stack[LS_MAX_DEPTH + 1];
-    ls_ynode *pending_key[LS_MAX_DEPTH + 1]; /* a mapping's key awaiting its value */
+    size_t first_kid[LS_MAX_DEPTH + 1]; /* where each open container's children start */
+    bool pending_key[LS_MAX_DEPTH + 1]; /* a mapping's key awaits its value */
     size_t depth = 0;
     ls_ynode *root = NULL;
     bool failed = false, done = false;
@@ -205,20 +302,20 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 failed = true;
                 break;
             }
-            node = ls_ynode_new(LS_Y_SCALAR, at);
+            node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
             node->len = ev.data.scalar.length;
-            node->str = malloc(node->len + 1);
-            if (!node->str)
-                abort();
+            node->str = ls_yalloc(&arena, node->len + 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
             node->str[node->len] = '\0';
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                            ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-            if (ev.data.scalar.tag && !ls_ytag_resolve((const char *)ev.data.scalar.tag, &node->tag)) {
+            ls_ytag stag = LS_YT_NONE;
+            if (ev.data.scalar.tag && !ls_ytag_resolve((const char *)ev.data.scalar.tag, &stag)) {
                 ls_diag_error(d, at, "unsupported YAML tag '%s'", (const char *)ev.data.scalar.tag);
                 failed = true;
             }
+            node->tag = (uint8_t)stag;
             if (!node->tag && !node->plain)
                 node->tag = LS_YT_STR;
             break;
@@ -243,12 +340,13 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 failed = true;
                 break;
             }
-            node = ls_ynode_new(map ? LS_Y_MAP : LS_Y_SEQ, at);
+            node = ls_ynode_new(&arena, map ? LS_Y_MAP : LS_Y_SEQ, at);
             break;
         }
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
             ls_ynode *c = stack[--depth];
+            ls_ycontainer_close(&arena, c, &kids, first_kid[depth]);
             if (c->kind == LS_Y_MAP && !ls_ymap_check_dups(c, d))
                 failed = true;
             node = c; /* now complete: attach to its parent below */
@@ -261,13 +359,12 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
         yaml_event_delete(&ev);
         if (!node)
             continue;
-        if (failed) {
-            ls_ynode_free(node); /* never attached yet */
+        if (failed)
             break;
-        }
         if (is_start) {
             /* Remember it; it is attached when it ends. */
-            pending_key[depth] = NULL;
+            pending_key[depth] = false;
+            first_kid[depth] = kids.n;
             stack[depth++] = node;
             continue;
         }
@@ -278,42 +375,42 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
         }
         ls_ynode *parent = stack[depth - 1];
         if (parent->kind == LS_Y_SEQ) {
-            ls_ynode_push(parent, NULL, node);
+            ls_ykids_push(&kids, node);
         } else if (!pending_key[depth - 1]) {
             if (node->kind != LS_Y_SCALAR) {
                 ls_diag_error(d, node->loc, "mapping keys must be plain strings, not a %s",
                               node->kind == LS_Y_MAP ? "mapping" : "list");
-                ls_ynode_free(node);
                 failed = true;
                 break;
             }
             if (node->plain && strcmp(node->str, "<<") == 0) {
                 ls_diag_error(d, node->loc, "YAML merge keys (<<) are not supported: write the keys out");
-                ls_ynode_free(node);
                 failed = true;
                 break;
             }
-            pending_key[depth - 1] = node;
+            ls_ykids_push(&kids, node);
+            pending_key[depth - 1] = true;
         } else {
-            ls_ynode_push(parent, pending_key[depth - 1], node);
-            pending_key[depth - 1] = NULL;
+            ls_ykids_push(&kids, node);
+            pending_key[depth - 1] = false;
         }
     }
-    if (failed) {
-        /* Unwind the open containers: the deepest is not yet attached. */
-        while (depth > 0) {
-            depth--;
-            ls_ynode_free(pending_key[depth]);
-            ls_ynode_free(stack[depth]);
-        }
-        ls_ynode_free(root);
-        root = NULL;
-    } else if (!root) {
-        ls_loc at = {file, 1, 1};
-        ls_diag_error(d, at, "the file is empty (expected a YAML mapping)");
-    }
+    free(kids.v);
     yaml_parser_delete(&p);
-    return root;
+    if (failed || !root) {
+        if (!failed) {
+            ls_loc at = {file, 1, 1};
+            ls_diag_error(d, at, "the file is empty (expected a YAML mapping)");
+        }
+        ls_yarena_free(&arena);
+        return NULL;
+    }
+    ls_ydoc *doc = malloc(sizeof *doc);
+    if (!doc)
+        abort();
+    doc->arena = arena;
+    doc->root = *root; /* nothing points at the root, so it may move */
+    return &doc->root;
 }
 
 ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key)
@@ -425,7 +522,7 @@ ls_value ls_yaml_scalar(const ls_ynode *n)
         return ls_null();
     int64_t i;
     double f;
-    switch (n->tag) {
+    switch ((ls_ytag)n->tag) {
     case LS_YT_STR:
         return ls_string_n(n->str, n->len);
     case LS_YT_NULL:

@@ -10,13 +10,16 @@
  * Scalars keep their text; ls_yaml_value resolves plain scalars the way
  * docs/playbook-format.md describes (YAML 1.1 core types, but yes/no/on/off
  * stay strings).  Ownership: the tree belongs to whoever parsed it and is
- * freed with ls_ynode_free; strings handed out are borrowed from the tree.
+ * freed with ls_ynode_free (of the root ls_yaml_parse returned: the whole
+ * tree lives in one arena and goes at once); strings handed out are
+ * borrowed from the tree.
  */
 #ifndef LS_YAML_DOC_H
 #define LS_YAML_DOC_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <lockstep/value.h>
 #include "diag.h"
 
@@ -28,25 +31,25 @@ typedef enum ls_ytag {
 } ls_ytag;
 
 typedef struct ls_ynode {
-    ls_ykind kind;
     ls_loc loc;           /* where the node starts */
     /* scalar */
     char *str;            /* NUL-terminated; may hold NULs from escapes */
     size_t len;
-    bool plain;           /* written without quotes or block style */
-    bool quoted;          /* '...' or "...": the text starts one column in */
-    ls_ytag tag;
     /* sequence: items; mapping: keys[i] -> items[i] (keys are scalars) */
     struct ls_ynode **items;
     struct ls_ynode **keys;
-    size_t n, cap;
+    size_t n;
+    uint8_t kind;         /* ls_ykind */
+    uint8_t tag;          /* ls_ytag */
+    bool plain;           /* written without quotes or block style */
+    bool quoted;          /* '...' or "...": the text starts one column in */
 } ls_ynode;
 
 /* Parses text[0..len).  `file` is the interned name used in locations.
  * On any problem adds an error to `d` and returns NULL.  An empty stream
  * (no document) is an error too: "the file is empty". */
 ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags *d);
-void ls_ynode_free(ls_ynode *n);
+void ls_ynode_free(ls_ynode *root); /* a root from ls_yaml_parse, or NULL */
 
 /* The value of the key (borrowed) or NULL. */
 ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key);
