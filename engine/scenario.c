@@ -17,6 +17,12 @@
  *      scenario took it, then `transitions covered: K/N`.
  *   4. The last line is `N passed, N failed`; exit 0, or 1 if any failed.
  *
+ * Scenario files are read by the playbook reader (yaml_doc.h), so they
+ * follow the same YAML rules: one document, no anchors, aliases or merge
+ * keys, no duplicate keys, nesting bounded, and plain scalars resolved as
+ * in playbooks (`yes`/`no` stay strings, `0x10` is an int).  Only the
+ * file itself is read here, bounded to SC_MAX_FILE.
+ *
  * Canned results: `results: {STATE: ATTEMPT}` or `{STATE: [ATTEMPT...]}`,
  * ATTEMPT = {status: ok|failed|timed_out, result: {...}, error: "..."}
  * (each key optional: status ok, result {}, a generic error message).  A
@@ -40,268 +46,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "buf.h"
 #include "cli.h"
 #include "diag.h"
 #include "playbook.h"
 #include "run.h"
+#include "yaml_doc.h"
 
 #define SC_MAX_FILE (4u << 20)   /* a scenario file larger than 4 MiB is refused */
-#define SC_MAX_NODES 200000      /* YAML nodes per scenario file */
-
-/* ---------------------------------------------------------------- YAML tree */
-
-typedef enum sc_nkind { SN_SCALAR, SN_SEQ, SN_MAP } sc_nkind;
-
-/* A YAML node with its place.  A map's items are key, value, key, value. */
-typedef struct sc_node {
-    sc_nkind kind;
-    ls_loc loc;
-    bool plain;  /* a plain (unquoted, untagged) scalar: typed as YAML 1.1 */
-    char *text;  /* scalars */
-    size_t len;
-    struct sc_node **items;
-    size_t n, cap;
-} sc_node;
-
-static void sc_node_free(sc_node *n)
-{
-    if (!n)
-        return;
-    for (size_t i = 0; i < n->n; i++)
-        sc_node_free(n->items[i]);
-    free(n->items);
-    free(n->text);
-    free(n);
-}
-
-static int sc_node_push(sc_node *parent, sc_node *child)
-{
-    if (parent->n == parent->cap) {
-        size_t cap = parent->cap ? parent->cap * 2 : 8;
-        sc_node **items = realloc(parent->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        parent->items = items;
-        parent->cap = cap;
-    }
-    parent->items[parent->n++] = child;
-    return 0;
-}
-
-static ls_loc sc_loc(const char *file, uint32_t line, uint32_t col)
-{
-    ls_loc loc;
-    loc.file = file;
-    loc.line = line;
-    loc.col = col;
-    return loc;
-}
-
-static ls_loc sc_mark(const char *file, yaml_mark_t m)
-{
-    return sc_loc(file, (uint32_t)m.line + 1, (uint32_t)m.column + 1);
-}
-
-/* Parses one YAML document into a tree.  NULL with a problem in `d`. */
-static sc_node *sc_parse(const char *file, const char *text, size_t len, ls_diags *d)
-{
-    yaml_parser_t parser;
-    sc_node *stack[LS_MAX_DEPTH + 1];
-    size_t depth = 0, nodes = 0;
-    sc_node *root = NULL;
-    int docs = 0;
-    bool done = false, failed = false;
-
-    if (!yaml_parser_initialize(&parser)) {
-        ls_diag_error(d, sc_loc(file, 0, 0), "out of memory");
-        return NULL;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    while (!done && !failed) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&parser, &ev)) {
-            ls_diag_error(d, sc_mark(file, parser.problem_mark), "YAML: %s%s%s",
-                          parser.problem ? parser.problem : "syntax error",
-                          parser.context ? " " : "", parser.context ? parser.context : "");
-            failed = true;
-            break;
-        }
-        ls_loc loc = sc_mark(file, ev.start_mark);
-        sc_node *node = NULL;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) {
-                ls_diag_error(d, loc, "a scenario file holds one YAML document");
-                failed = true;
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            ls_diag_error(d, loc, "YAML aliases are not allowed in scenario files");
-            failed = true;
-            break;
-        case YAML_SCALAR_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            if (++nodes > SC_MAX_NODES) {
-                ls_diag_error(d, loc, "too many YAML nodes (more than %d)", SC_MAX_NODES);
-                failed = true;
-                break;
-            }
-            node = calloc(1, sizeof *node);
-            if (!node) {
-                failed = true;
-                break;
-            }
-            node->loc = loc;
-            if (ev.type == YAML_SCALAR_EVENT) {
-                node->kind = SN_SCALAR;
-                node->plain = ev.data.scalar.plain_implicit && !ev.data.scalar.tag &&
-                              ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-                node->len = ev.data.scalar.length;
-                node->text = malloc(node->len + 1);
-                if (!node->text) {
-                    free(node);
-                    failed = true;
-                    break;
-                }
-                memcpy(node->text, ev.data.scalar.value, node->len);
-                node->text[node->len] = '\0';
-            } else {
-                node->kind = ev.type == YAML_SEQUENCE_START_EVENT ? SN_SEQ : SN_MAP;
-            }
-            if (depth > 0) {
-                sc_node *top = stack[depth - 1];
-                if (top->kind == SN_MAP && top->n % 2 == 0) {
-                    if (node->kind != SN_SCALAR) {
-                        ls_diag_error(d, loc, "a key must be a plain string");
-                        sc_node_free(node);
-                        failed = true;
-                        break;
-                    }
-                    for (size_t k = 0; k < top->n; k += 2)
-                        if (strcmp(top->items[k]->text, node->text) == 0) {
-                            ls_diag_error(d, loc, "duplicate key '%s'", node->text);
-                            failed = true;
-                        }
-                }
-                if (sc_node_push(top, node) != 0) {
-                    sc_node_free(node);
-                    failed = true;
-                    break;
-                }
-            } else if (!root) {
-                root = node;
-            } else {
-                sc_node_free(node);
-            }
-            if (node->kind != SN_SCALAR && !failed) {
-                if (depth >= LS_MAX_DEPTH) {
-                    ls_diag_error(d, loc, "YAML nesting deeper than %d levels", LS_MAX_DEPTH);
-                    failed = true;
-                    break;
-                }
-                stack[depth++] = node;
-            }
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            if (depth > 0)
-                depth--;
-            break;
-        default:
-            break;
-        }
-        yaml_event_delete(&ev);
-    }
-    yaml_parser_delete(&parser);
-    if (failed) {
-        sc_node_free(root);
-        return NULL;
-    }
-    if (!root)
-        ls_diag_error(d, sc_loc(file, 1, 1), "empty scenario file");
-    return root;
-}
-
-static sc_node *sc_map_get(const sc_node *map, const char *key)
-{
-    if (!map || map->kind != SN_MAP)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->n; i += 2)
-        if (strcmp(map->items[i]->text, key) == 0)
-            return map->items[i + 1];
-    return NULL;
-}
-
-static bool sc_is_null(const sc_node *n)
-{
-    return n->kind == SN_SCALAR && n->plain &&
-           (n->len == 0 || strcmp(n->text, "~") == 0 || strcmp(n->text, "null") == 0 ||
-            strcmp(n->text, "Null") == 0 || strcmp(n->text, "NULL") == 0);
-}
-
-static int sc_plain_bool(const char *s)
-{
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", NULL};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", NULL};
-    for (size_t i = 0; yes[i]; i++)
-        if (strcmp(s, yes[i]) == 0)
-            return 1;
-    for (size_t i = 0; no[i]; i++)
-        if (strcmp(s, no[i]) == 0)
-            return 0;
-    return -1;
-}
-
-/* A plain scalar typed as YAML 1.1 reads it: null, bool, int, float, else string. */
-static ls_value sc_scalar_value(const sc_node *n)
-{
-    if (!n->plain)
-        return ls_string_n(n->text, n->len);
-    if (sc_is_null(n))
-        return ls_null();
-    int b = sc_plain_bool(n->text);
-    if (b >= 0)
-        return ls_bool(b == 1);
-    const char *s = n->text;
-    char *end = NULL;
-    if (*s && strspn(s, "+-0123456789") == n->len && strchr("+-", s[n->len - 1]) == NULL) {
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno == 0 && end && *end == '\0')
-            return ls_int((int64_t)v);
-    }
-    if (*s && strspn(s, "+-0123456789.eE") == n->len && strpbrk(s, "0123456789")) {
-        errno = 0;
-        double f = strtod(s, &end);
-        if (errno == 0 && end && *end == '\0')
-            return ls_float(f);
-    }
-    return ls_string_n(n->text, n->len);
-}
-
-/* The tree below `n` as a value (depth is bounded by the parser). */
-static ls_value sc_node_value(const sc_node *n)
-{
-    if (n->kind == SN_SCALAR)
-        return sc_scalar_value(n);
-    if (n->kind == SN_SEQ) {
-        ls_value list = ls_list_new();
-        for (size_t i = 0; i < n->n; i++)
-            ls_list_push(&list, sc_node_value(n->items[i]));
-        return list;
-    }
-    ls_value map = ls_map_new();
-    for (size_t i = 0; i + 1 < n->n; i += 2)
-        ls_map_set(&map, n->items[i]->text, sc_node_value(n->items[i + 1]));
-    return map;
-}
 
 /* ------------------------------------------------------------ playbooks */
 
@@ -365,7 +118,7 @@ typedef struct scenario {
     int *path;
     size_t npath;
     int *visit_states;
-    long *visit_counts; /* -1: at least once */
+    int64_t *visit_counts; /* -1: at least once */
     size_t nvisits;
     int *never;
     size_t nnever;
@@ -500,30 +253,30 @@ static void sc_book_free(sc_book *bk)
 
 /* ------------------------------------------------------------ scenario file */
 
-static bool sc_want(ls_diags *d, const sc_node *n, sc_nkind kind, const char *what)
+static bool sc_want(ls_diags *d, const ls_ynode *n, ls_ykind kind, const char *what)
 {
-    if (n->kind == kind && !(kind == SN_SCALAR && sc_is_null(n)))
+    if (n->kind == kind && !(kind == LS_Y_SCALAR && ls_yaml_is_null(n)))
         return true;
     ls_diag_error(d, n->loc, "%s must be %s", what,
-                  kind == SN_MAP ? "a map" : kind == SN_SEQ ? "a list" : "a string");
+                  kind == LS_Y_MAP ? "a map" : kind == LS_Y_SEQ ? "a list" : "a string");
     return false;
 }
 
-static int sc_state(scenario *sc, const sc_node *n, const char *what)
+static int sc_state(scenario *sc, const ls_ynode *n, const char *what)
 {
-    if (!sc_want(&sc->diags, n, SN_SCALAR, what))
+    if (!sc_want(&sc->diags, n, LS_Y_SCALAR, what))
         return -1;
-    int i = ls_playbook_state_index(sc->book->pb, n->text);
+    int i = ls_playbook_state_index(sc->book->pb, n->str);
     if (i < 0)
-        ls_diag_error(&sc->diags, n->loc, "%s: unknown state '%s' in playbook %s", what, n->text,
+        ls_diag_error(&sc->diags, n->loc, "%s: unknown state '%s' in playbook %s", what, n->str,
                       sc->book->pb->name);
     return i;
 }
 
-static void sc_check_keys(ls_diags *d, const sc_node *map, const char *const *allowed, const char *where)
+static void sc_check_keys(ls_diags *d, const ls_ynode *map, const char *const *allowed, const char *where)
 {
-    for (size_t i = 0; i + 1 < map->n; i += 2) {
-        const char *k = map->items[i]->text;
+    for (size_t i = 0; i < map->n; i++) {
+        const char *k = map->keys[i]->str;
         bool ok = false;
         for (size_t j = 0; allowed[j]; j++)
             if (strcmp(k, allowed[j]) == 0)
@@ -533,17 +286,17 @@ static void sc_check_keys(ls_diags *d, const sc_node *map, const char *const *al
             ls_buf_init(&b, 1024);
             for (size_t j = 0; allowed[j]; j++)
                 ls_buf_printf(&b, "%s%s", j ? ", " : "", allowed[j]);
-            ls_diag_error(d, map->items[i]->loc, "unknown key '%s' in %s (expected one of: %s)", k, where,
+            ls_diag_error(d, map->keys[i]->loc, "unknown key '%s' in %s (expected one of: %s)", k, where,
                           ls_buf_str(&b));
             ls_buf_free(&b);
         }
     }
 }
 
-static int *sc_state_list(scenario *sc, const sc_node *n, const char *what, size_t *count)
+static int *sc_state_list(scenario *sc, const ls_ynode *n, const char *what, size_t *count)
 {
     *count = 0;
-    if (!sc_want(&sc->diags, n, SN_SEQ, what))
+    if (!sc_want(&sc->diags, n, LS_Y_SEQ, what))
         return NULL;
     int *out = calloc(n->n ? n->n : 1, sizeof *out);
     if (!out)
@@ -554,55 +307,55 @@ static int *sc_state_list(scenario *sc, const sc_node *n, const char *what, size
     return out;
 }
 
-static void sc_parse_attempt(scenario *sc, const sc_node *n, sc_attempt *a)
+static void sc_parse_attempt(scenario *sc, const ls_ynode *n, sc_attempt *a)
 {
     static const char *const keys[] = {"status", "result", "error", NULL};
     a->status = LS_ACT_OK;
     a->result = ls_null();
     a->error = NULL;
-    if (!sc_want(&sc->diags, n, SN_MAP, "a canned result"))
+    if (!sc_want(&sc->diags, n, LS_Y_MAP, "a canned result"))
         return;
     sc_check_keys(&sc->diags, n, keys, "a canned result");
-    const sc_node *s = sc_map_get(n, "status");
-    if (s && sc_want(&sc->diags, s, SN_SCALAR, "status")) {
-        if (strcmp(s->text, "ok") == 0)
+    const ls_ynode *s = ls_ymap_get(n, "status");
+    if (s && sc_want(&sc->diags, s, LS_Y_SCALAR, "status")) {
+        if (strcmp(s->str, "ok") == 0)
             a->status = LS_ACT_OK;
-        else if (strcmp(s->text, "failed") == 0)
+        else if (strcmp(s->str, "failed") == 0)
             a->status = LS_ACT_FAILED;
-        else if (strcmp(s->text, "timed_out") == 0)
+        else if (strcmp(s->str, "timed_out") == 0)
             a->status = LS_ACT_TIMED_OUT;
         else
-            ls_diag_error(&sc->diags, s->loc, "status must be ok, failed or timed_out, not '%s'", s->text);
+            ls_diag_error(&sc->diags, s->loc, "status must be ok, failed or timed_out, not '%s'", s->str);
     }
-    const sc_node *r = sc_map_get(n, "result");
-    if (r && sc_want(&sc->diags, r, SN_MAP, "result"))
-        a->result = sc_node_value(r);
-    const sc_node *e = sc_map_get(n, "error");
-    if (e && sc_want(&sc->diags, e, SN_SCALAR, "error"))
-        a->error = sc_strdup(e->text);
+    const ls_ynode *r = ls_ymap_get(n, "result");
+    if (r && sc_want(&sc->diags, r, LS_Y_MAP, "result"))
+        a->result = ls_yaml_value(r);
+    const ls_ynode *e = ls_ymap_get(n, "error");
+    if (e && sc_want(&sc->diags, e, LS_Y_SCALAR, "error"))
+        a->error = sc_strdup(e->str);
 }
 
-static void sc_parse_results(scenario *sc, const sc_node *n)
+static void sc_parse_results(scenario *sc, const ls_ynode *n)
 {
-    if (!sc_want(&sc->diags, n, SN_MAP, "results"))
+    if (!sc_want(&sc->diags, n, LS_Y_MAP, "results"))
         return;
-    sc->canned = calloc(n->n / 2 + 1, sizeof *sc->canned);
+    sc->canned = calloc(n->n + 1, sizeof *sc->canned);
     if (!sc->canned)
         return;
-    for (size_t i = 0; i + 1 < n->n; i += 2) {
-        int si = sc_state(sc, n->items[i], "results");
+    for (size_t i = 0; i < n->n; i++) {
+        int si = sc_state(sc, n->keys[i], "results");
         if (si < 0)
             continue;
         const ls_state *st = &sc->book->pb->states[si];
         if (!st->action) {
-            ls_diag_error(&sc->diags, n->items[i]->loc,
+            ls_diag_error(&sc->diags, n->keys[i]->loc,
                           "results: state '%s' runs no action, so it has no result to can", st->name);
             continue;
         }
-        const sc_node *v = n->items[i + 1];
+        const ls_ynode *v = n->items[i];
         sc_canned *c = &sc->canned[sc->ncanned++];
         c->state = si;
-        if (v->kind == SN_SEQ) {
+        if (v->kind == LS_Y_SEQ) {
             if (v->n == 0) {
                 ls_diag_error(&sc->diags, v->loc, "results: an empty list of attempts for '%s'", st->name);
                 continue;
@@ -623,62 +376,58 @@ static void sc_parse_results(scenario *sc, const sc_node *n)
     }
 }
 
-static void sc_parse_expect(scenario *sc, const sc_node *n)
+static void sc_parse_expect(scenario *sc, const ls_ynode *n)
 {
     static const char *const keys[] = {"outcome", "final", "path", "visits", "never", "error", NULL};
-    if (!sc_want(&sc->diags, n, SN_MAP, "expect"))
+    if (!sc_want(&sc->diags, n, LS_Y_MAP, "expect"))
         return;
     sc_check_keys(&sc->diags, n, keys, "expect");
-    const sc_node *v;
-    if ((v = sc_map_get(n, "outcome")) && sc_want(&sc->diags, v, SN_SCALAR, "expect.outcome")) {
-        if (strcmp(v->text, "success") == 0)
+    const ls_ynode *v;
+    if ((v = ls_ymap_get(n, "outcome")) && sc_want(&sc->diags, v, LS_Y_SCALAR, "expect.outcome")) {
+        if (strcmp(v->str, "success") == 0)
             sc->exp_outcome = LS_TERM_SUCCESS;
-        else if (strcmp(v->text, "failure") == 0)
+        else if (strcmp(v->str, "failure") == 0)
             sc->exp_outcome = LS_TERM_FAILURE;
-        else if (strcmp(v->text, "halted") == 0)
+        else if (strcmp(v->str, "halted") == 0)
             sc->exp_outcome = SC_OUT_HALTED;
         else
             ls_diag_error(&sc->diags, v->loc, "expect.outcome must be success, failure or halted, not '%s'",
-                          v->text);
+                          v->str);
     }
-    if ((v = sc_map_get(n, "final")))
+    if ((v = ls_ymap_get(n, "final")))
         sc->exp_final = sc_state(sc, v, "expect.final");
-    if ((v = sc_map_get(n, "path"))) {
+    if ((v = ls_ymap_get(n, "path"))) {
         sc->path = sc_state_list(sc, v, "expect.path", &sc->npath);
         sc->has_path = sc->path != NULL;
     }
-    if ((v = sc_map_get(n, "never")))
+    if ((v = ls_ymap_get(n, "never")))
         sc->never = sc_state_list(sc, v, "expect.never", &sc->nnever);
-    if ((v = sc_map_get(n, "error")) && sc_want(&sc->diags, v, SN_SCALAR, "expect.error"))
-        sc->exp_error = sc_strdup(v->text);
-    if ((v = sc_map_get(n, "visits"))) {
+    if ((v = ls_ymap_get(n, "error")) && sc_want(&sc->diags, v, LS_Y_SCALAR, "expect.error"))
+        sc->exp_error = sc_strdup(v->str);
+    if ((v = ls_ymap_get(n, "visits"))) {
         /* A list: each state was visited; a map: STATE -> exact count. */
-        if (v->kind != SN_SEQ && v->kind != SN_MAP) {
+        if (v->kind != LS_Y_SEQ && v->kind != LS_Y_MAP) {
             ls_diag_error(&sc->diags, v->loc, "expect.visits must be a list of states or a map state: count");
             return;
         }
-        size_t cnt = v->kind == SN_SEQ ? v->n : v->n / 2;
+        size_t cnt = v->n;
         sc->visit_states = calloc(cnt + 1, sizeof *sc->visit_states);
         sc->visit_counts = calloc(cnt + 1, sizeof *sc->visit_counts);
         if (!sc->visit_states || !sc->visit_counts)
             return;
         for (size_t i = 0; i < cnt; i++) {
-            const sc_node *k = v->kind == SN_SEQ ? v->items[i] : v->items[2 * i];
+            const ls_ynode *k = v->kind == LS_Y_SEQ ? v->items[i] : v->keys[i];
             sc->visit_states[i] = sc_state(sc, k, "expect.visits");
             sc->visit_counts[i] = -1;
-            if (v->kind == SN_MAP) {
-                const sc_node *c = v->items[2 * i + 1];
-                char *end = NULL;
-                long cv = -1;
-                if (c->kind == SN_SCALAR && c->plain && c->len > 0) {
-                    errno = 0;
-                    cv = strtol(c->text, &end, 10);
-                    if (errno || !end || *end)
-                        cv = -1;
-                }
-                if (cv < 0)
+            if (v->kind == LS_Y_MAP) {
+                /* An int as playbooks read one (ls_yaml_scalar): `"3"` is a string. */
+                const ls_ynode *c = v->items[i];
+                ls_value cv = ls_yaml_scalar(c);
+                bool ok = c->kind == LS_Y_SCALAR && cv.kind == LS_INT && cv.u.i >= 0;
+                if (!ok)
                     ls_diag_error(&sc->diags, c->loc, "expect.visits: a count must be a non-negative integer");
-                sc->visit_counts[i] = cv < 0 ? 0 : cv;
+                sc->visit_counts[i] = ok ? cv.u.i : 0;
+                ls_value_free(cv);
             }
         }
         sc->nvisits = cnt;
@@ -699,17 +448,17 @@ static const char *sc_ptype_name(ls_ptype t)
 
 /* Checks a `set` value against the param's declared type here, so that a
  * wrong one is reported at its place in the scenario file. */
-static bool sc_set_type_ok(const ls_param *param, const sc_node *v)
+static bool sc_set_type_ok(const ls_param *param, const ls_ynode *v)
 {
     if (param->type == LS_PT_LIST)
-        return v->kind == SN_SEQ;
+        return v->kind == LS_Y_SEQ;
     if (param->type == LS_PT_MAP)
-        return v->kind == SN_MAP;
-    if (v->kind != SN_SCALAR)
+        return v->kind == LS_Y_MAP;
+    if (v->kind != LS_Y_SCALAR)
         return false;
     if (param->type == LS_PT_STRING)
         return true;
-    ls_value val = sc_scalar_value(v);
+    ls_value val = ls_yaml_scalar(v);
     bool ok = param->type == LS_PT_INT     ? val.kind == LS_INT
               : param->type == LS_PT_FLOAT ? (val.kind == LS_INT || val.kind == LS_FLOAT)
                                            : val.kind == LS_BOOL;
@@ -717,38 +466,45 @@ static bool sc_set_type_ok(const ls_param *param, const sc_node *v)
     return ok;
 }
 
-/* `set: {K: V}` becomes --set K=V: scalars as written, lists and maps as JSON. */
-static void sc_parse_set(scenario *sc, const sc_node *n)
+/* `set: {K: V}` becomes --set K=V: a string param's scalar as written;
+ * every other value as the JSON of what the YAML reader resolved, so that
+ * `0x10`, `True` or `1e3` mean here what they mean in a playbook. */
+static void sc_parse_set(scenario *sc, const ls_ynode *n)
 {
-    if (!sc_want(&sc->diags, n, SN_MAP, "set"))
+    if (!sc_want(&sc->diags, n, LS_Y_MAP, "set"))
         return;
-    sc->sets = calloc(n->n / 2 + 1, sizeof *sc->sets);
+    sc->sets = calloc(n->n + 1, sizeof *sc->sets);
     if (!sc->sets)
         return;
     const ls_playbook *pb = sc->book->pb;
-    for (size_t i = 0; i + 1 < n->n; i += 2) {
-        const sc_node *k = n->items[i], *v = n->items[i + 1];
+    for (size_t i = 0; i < n->n; i++) {
+        const ls_ynode *k = n->keys[i], *v = n->items[i];
         const ls_param *param = NULL;
         for (size_t p = 0; p < pb->nparams; p++)
-            if (strcmp(pb->params[p].name, k->text) == 0)
+            if (strcmp(pb->params[p].name, k->str) == 0)
                 param = &pb->params[p];
         if (!param) {
-            ls_diag_error(&sc->diags, k->loc, "set: unknown param '%s' in playbook %s", k->text, pb->name);
+            ls_diag_error(&sc->diags, k->loc, "set: unknown param '%s' in playbook %s", k->str, pb->name);
             continue;
         }
         if (!sc_set_type_ok(param, v)) {
-            ls_diag_error(&sc->diags, v->loc, "set: param '%s' is %s; this value is not", k->text,
-                          sc_ptype_name(param->type));
+            if (param->type == LS_PT_BOOL && ls_yaml_is_yaml11_bool(v))
+                ls_diag_error(&sc->diags, v->loc,
+                              "set: param '%s' is a bool; '%s' is read as a string: write true or false", k->str,
+                              v->str);
+            else
+                ls_diag_error(&sc->diags, v->loc, "set: param '%s' is %s; this value is not", k->str,
+                              sc_ptype_name(param->type));
             continue;
         }
         ls_buf b;
         ls_buf_init(&b, LS_BUF_UNLIMITED);
-        ls_buf_printf(&b, "%s=", k->text);
-        if (v->kind == SN_SCALAR) {
-            if (!sc_is_null(v))
-                ls_buf_add(&b, v->text, v->len);
+        ls_buf_printf(&b, "%s=", k->str);
+        if (v->kind == LS_Y_SCALAR && param->type == LS_PT_STRING) {
+            if (!ls_yaml_is_null(v))
+                ls_buf_add(&b, v->str, v->len);
         } else {
-            ls_value val = sc_node_value(v);
+            ls_value val = ls_yaml_value(v);
             size_t jl = 0;
             char *json = ls_value_to_json(val, &jl);
             if (json)
@@ -760,13 +516,13 @@ static void sc_parse_set(scenario *sc, const sc_node *n)
     }
 }
 
-static void sc_parse_approve(scenario *sc, const sc_node *n)
+static void sc_parse_approve(scenario *sc, const ls_ynode *n)
 {
-    if (n->kind == SN_SCALAR && strcmp(n->text, "all") == 0) {
+    if (n->kind == LS_Y_SCALAR && strcmp(n->str, "all") == 0) {
         sc->approve_all = true;
         return;
     }
-    if (n->kind != SN_SEQ) {
+    if (n->kind != LS_Y_SEQ) {
         ls_diag_error(&sc->diags, n->loc, "approve must be 'all' or a list of states");
         return;
     }
@@ -775,7 +531,7 @@ static void sc_parse_approve(scenario *sc, const sc_node *n)
         return;
     for (size_t i = 0; i < n->n; i++)
         if (sc_state(sc, n->items[i], "approve") >= 0)
-            sc->approve[sc->napprove++] = sc_strdup(n->items[i]->text);
+            sc->approve[sc->napprove++] = sc_strdup(n->items[i]->str);
 }
 
 static char *sc_default_name(const char *path)
@@ -864,49 +620,50 @@ static int sc_load(scenario *sc, const char *path, sc_books *books)
     sc->file = ls_diags_source(&sc->diags, path, text, text ? len : 0);
     sc->name = sc_default_name(path);
     if (!text) {
-        ls_diag_error(&sc->diags, sc_loc(sc->file, 0, 0), "%s", err);
+        ls_loc nowhere = {sc->file, 0, 0};
+        ls_diag_error(&sc->diags, nowhere, "%s", err);
         return -1;
     }
-    sc_node *root = sc_parse(sc->file, text, len, &sc->diags);
+    ls_ynode *root = ls_yaml_parse(text, len, sc->file, &sc->diags);
     free(text);
     if (!root)
         return -1;
-    if (!sc_want(&sc->diags, root, SN_MAP, "a scenario"))
+    if (!sc_want(&sc->diags, root, LS_Y_MAP, "a scenario"))
         goto out;
     sc_check_keys(&sc->diags, root, keys, "a scenario");
-    const sc_node *v = sc_map_get(root, "name");
-    if (v && sc_want(&sc->diags, v, SN_SCALAR, "name")) {
+    const ls_ynode *v = ls_ymap_get(root, "name");
+    if (v && sc_want(&sc->diags, v, LS_Y_SCALAR, "name")) {
         free(sc->name);
-        sc->name = sc_strdup(v->text);
+        sc->name = sc_strdup(v->str);
     }
-    v = sc_map_get(root, "playbook");
+    v = ls_ymap_get(root, "playbook");
     if (!v) {
         ls_diag_error(&sc->diags, root->loc, "a scenario needs 'playbook' (a path relative to the scenario file)");
         goto out;
     }
-    if (!sc_want(&sc->diags, v, SN_SCALAR, "playbook"))
+    if (!sc_want(&sc->diags, v, LS_Y_SCALAR, "playbook"))
         goto out;
     ls_buf pbpath;
     ls_buf_init(&pbpath, PATH_MAX);
     const char *slash = strrchr(path, '/');
-    if (v->text[0] != '/' && slash)
+    if (v->str[0] != '/' && slash)
         ls_buf_add(&pbpath, path, (size_t)(slash - path) + 1);
-    ls_buf_adds(&pbpath, v->text);
+    ls_buf_adds(&pbpath, v->str);
     sc_tidy_path(&pbpath);
     sc->book = sc_book_get(books, ls_buf_str(&pbpath), v->loc, &sc->diags);
     if (!sc->book || !sc->book->pb) {
         ls_buf_free(&pbpath);
         goto out;
     }
-    if ((v = sc_map_get(root, "env")) && sc_want(&sc->diags, v, SN_SCALAR, "env"))
-        sc->env = sc_strdup(v->text);
-    if ((v = sc_map_get(root, "set")))
+    if ((v = ls_ymap_get(root, "env")) && sc_want(&sc->diags, v, LS_Y_SCALAR, "env"))
+        sc->env = sc_strdup(v->str);
+    if ((v = ls_ymap_get(root, "set")))
         sc_parse_set(sc, v);
-    if ((v = sc_map_get(root, "results")))
+    if ((v = ls_ymap_get(root, "results")))
         sc_parse_results(sc, v);
-    if ((v = sc_map_get(root, "approve")))
+    if ((v = ls_ymap_get(root, "approve")))
         sc_parse_approve(sc, v);
-    if ((v = sc_map_get(root, "expect")))
+    if ((v = ls_ymap_get(root, "expect")))
         sc_parse_expect(sc, v);
     else
         ls_diag_error(&sc->diags, root->loc, "a scenario needs 'expect' (outcome, final, path, visits, never)");
@@ -920,14 +677,14 @@ static int sc_load(scenario *sc, const char *path, sc_books *books)
         lo.ignore_process_env = true;
         sc->pb = ls_playbook_load(&lo, &sc->diags);
         if (sc->pb && sc->pb->nstates != sc->book->pb->nstates) {
-            ls_diag_error(&sc->diags, sc_loc(sc->file, 1, 1), "playbook %s changed while loading",
-                          lo.path);
+            ls_loc top = {sc->file, 1, 1};
+            ls_diag_error(&sc->diags, top, "playbook %s changed while loading", lo.path);
         }
     }
     ls_buf_free(&pbpath);
     rc = sc->diags.errors == 0 && sc->pb ? 0 : -1;
 out:
-    sc_node_free(root);
+    ls_ynode_free(root);
     return rc;
 }
 
@@ -983,12 +740,13 @@ static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value
             a = &sc->canned[i].att[k < sc->canned[i].n ? k : sc->canned[i].n - 1];
         }
     if (a) {
+        ls_loc nowhere = {NULL, 0, 0};
         status = a->status;
         *result = ls_is_null(a->result) ? ls_map_new() : ls_value_copy(a->result);
         if (status == LS_ACT_FAILED)
-            ls_error_set(err, sc_loc(NULL, 0, 0), "%s", a->error ? a->error : "failed (canned by the scenario)");
+            ls_error_set(err, nowhere, "%s", a->error ? a->error : "failed (canned by the scenario)");
         else if (status == LS_ACT_TIMED_OUT)
-            ls_error_set(err, sc_loc(NULL, 0, 0), "%s", a->error ? a->error : "timed out (canned by the scenario)");
+            ls_error_set(err, nowhere, "%s", a->error ? a->error : "timed out (canned by the scenario)");
     } else if (st->has_dry_run && st->dry_run_result.kind == LS_MAP) {
         *result = ls_value_copy(st->dry_run_result);
     } else {
@@ -1066,12 +824,12 @@ static void sc_compare(const scenario *sc, const ls_run_report *r, ls_buf *why)
     for (size_t i = 0; i < sc->nvisits; i++) {
         int s = sc->visit_states[i];
         size_t got = sc_count(r, s);
-        if (sc->visit_counts[i] < 0 ? got == 0 : got != (size_t)sc->visit_counts[i]) {
+        if (sc->visit_counts[i] < 0 ? got == 0 : (uint64_t)got != (uint64_t)sc->visit_counts[i]) {
             if (sc->visit_counts[i] < 0)
                 ls_buf_printf(why, "visits: expected %s visited got never", pb->states[s].name);
             else
-                ls_buf_printf(why, "visits: expected %s %ld times got %zu", pb->states[s].name,
-                              sc->visit_counts[i], got);
+                ls_buf_printf(why, "visits: expected %s %lld times got %zu", pb->states[s].name,
+                              (long long)sc->visit_counts[i], got);
             return;
         }
     }
