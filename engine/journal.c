@@ -40,9 +40,10 @@ const char *ls_journal_state_dir(const char *opt)
 
 void ls_journal_new_id(char out[LS_RUN_ID_MAX])
 {
-    time_t now = time(NULL);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&now.tv_sec, &tm);
     unsigned char rnd[3] = {0, 0, 0};
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
         /* getrandom cannot fail for 3 bytes once the pool is ready; fall
@@ -55,9 +56,11 @@ void ls_journal_new_id(char out[LS_RUN_ID_MAX])
         rnd[2] = (unsigned char)(v >> 16);
     }
     char base[24];
-    if (strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", &tm) == 0)
+    if (strftime(base, sizeof base, "%Y%m%dT%H%M%S", &tm) == 0)
         base[0] = '\0';
-    snprintf(out, LS_RUN_ID_MAX, "%.16s-%02x%02x%02x", base, rnd[0], rnd[1], rnd[2]);
+    /* Milliseconds keep runs started in the same second in order. */
+    snprintf(out, LS_RUN_ID_MAX, "%.15s%03ldZ-%02x%02x%02x", base, now.tv_nsec / 1000000L, rnd[0], rnd[1],
+             rnd[2]);
 }
 
 void ls_journal_now_iso(char out[32])

@@ -66,7 +66,8 @@ typedef struct ls_journal {
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */
 const char *ls_journal_state_dir(const char *opt);
-/* A new sortable run id: UTC "YYYYMMDDTHHMMSSZ-xxxxxx" (6 random hex). */
+/* A new sortable run id: UTC "YYYYMMDDTHHMMSSmmmZ-xxxxxx" (milliseconds,
+ * then 6 random hex). */
 void ls_journal_new_id(char out[LS_RUN_ID_MAX]);
 /* Current UTC time as ISO-8601 with milliseconds. */
 void ls_journal_now_iso(char out[32]);
