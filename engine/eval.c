@@ -153,6 +153,8 @@ int ls_eval_match(const ls_expr *e, ls_regex *re, ls_value subject, ls_value pat
             re->jit_tried = false;
         }
     }
+    if (!re->md && !(re->md = pcre2_match_data_create_from_pattern(re->code, NULL)))
+        return ls_eval_fail(e, err, "out of memory");
     if (!re->jit_tried && ls_str_len(subject) >= LS_REGEX_JIT_MIN) {
         re->jit_tried = true;
         pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */

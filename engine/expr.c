@@ -82,9 +82,61 @@ static void ls_perr(ls_parser *p, size_t off, const char *fmt, ...)
 
 /* ---- regexes ---- */
 
+/* Compiled patterns by (text, flags), so a pattern repeated across a
+ * playbook (the same `expect` in 10,000 states) is compiled once and then
+ * copied: pcre2_code_copy is a memcpy, pcre2_compile some 9,000
+ * instructions.  A code is immutable once compiled; each caller gets its own
+ * copy (JIT and match data stay per regex).  Bounded: LS_RE_CACHE entries
+ * of patterns up to LS_RE_CACHE_MAXPAT bytes, a colliding entry is
+ * replaced.  Single-threaded like the rest of the engine (value.h). */
+#define LS_RE_CACHE 64u
+#define LS_RE_CACHE_MAXPAT 512u
+
+typedef struct ls_re_cached {
+    char *pat;
+    size_t len;
+    uint32_t flags;
+    pcre2_code *code;
+} ls_re_cached;
+
+static ls_re_cached ls_re_cache[LS_RE_CACHE];
+
+static ls_re_cached *ls_re_cache_slot(const char *pat, size_t len, uint32_t flags)
+{
+    uint32_t h = 2166136261u ^ flags; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)pat[i]) * 16777619u;
+    return &ls_re_cache[h % LS_RE_CACHE];
+}
+
+static void ls_re_cache_put(ls_re_cached *c, const char *pat, size_t len, uint32_t flags, const pcre2_code *re)
+{
+    char *copy = malloc(len + 1);
+    pcre2_code *code = pcre2_code_copy(re);
+    if (!copy || !code) { /* a cache only: nothing lost */
+        free(copy);
+        pcre2_code_free(code);
+        return;
+    }
+    memcpy(copy, pat, len);
+    copy[len] = '\0';
+    free(c->pat);
+    pcre2_code_free(c->code);
+    c->pat = copy;
+    c->len = len;
+    c->flags = flags;
+    c->code = code;
+}
+
 pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
                              size_t *erroffset)
 {
+    ls_re_cached *c = len <= LS_RE_CACHE_MAXPAT ? ls_re_cache_slot(pat, len, flags) : NULL;
+    if (c && c->code && c->len == len && c->flags == flags && memcmp(c->pat, pat, len) == 0) {
+        pcre2_code *re = pcre2_code_copy(c->code);
+        if (re)
+            return re;
+    }
     int code = 0;
     PCRE2_SIZE off = 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, flags | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
@@ -98,6 +150,8 @@ pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *
             *erroffset = (size_t)off;
         return NULL;
     }
+    if (c)
+        ls_re_cache_put(c, pat, len, flags, re);
     return re;
 }
 
@@ -487,8 +541,7 @@ static void ls_pattern_prepare(ls_parser *p, ls_node *owner, const ls_node *pat,
         ls_perr(p, pat->pos, "bad regex: %s (at offset %zu)", msg, off);
         return;
     }
-    owner->re->constant = true;
-    owner->re->md = pcre2_match_data_create_from_pattern(owner->re->code, NULL);
+    owner->re->constant = true; /* match data comes with the first match (eval.c) */
 }
 
 static ls_node *ls_parse_call(ls_parser *p, size_t namepos, size_t namelen)

@@ -56,7 +56,7 @@ typedef enum ls_nop {
  * one-entry cache keyed by the pattern text, filled on first use. */
 typedef struct ls_regex {
     pcre2_code *code;
-    pcre2_match_data *md;
+    pcre2_match_data *md; /* created by the first match */
     char *pat; /* cached pattern text (run-time patterns) */
     size_t patlen;
     uint32_t flags; /* PCRE2 options from the literal's flags */
