@@ -171,6 +171,16 @@ static void ls_lex_string(ls_parser *p)
 {
     char q = p->s[p->pos];
     size_t start = p->pos++;
+    /* Most strings have no escapes: take them straight from the source. */
+    size_t end = p->pos;
+    while (end < p->n && p->s[end] != q && p->s[end] != '\\')
+        end++;
+    if (end < p->n && p->s[end] == q) {
+        p->tok = T_STRING;
+        p->tval = ls_string_n(p->s + p->pos, end - p->pos);
+        p->pos = end + 1;
+        return;
+    }
     ls_buf b;
     ls_buf_init(&b, LS_BUF_UNLIMITED);
     while (p->pos < p->n && p->s[p->pos] != q) {
@@ -219,6 +229,15 @@ static void ls_lex_regex(ls_parser *p)
     size_t start = p->pos++;
     ls_buf b;
     ls_buf_init(&b, LS_BUF_UNLIMITED);
+    /* A body without escapes is made from the source in one piece. */
+    size_t plain = p->pos;
+    while (plain < p->n && p->s[plain] != '/' && p->s[plain] != '\\')
+        plain++;
+    const char *body = p->s + p->pos;
+    size_t bodylen = plain - p->pos;
+    bool direct = plain < p->n && p->s[plain] == '/';
+    if (direct)
+        p->pos = plain;
     while (p->pos < p->n && p->s[p->pos] != '/') {
         if (p->s[p->pos] == '\\' && p->pos + 1 < p->n) {
             if (p->s[p->pos + 1] == '/') {
@@ -229,7 +248,11 @@ static void ls_lex_regex(ls_parser *p)
             p->pos += 2;
             continue;
         }
-        ls_buf_addc(&b, p->s[p->pos++]);
+        size_t run = p->pos + 1; /* up to the next escape or the end, at once */
+        while (run < p->n && p->s[run] != '/' && p->s[run] != '\\')
+            run++;
+        ls_buf_add(&b, p->s + p->pos, run - p->pos);
+        p->pos = run;
     }
     if (p->pos >= p->n) {
         ls_perr(p, start, "unterminated regex literal");
@@ -256,7 +279,7 @@ static void ls_lex_regex(ls_parser *p)
     }
     p->tok = T_REGEX;
     p->tflags = flags;
-    p->tval = ls_string_n(ls_buf_str(&b), b.len);
+    p->tval = direct ? ls_string_n(body, bodylen) : ls_string_n(ls_buf_str(&b), b.len);
     ls_buf_free(&b);
 }
 

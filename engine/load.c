@@ -98,9 +98,8 @@ void ls_load_check_keys(ls_loader *L, const ls_ynode *map, const char *where, co
     for (size_t i = 0; i < map->n; i++) {
         const char *k = map->keys[i]->str;
         bool ok = false;
-        for (const char *const *a = allowed; *a; a++)
-            if (strcmp(*a, k) == 0)
-                ok = true;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = (*a)[0] == k[0] && strcmp(*a, k) == 0;
         if (ok)
             continue;
         ls_buf b;
