@@ -1034,14 +1034,12 @@ static ls_node *ls_parse_or(ls_parser *p)
 ls_expr *ls_expr_compile(const char *src, size_t len, ls_loc loc, const ls_compile_env *env,
                          ls_diags *d)
 {
-    ls_expr *e = calloc(1, sizeof *e);
+    if (len > SIZE_MAX - sizeof(ls_expr) - 1)
+        return NULL;
+    ls_expr *e = calloc(1, sizeof *e + len + 1); /* the source text follows the struct */
     if (!e)
         return NULL;
-    e->src = malloc(len + 1);
-    if (!e->src) {
-        free(e);
-        return NULL;
-    }
+    e->src = (char *)(e + 1);
     if (len)
         memcpy(e->src, src, len);
     e->src[len] = '\0';
@@ -1081,7 +1079,6 @@ void ls_expr_free(ls_expr *e)
     if (!e)
         return;
     ls_node_free(e->root);
-    free(e->src);
     free(e->state_refs);
     free(e->guard_refs);
     free(e);

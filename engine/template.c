@@ -50,12 +50,14 @@ static void *ls_tx(void *p)
 
 static ls_tmpl *ls_tmpl_new(ls_tkind kind, ls_loc loc)
 {
-    ls_tmpl *t = ls_tx(calloc(1, sizeof *t));
+    /* A list or map keeps its cache in the same block, after the struct. */
+    bool coll = kind == LS_T_LIST || kind == LS_T_MAP;
+    ls_tmpl *t = ls_tx(calloc(1, sizeof *t + (coll ? sizeof(ls_tcache) : 0)));
     t->kind = kind;
     t->loc = loc;
     t->lit = ls_null();
-    if (kind == LS_T_LIST || kind == LS_T_MAP)
-        t->cache = ls_tx(calloc(1, sizeof *t->cache));
+    if (coll)
+        t->cache = (ls_tcache *)(void *)(t + 1);
     return t;
 }
 
@@ -160,9 +162,12 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
             i = close + 2;
             continue;
         }
-        ls_buf_addc(&lit, s[i]);
+        size_t run = i + 1; /* literal text up to the next '$', at once */
+        while (run < len && s[run] != '$')
+            run++;
+        ls_buf_add(&lit, s + i, run - i);
         has_lit = true;
-        i++;
+        i = run;
     }
     if (failed) {
         ls_buf_free(&lit);
@@ -266,7 +271,6 @@ void ls_tmpl_free(ls_tmpl *t)
     free(t->items);
     free(t->keys);
     ls_tcache_drop(t);
-    free(t->cache);
     free(t);
 }
 
