@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <yaml.h>
 
 #include "expr.h"
@@ -44,14 +45,19 @@ static ls_loc ls_yoffset(const char *file, const char *text, size_t len, size_t 
  * Every node, string and child array of one tree comes from a chain of
  * chunks owned by the tree and freed at once: a 10,000-state playbook is
  * some 200,000 nodes, and one malloc and free each was an eighth of a
- * `validate`.  Chunks double from LS_YCHUNK_MIN to LS_YCHUNK_MAX; a larger
- * request gets a chunk of its own. */
+ * `validate`.  Chunks double from LS_YCHUNK_MIN to LS_YCHUNK_MAX (malloc);
+ * a tree that outgrows those continues in LS_YHUGE chunks mapped on their
+ * own and offered to the kernel as transparent huge pages, so a 15 MB tree
+ * costs a few page faults instead of 4,000 (where THP is off this changes
+ * nothing).  A request larger than a chunk gets a chunk of its own. */
 #define LS_YCHUNK_MIN 4096u
-#define LS_YCHUNK_MAX (1024u * 1024u)
+#define LS_YCHUNK_MAX (512u * 1024u)
+#define LS_YHUGE (2u * 1024u * 1024u)
 
 typedef struct ls_ychunk {
     struct ls_ychunk *next;
     size_t used, cap;
+    bool mapped;        /* an LS_YHUGE mapping, not malloc's */
     max_align_t data[]; /* cap bytes */
 } ls_ychunk;
 
@@ -66,22 +72,51 @@ typedef struct ls_ydoc {
     ls_ynode root;
 } ls_ydoc;
 
-static void *ls_yalloc(ls_yarena *a, size_t size)
+/* An LS_YHUGE-aligned mapping of LS_YHUGE bytes, or NULL. */
+static ls_ychunk *ls_ychunk_map(void)
 {
-    size = (size + (sizeof(max_align_t) - 1)) & ~(sizeof(max_align_t) - 1);
+    size_t span = 2 * (size_t)LS_YHUGE;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t at = ((uintptr_t)p + (LS_YHUGE - 1)) & ~(uintptr_t)(LS_YHUGE - 1);
+    char *q = (char *)at;
+    if (q > p)
+        munmap(p, (size_t)(q - p));
+    if (q + LS_YHUGE < p + span)
+        munmap(q + LS_YHUGE, (size_t)(p + span - (q + LS_YHUGE)));
+#ifdef MADV_HUGEPAGE
+    madvise(q, LS_YHUGE, MADV_HUGEPAGE); /* advice only: 4 KiB pages otherwise */
+#endif
+    ls_ychunk *c = (ls_ychunk *)(void *)q;
+    c->mapped = true;
+    c->cap = LS_YHUGE - sizeof *c;
+    return c;
+}
+
+/* `align` is 1 for text, else the alignment of a node or a pointer. */
+static void *ls_yalloc(ls_yarena *a, size_t size, size_t align)
+{
     ls_ychunk *c = a->head;
-    if (!c || c->cap - c->used < size) {
+    size_t at = c ? (c->used + (align - 1)) & ~(align - 1) : 0;
+    if (!c || at > c->cap || c->cap - at < size) {
         size_t cap = a->next_cap ? a->next_cap : LS_YCHUNK_MIN;
-        if (cap < LS_YCHUNK_MAX)
-            a->next_cap = cap * 2;
-        if (cap < size)
-            cap = size;
-        ls_ychunk *nc = malloc(sizeof *nc + cap);
-        if (!nc)
-            abort();
+        ls_ychunk *nc = NULL;
+        if (cap >= LS_YCHUNK_MAX && size <= LS_YHUGE - sizeof *nc)
+            nc = ls_ychunk_map();
+        if (!nc) {
+            if (cap < LS_YCHUNK_MAX)
+                a->next_cap = cap * 2;
+            if (cap < size)
+                cap = size;
+            nc = malloc(sizeof *nc + cap);
+            if (!nc)
+                abort();
+            nc->mapped = false;
+            nc->cap = cap;
+        }
         nc->used = 0;
-        nc->cap = cap;
-        if (c && cap == size && c->cap - c->used >= LS_YCHUNK_MIN) {
+        if (c && nc->cap == size && c->cap - c->used >= LS_YCHUNK_MIN) {
             /* A big one-off block: keep filling the current chunk. */
             nc->next = c->next;
             c->next = nc;
@@ -90,9 +125,10 @@ static void *ls_yalloc(ls_yarena *a, size_t size)
             a->head = nc;
         }
         c = nc;
+        at = 0;
     }
-    void *p = (char *)c->data + c->used;
-    c->used += size;
+    void *p = (char *)c->data + at;
+    c->used = at + size;
     return p;
 }
 
@@ -101,7 +137,10 @@ static void ls_yarena_free(ls_yarena *a)
     ls_ychunk *c = a->head;
     while (c) {
         ls_ychunk *next = c->next;
-        free(c);
+        if (c->mapped)
+            munmap(c, LS_YHUGE);
+        else
+            free(c);
         c = next;
     }
     a->head = NULL;
@@ -109,7 +148,7 @@ static void ls_yarena_free(ls_yarena *a)
 
 static ls_ynode *ls_ynode_new(ls_yarena *a, ls_ykind kind, ls_loc loc)
 {
-    ls_ynode *n = ls_yalloc(a, sizeof *n);
+    ls_ynode *n = ls_yalloc(a, sizeof *n, _Alignof(ls_ynode));
     memset(n, 0, sizeof *n);
     n->kind = (uint8_t)kind;
     n->loc = loc;
@@ -153,7 +192,7 @@ static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t f
     if (c->kind == LS_Y_MAP) {
         c->n = total / 2;
         if (c->n) {
-            c->keys = ls_yalloc(a, 2 * c->n * sizeof *c->keys);
+            c->keys = ls_yalloc(a, 2 * c->n * sizeof *c->keys, _Alignof(ls_ynode *));
             c->items = c->keys + c->n;
             for (size_t i = 0; i < c->n; i++) {
                 c->keys[i] = k->v[from + 2 * i];
@@ -163,7 +202,7 @@ static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t f
     } else {
         c->n = total;
         if (c->n) {
-            c->items = ls_yalloc(a, c->n * sizeof *c->items);
+            c->items = ls_yalloc(a, c->n * sizeof *c->items, _Alignof(ls_ynode *));
             memcpy(c->items, k->v + from, c->n * sizeof *c->items);
         }
     }
@@ -304,7 +343,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
             }
             node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
             node->len = ev.data.scalar.length;
-            node->str = ls_yalloc(&arena, node->len + 1);
+            node->str = ls_yalloc(&arena, node->len + 1, 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
             node->str[node->len] = '\0';
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
