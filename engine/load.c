@@ -785,6 +785,13 @@ void ls_playbook_free(ls_playbook *pb)
 {
     if (!pb)
         return;
+    /* The name arrays only borrow: they go first, while malloc has no small
+     * freed blocks yet.  Freeing a block of 64 KiB or more after the states'
+     * hundreds of thousands of small frees made malloc consolidate them all
+     * (a tenth of the wall time of validating 10,000 states). */
+    free(pb->state_names);
+    free(pb->param_names);
+    free(pb->guard_names);
     for (size_t i = 0; i < pb->nparams; i++)
         ls_param_clear(&pb->params[i]);
     free(pb->params);
@@ -812,9 +819,6 @@ void ls_playbook_free(ls_playbook *pb)
         ls_value_free(st->dry_run_result);
     }
     free(pb->states);
-    free(pb->state_names);
-    free(pb->param_names);
-    free(pb->guard_names);
     ls_value_free(pb->param_values);
     free(pb->path);
     free(pb->dir);
