@@ -230,8 +230,64 @@ static int ls_by_name_cmp(const void *a, const void *b)
     return strcmp(ls_sort_pb->states[*(const size_t *)a].name, ls_sort_pb->states[*(const size_t *)b].name);
 }
 
+static uint64_t ls_name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* State names by hash (open addressing, SIZE_MAX marks a free slot): one
+ * string compare per lookup where the sorted array took fourteen, each a
+ * cache miss in a 10,000-state playbook.  Names that collide once cut at an
+ * embedded NUL fall back to the sorted array, so a lookup answers exactly
+ * as it always has. */
+static void ls_state_index_build(ls_loader *L)
+{
+    const ls_playbook *pb = L->pb;
+    size_t cap = 16;
+    while (cap < 2 * pb->nstates)
+        cap *= 2;
+    L->name_slots = malloc(cap * sizeof *L->name_slots);
+    if (!L->name_slots)
+        abort();
+    for (size_t i = 0; i < cap; i++)
+        L->name_slots[i] = SIZE_MAX;
+    L->name_mask = cap - 1;
+    for (size_t i = 0; i < pb->nstates; i++) {
+        size_t at = (size_t)ls_name_hash(pb->states[i].name) & L->name_mask;
+        while (L->name_slots[at] != SIZE_MAX) {
+            if (strcmp(pb->states[L->name_slots[at]].name, pb->states[i].name) == 0) {
+                free(L->name_slots); /* the same name twice: the sorted array decides */
+                L->name_slots = NULL;
+                return;
+            }
+            at = (at + 1) & L->name_mask;
+        }
+        L->name_slots[at] = i;
+    }
+}
+
 static int ls_load_state_find(ls_loader *L, const char *s)
 {
+    if (L->name_slots) {
+        for (size_t at = (size_t)ls_name_hash(s) & L->name_mask; L->name_slots[at] != SIZE_MAX;
+             at = (at + 1) & L->name_mask)
+            if (strcmp(s, L->pb->states[L->name_slots[at]].name) == 0)
+                return (int)L->name_slots[at];
+        return -1;
+    }
+    if (!L->by_name) {
+        L->by_name = malloc((L->pb->nstates + 1) * sizeof *L->by_name);
+        if (!L->by_name)
+            abort();
+        for (size_t i = 0; i < L->pb->nstates; i++)
+            L->by_name[i] = i;
+        ls_sort_pb = L->pb;
+        qsort(L->by_name, L->pb->nstates, sizeof *L->by_name, ls_by_name_cmp);
+        ls_sort_pb = NULL;
+    }
     size_t lo = 0, hi = L->pb->nstates;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -574,14 +630,7 @@ static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynod
         st->retry.backoff = 1.0;
         pb->state_names[i] = st->name;
     }
-    L->by_name = malloc((ns + 1) * sizeof *L->by_name);
-    if (!L->by_name)
-        abort();
-    for (size_t i = 0; i < ns; i++)
-        L->by_name[i] = i;
-    ls_sort_pb = pb;
-    qsort(L->by_name, ns, sizeof *L->by_name, ls_by_name_cmp);
-    ls_sort_pb = NULL;
+    ls_state_index_build(L);
     L->env.params = pb->param_names;
     L->env.nparams = pb->nparams;
     L->env.states = pb->state_names;
@@ -730,6 +779,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     free(L.vf);
     free(L.fd);
     free(L.by_name);
+    free(L.name_slots);
     if (d->errors > errors_before) {
         ls_playbook_free(pb);
         return NULL;

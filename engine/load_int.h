@@ -29,7 +29,9 @@ typedef struct ls_loader {
     ls_values_file *vf; size_t nvf;
     ls_fdefault *fd; size_t nfd, capfd;
     ls_compile_env env, env_result;
-    size_t *by_name;      /* state indexes sorted by name: lookups in O(log n) */
+    size_t *name_slots;   /* state indexes by name hash (load.c), or NULL: then */
+    size_t name_mask;
+    size_t *by_name;      /* state indexes sorted by name, made on first need */
     size_t broken;        /* transitions that did not resolve: graph checks would mislead */
 } ls_loader;
 
