@@ -155,6 +155,43 @@ pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *
     return re;
 }
 
+/* Short constant strings (field names, literals, patterns) repeat across a
+ * playbook: `result.stdout` in 10,000 states.  Strings are immutable and
+ * reference-counted, so each (text) is made once and shared.  Bounded like
+ * the regex cache; an entry is renewed after LS_STR_SHARE_MAX hand-outs so
+ * no reference count can grow without limit. */
+#define LS_STR_CACHE 64u
+#define LS_STR_CACHE_MAXLEN 64u
+#define LS_STR_SHARE_MAX (1u << 20)
+
+static struct {
+    ls_value v;
+    uint32_t handed;
+} ls_str_cache[LS_STR_CACHE];
+
+ls_value ls_expr_const_string(const char *s, size_t n)
+{
+    if (n > LS_STR_CACHE_MAXLEN)
+        return ls_string_n(s, n);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    ls_value *c = &ls_str_cache[h % LS_STR_CACHE].v;
+    uint32_t *handed = &ls_str_cache[h % LS_STR_CACHE].handed;
+    if (c->kind == LS_STRING && ls_str_len(*c) == n && memcmp(ls_str_ptr(*c), s, n) == 0 &&
+        *handed < LS_STR_SHARE_MAX) {
+        (*handed)++;
+        return ls_value_copy(*c);
+    }
+    ls_value v = ls_string_n(s, n);
+    if (v.kind != LS_STRING)
+        return v;
+    ls_value_free(*c);
+    *c = ls_value_copy(v);
+    *handed = 1;
+    return v;
+}
+
 /* ---- lexer ---- */
 
 static bool ls_is_ident0(char c)
@@ -177,7 +214,7 @@ static void ls_lex_string(ls_parser *p)
         end++;
     if (end < p->n && p->s[end] == q) {
         p->tok = T_STRING;
-        p->tval = ls_string_n(p->s + p->pos, end - p->pos);
+        p->tval = ls_expr_const_string(p->s + p->pos, end - p->pos);
         p->pos = end + 1;
         return;
     }
@@ -279,7 +316,7 @@ static void ls_lex_regex(ls_parser *p)
     }
     p->tok = T_REGEX;
     p->tflags = flags;
-    p->tval = direct ? ls_string_n(body, bodylen) : ls_string_n(ls_buf_str(&b), b.len);
+    p->tval = direct ? ls_expr_const_string(body, bodylen) : ls_expr_const_string(ls_buf_str(&b), b.len);
     ls_buf_free(&b);
 }
 
@@ -683,7 +720,7 @@ static ls_node *ls_parse_name(ls_parser *p)
         }
         ls_node *f = ls_node_new(LS_N_FIELD, p->tpos);
         f->a = n;
-        f->val = ls_string_n(p->s + p->tpos, p->tlen);
+        f->val = ls_expr_const_string(p->s + p->tpos, p->tlen);
         ls_next(p);
         return ls_node_fix(p, f);
     }
@@ -705,7 +742,7 @@ static ls_node *ls_parse_name(ls_parser *p)
             return NULL;
         ls_node *n = ls_node_new(isenv ? LS_N_ENV : LS_N_GUARD, pos);
         n->height = 1;
-        n->val = ls_string_n(p->s + mpos, mlen);
+        n->val = ls_expr_const_string(p->s + mpos, mlen);
         if (isenv) {
             p->e->roots |= LS_ROOT_ENV;
         } else {
@@ -829,7 +866,7 @@ static ls_node *ls_parse_post(ls_parser *p)
             }
             ls_node *f = ls_node_new(LS_N_FIELD, p->tpos);
             f->a = n;
-            f->val = ls_string_n(p->s + p->tpos, p->tlen);
+            f->val = ls_expr_const_string(p->s + p->tpos, p->tlen);
             ls_next(p);
             n = ls_node_fix(p, f);
         } else if (p->tok == T_LBRACK) {

@@ -121,6 +121,10 @@ int ls_eval_in(const ls_expr *e, ls_value needle, ls_value hay, bool *out, ls_er
 int ls_eval_match(const ls_expr *e, ls_regex *re, ls_value subject, ls_value pattern, bool *out,
                   ls_error *err);
 
+/* expr.c: a string value for constant text, shared with earlier equal
+ * ones where it is short (a new reference, as ls_string_n). */
+ls_value ls_expr_const_string(const char *s, size_t n);
+
 /* expr.c: regex compilation shared with eval.c. */
 pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
                              size_t *erroffset);
