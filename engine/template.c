@@ -61,10 +61,11 @@ static ls_tmpl *ls_tmpl_new(ls_tkind kind, ls_loc loc)
     return t;
 }
 
-static void ls_tparts_push(ls_tmpl *t, size_t *cap, ls_expr *e, ls_value text)
+/* `cap` starts at 0; the first push allocates `first` parts. */
+static void ls_tparts_push(ls_tmpl *t, size_t *cap, size_t first, ls_expr *e, ls_value text)
 {
     if (t->nparts == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
+        *cap = *cap ? *cap * 2 : first;
         t->parts = ls_tx(realloc(t->parts, *cap * sizeof *t->parts));
     }
     t->parts[t->nparts].e = e;
@@ -121,6 +122,11 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
     ls_buf_init(&lit, LS_BUF_UNLIMITED);
     size_t cap = 0, i = 0;
     bool failed = false, has_lit = false;
+    /* At most a literal before each ${{ }}, the expression, and a tail. */
+    size_t first = 1;
+    for (const char *q = s; (q = memchr(q, '$', len - (size_t)(q - s))) != NULL; q++)
+        if ((size_t)(s + len - q) >= 3 && q[1] == '{' && q[2] == '{')
+            first += 2;
     while (i < len) {
         if (s[i] == '$' && i + 3 < len && s[i + 1] == '$' && s[i + 2] == '{' && s[i + 3] == '{') {
             ls_buf_add(&lit, "${{", 3);
@@ -155,10 +161,10 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
                 continue;
             }
             if (lit.len) {
-                ls_tparts_push(t, &cap, NULL, ls_string_n(ls_buf_str(&lit), lit.len));
+                ls_tparts_push(t, &cap, first, NULL, ls_string_n(ls_buf_str(&lit), lit.len));
                 ls_buf_reset(&lit);
             }
-            ls_tparts_push(t, &cap, e, ls_string_n(s + i, close + 2 - i));
+            ls_tparts_push(t, &cap, first, e, ls_expr_const_string(s + i, close + 2 - i));
             i = close + 2;
             continue;
         }
@@ -175,13 +181,16 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
         return NULL;
     }
     if (lit.len)
-        ls_tparts_push(t, &cap, NULL, ls_string_n(ls_buf_str(&lit), lit.len));
+        ls_tparts_push(t, &cap, first, NULL, ls_string_n(ls_buf_str(&lit), lit.len));
     ls_buf_free(&lit);
     t->whole = t->nparts == 1 && t->parts[0].e && !has_lit;
     if (t->nparts == 0) {
         t->lit = ls_string("");
     } else if (t->nparts == 1 && !t->parts[0].e) {
-        t->lit = ls_value_copy(t->parts[0].text);
+        t->lit = t->parts[0].text; /* plain text: the value is all there is */
+        free(t->parts);
+        t->parts = NULL;
+        t->nparts = 0;
     }
     return t;
 }
