@@ -83,20 +83,24 @@ static void ls_perr(ls_parser *p, size_t off, const char *fmt, ...)
 /* ---- regexes ---- */
 
 /* Compiled patterns by (text, flags), so a pattern repeated across a
- * playbook (the same `expect` in 10,000 states) is compiled once and then
- * copied: pcre2_code_copy is a memcpy, pcre2_compile some 9,000
- * instructions.  A code is immutable once compiled; each caller gets its own
- * copy (JIT and match data stay per regex).  Bounded: LS_RE_CACHE entries
- * of patterns up to LS_RE_CACHE_MAXPAT bytes, a colliding entry is
- * replaced.  Single-threaded like the rest of the engine (value.h). */
+ * playbook (the same `expect` in 10,000 states) is compiled once:
+ * pcre2_compile is some 9,000 instructions.  A compiled code is immutable
+ * (JIT only adds to it), so constant regexes share one reference-counted
+ * code; run-time patterns (eval.c) get their own copy.  Match data stays
+ * per regex.  Bounded: LS_RE_CACHE entries of patterns up to
+ * LS_RE_CACHE_MAXPAT bytes, a colliding entry is replaced, and an entry is
+ * renewed after LS_RE_SHARE_MAX hand-outs so no count grows without limit.
+ * Single-threaded like the rest of the engine (value.h). */
 #define LS_RE_CACHE 64u
 #define LS_RE_CACHE_MAXPAT 512u
+#define LS_RE_SHARE_MAX (1u << 20)
 
 typedef struct ls_re_cached {
     char *pat;
     size_t len;
     uint32_t flags;
-    pcre2_code *code;
+    uint32_t handed;    /* references handed out since it was cached */
+    ls_re_shared *sh;   /* the cache holds one reference */
 } ls_re_cached;
 
 static ls_re_cached ls_re_cache[LS_RE_CACHE];
@@ -109,34 +113,34 @@ static ls_re_cached *ls_re_cache_slot(const char *pat, size_t len, uint32_t flag
     return &ls_re_cache[h % LS_RE_CACHE];
 }
 
-static void ls_re_cache_put(ls_re_cached *c, const char *pat, size_t len, uint32_t flags, const pcre2_code *re)
+void ls_re_shared_drop(ls_re_shared *sh)
+{
+    if (sh && --sh->refs == 0) {
+        pcre2_code_free(sh->code);
+        free(sh);
+    }
+}
+
+static void ls_re_cache_put(ls_re_cached *c, const char *pat, size_t len, uint32_t flags, ls_re_shared *sh)
 {
     char *copy = malloc(len + 1);
-    pcre2_code *code = pcre2_code_copy(re);
-    if (!copy || !code) { /* a cache only: nothing lost */
-        free(copy);
-        pcre2_code_free(code);
+    if (!copy) /* a cache only: nothing lost */
         return;
-    }
     memcpy(copy, pat, len);
     copy[len] = '\0';
     free(c->pat);
-    pcre2_code_free(c->code);
+    ls_re_shared_drop(c->sh);
+    sh->refs++;
     c->pat = copy;
     c->len = len;
     c->flags = flags;
-    c->code = code;
+    c->handed = 1;
+    c->sh = sh;
 }
 
-pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
-                             size_t *erroffset)
+static pcre2_code *ls_regex_compile_new(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
+                                        size_t *erroffset)
 {
-    ls_re_cached *c = len <= LS_RE_CACHE_MAXPAT ? ls_re_cache_slot(pat, len, flags) : NULL;
-    if (c && c->code && c->len == len && c->flags == flags && memcmp(c->pat, pat, len) == 0) {
-        pcre2_code *re = pcre2_code_copy(c->code);
-        if (re)
-            return re;
-    }
     int code = 0;
     PCRE2_SIZE off = 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, flags | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
@@ -150,9 +154,58 @@ pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *
             *erroffset = (size_t)off;
         return NULL;
     }
-    if (c)
-        ls_re_cache_put(c, pat, len, flags, re);
     return re;
+}
+
+/* The cached entry for (pat, flags) when it may hand out one more reference. */
+static ls_re_cached *ls_re_cache_find(const char *pat, size_t len, uint32_t flags)
+{
+    if (len > LS_RE_CACHE_MAXPAT)
+        return NULL;
+    ls_re_cached *c = ls_re_cache_slot(pat, len, flags);
+    if (c->sh && c->len == len && c->flags == flags && memcmp(c->pat, pat, len) == 0 &&
+        c->handed < LS_RE_SHARE_MAX)
+        return c;
+    return NULL;
+}
+
+ls_re_shared *ls_regex_compile_shared(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
+                                      size_t *erroffset)
+{
+    ls_re_cached *c = ls_re_cache_find(pat, len, flags);
+    if (c) {
+        c->handed++;
+        c->sh->refs++;
+        return c->sh;
+    }
+    pcre2_code *re = ls_regex_compile_new(pat, len, flags, msg, msglen, erroffset);
+    if (!re)
+        return NULL;
+    ls_re_shared *sh = malloc(sizeof *sh);
+    if (!sh) {
+        pcre2_code_free(re);
+        snprintf(msg, msglen, "out of memory");
+        if (erroffset)
+            *erroffset = 0;
+        return NULL;
+    }
+    sh->code = re;
+    sh->refs = 1;
+    if (len <= LS_RE_CACHE_MAXPAT)
+        ls_re_cache_put(ls_re_cache_slot(pat, len, flags), pat, len, flags, sh);
+    return sh;
+}
+
+pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
+                             size_t *erroffset)
+{
+    ls_re_cached *c = ls_re_cache_find(pat, len, flags);
+    if (c) {
+        pcre2_code *re = pcre2_code_copy(c->sh->code);
+        if (re)
+            return re;
+    }
+    return ls_regex_compile_new(pat, len, flags, msg, msglen, erroffset);
 }
 
 /* Short constant strings (field names, literals, patterns) repeat across a
@@ -486,7 +539,10 @@ static void ls_regex_free(ls_regex *re)
     if (!re)
         return;
     pcre2_match_data_free(re->md);
-    pcre2_code_free(re->code);
+    if (re->shared)
+        ls_re_shared_drop(re->shared);
+    else
+        pcre2_code_free(re->code);
     free(re->pat);
     free(re);
 }
@@ -595,8 +651,9 @@ static void ls_pattern_prepare(ls_parser *p, ls_node *owner, const ls_node *pat,
         return;
     char msg[256];
     size_t off = 0;
-    owner->re->code = ls_regex_compile(ls_str_ptr(pat->val), ls_str_len(pat->val), flags, msg,
-                                       sizeof msg, &off);
+    owner->re->shared = ls_regex_compile_shared(ls_str_ptr(pat->val), ls_str_len(pat->val), flags, msg,
+                                                sizeof msg, &off);
+    owner->re->code = owner->re->shared ? owner->re->shared->code : NULL;
     if (!owner->re->code) {
         ls_perr(p, pat->pos, "bad regex: %s (at offset %zu)", msg, off);
         return;

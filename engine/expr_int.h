@@ -52,10 +52,18 @@ typedef enum ls_nop {
     LS_N_MOD
 } ls_nop;
 
+/* A compiled code shared by the constant regexes with the same pattern
+ * and flags (expr.c). */
+typedef struct ls_re_shared {
+    pcre2_code *code;
+    uint32_t refs;
+} ls_re_shared;
+
 /* A compiled pattern: fixed at compile time for a constant pattern, else a
  * one-entry cache keyed by the pattern text, filled on first use. */
 typedef struct ls_regex {
-    pcre2_code *code;
+    pcre2_code *code;       /* shared->code when shared */
+    ls_re_shared *shared;   /* constant patterns; NULL: code is owned */
     pcre2_match_data *md; /* created by the first match */
     char *pat; /* cached pattern text (run-time patterns) */
     size_t patlen;
@@ -128,5 +136,10 @@ ls_value ls_expr_const_string(const char *s, size_t n);
 /* expr.c: regex compilation shared with eval.c. */
 pcre2_code *ls_regex_compile(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
                              size_t *erroffset);
+/* A new reference to the shared code for a constant pattern, or NULL
+ * with msg set; released with ls_re_shared_drop. */
+ls_re_shared *ls_regex_compile_shared(const char *pat, size_t len, uint32_t flags, char *msg, size_t msglen,
+                                      size_t *erroffset);
+void ls_re_shared_drop(ls_re_shared *sh);
 
 #endif
