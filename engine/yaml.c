@@ -325,7 +325,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
-                ls_diag_error(d, at, "a playbook file holds one YAML document; found a second one here");
+                ls_diag_error(d, at, "a lockstep file holds one YAML document; found a second one here");
                 failed = true;
             }
             break;
