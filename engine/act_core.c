@@ -494,7 +494,7 @@ static const ls_input confirm_inputs[] = {
     {NULL, NULL, false, NULL, NULL},
 };
 
-static const ls_field proc_results[] = {
+const ls_field ls_program_results[] = {
     {"exit_code", "int", "the program's exit code (-1 when killed by a signal)"},
     {"stdout", "string", "standard output, capped at 1 MiB"},
     {"stderr", "string", "standard error, capped at 1 MiB"},
@@ -513,10 +513,10 @@ static const ls_field confirm_results[] = {
 };
 
 const ls_action ls_actions_core[] = {
-    {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, proc_results,
+    {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, ls_program_results,
      "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, NULL, act_exec},
     {"shell", "exec", "run a script with /bin/sh -c (the only action that runs a shell)", shell_inputs,
-     proc_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell},
+     ls_program_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell},
     {"wait", "wait", "wait for a duration", wait_inputs, no_results,
      "never (a shorter timeout still times it out)", false, true, NULL, NULL, NULL, act_wait},
     {"noop", "noop", "do nothing (a state that only branches or checks)", no_inputs, no_results, "never",

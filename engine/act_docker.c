@@ -157,22 +157,13 @@ static const ls_input compose_inputs[] = {
     {NULL, NULL, false, NULL, NULL},
 };
 
-static const ls_field exec_results[] = {
-    {"exit_code", "int", "docker's exit code (-1 when killed by a signal)"},
-    {"stdout", "string", "standard output, capped at 1 MiB"},
-    {"stderr", "string", "standard error, capped at 1 MiB"},
-    {"duration_ms", "int", "wall time"},
-    {"truncated", "bool", "true when stdout or stderr hit the cap"},
-    {NULL, NULL, NULL},
-};
-
 const ls_action ls_actions_docker[] = {
-    {"docker.pull", "docker", "pull an image (`docker pull IMAGE`)", pull_inputs, exec_results,
+    {"docker.pull", "docker", "pull an image (`docker pull IMAGE`)", pull_inputs, ls_program_results,
      "docker exits non-zero", true, true, NULL, NULL, NULL, act_docker_pull},
     {"docker.run", "docker", "run a one-off container to completion (`docker run --rm ... IMAGE CMD...`)",
-     run_inputs, exec_results, "docker exits non-zero (the container's exit code)", true, false, NULL, NULL, NULL,
+     run_inputs, ls_program_results, "docker exits non-zero (the container's exit code)", true, false, NULL, NULL, NULL,
      act_docker_run},
     {"docker.compose", "docker", "run `docker compose -f FILE -p PROJECT ARGS...` with env added", compose_inputs,
-     exec_results, "docker compose exits non-zero", true, false, compose_mutates, NULL, NULL, act_docker_compose},
+     ls_program_results, "docker compose exits non-zero", true, false, compose_mutates, NULL, NULL, act_docker_compose},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
 };

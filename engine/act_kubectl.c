@@ -752,15 +752,6 @@ static const ls_input logs_inputs[] = {
     {NULL, NULL, false, NULL, NULL},
 };
 
-static const ls_field exec_results[] = {
-    {"exit_code", "int", "kubectl's exit code (-1 when killed by a signal)"},
-    {"stdout", "string", "standard output, capped at 1 MiB"},
-    {"stderr", "string", "standard error, capped at 1 MiB"},
-    {"duration_ms", "int", "wall time"},
-    {"truncated", "bool", "true when stdout or stderr hit the cap"},
-    {NULL, NULL, NULL},
-};
-
 static const ls_field kubectl_results[] = {
     {"exit_code", "int", "kubectl's exit code (-1 when killed by a signal)"},
     {"stdout", "string", "standard output, capped at 1 MiB"},
@@ -801,13 +792,13 @@ const ls_action ls_actions_kubectl[] = {
      "kubectl errs other than NotFound", false, true, NULL, NULL, NULL, act_kubectl_get},
     {"kubectl.rollout", "kubectl",
      "rollout pause|resume|status|undo|restart of a deployment (status waits, --timeout from the state's timeout)",
-     rollout_inputs, exec_results, "kubectl exits non-zero (status: the rollout did not finish in time)", true,
+     rollout_inputs, ls_program_results, "kubectl exits non-zero (status: the rollout did not finish in time)", true,
      false, rollout_mutates, prepare_rollout, NULL, act_kubectl_rollout},
     {"kubectl.set_image", "kubectl", "set a deployment container's image (`set image deployment/NAME C=IMAGE`)",
-     set_image_inputs, exec_results, "kubectl exits non-zero", true, true, NULL, NULL, NULL, act_kubectl_set_image},
+     set_image_inputs, ls_program_results, "kubectl exits non-zero", true, true, NULL, NULL, NULL, act_kubectl_set_image},
     {"kubectl.run", "kubectl",
      "run a one-off pod to completion (`run NAME --image=IMAGE --restart=Never --rm --attach -- ...`), e.g. migrations",
-     run_inputs, exec_results, "the pod does not exit 0 (its exit code is kubectl's)", true, false, NULL,
+     run_inputs, ls_program_results, "the pod does not exit 0 (its exit code is kubectl's)", true, false, NULL,
      prepare_run, NULL, act_kubectl_run},
     {"kubectl.logs", "kubectl", "read pod logs by label selector or pod name", logs_inputs, logs_results,
      "kubectl exits non-zero", false, true, NULL, NULL, NULL, act_kubectl_logs},

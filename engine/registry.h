@@ -101,6 +101,10 @@ extern const ls_action ls_actions_kubectl[];
 extern const ls_action ls_actions_docker[];
 extern const ls_action ls_actions_text[];    /* log.scan env.check time.window */
 extern const ls_family ls_families[];        /* registry.c */
+/* The result of an action that runs one program and reports it as `exec`
+ * does (exec, shell, kubectl.rollout/set_image/run, docker.*): exit_code,
+ * stdout, stderr, duration_ms, truncated.  Defined in act_core.c. */
+extern const ls_field ls_program_results[];
 
 const ls_action *ls_action_find(const char *name);
 size_t ls_action_count(void);
