@@ -37,13 +37,10 @@ static void mongo_init_once(void)
 {
     if (mongo_ready)
         return;
-    /* libmongoc's performance counters live in a /dev/shm/mongoc-PID file
-     * that nothing here reads and that outlives a process which never calls
-     * mongoc_cleanup: keep them in memory, and clean up at exit (clients are
-     * destroyed before that, when the run clears its cache). */
-    setenv("MONGOC_DISABLE_SHM", "1", 0);
+    /* Debian's libmongoc initialises itself (and cleans up) from the
+     * library's own constructor and destructor; this call is a no-op then,
+     * and keeps the action correct with a build that does not. */
     mongoc_init();
-    atexit(mongoc_cleanup);
     mongoc_log_set_handler(mongo_log, NULL);
     mongo_ready = true;
 }
