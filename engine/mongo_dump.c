@@ -1037,6 +1037,28 @@ static bool select_files(const char *who, dump_file *files, size_t n, ls_value w
     return true;
 }
 
+/* The common start of restore and verify_backup: the client, the database
+ * named by `db` (`role` words the error: "target", "live"), and the files of
+ * the dump folder chosen by `from` and `source_db`.  NULL with err set. */
+static mongoc_client_t *open_dump(ls_call *call, const char *who, const char *role, char **shown,
+                                  const char **db, char *dir, size_t dirlen, dump_file **files, size_t *nfiles,
+                                  ls_error *err)
+{
+    mongoc_client_t *client = ls_mongo_client(call, who, shown, err);
+    *db = ls_mongo_input_str(call, "db");
+    if (client == NULL)
+        return NULL;
+    if (*db == NULL || (*db)[0] == '\0') {
+        ls_mongo_error(err, who, "no %s db given", role);
+        return NULL;
+    }
+    if (!source_dir(who, ls_mongo_input_str(call, "from"), ls_mongo_input_str(call, "source_db"), dir, dirlen,
+                    err))
+        return NULL;
+    *files = list_dump(who, dir, nfiles, err);
+    return *files != NULL ? client : NULL;
+}
+
 ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
 {
     const char *who = "mongo.restore";
@@ -1048,21 +1070,11 @@ ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
     dump_file *files = NULL;
     size_t nfiles = 0;
     bool *pick = NULL;
-    mongoc_client_t *client = ls_mongo_client(call, who, &shown, err);
-    const char *db = ls_mongo_input_str(call, "db");
     ls_value dropv = ls_map_get(call->inputs, "drop");
     bool drop = dropv.kind == LS_BOOL ? dropv.u.b : true;
+    const char *db = NULL;
+    mongoc_client_t *client = open_dump(call, who, "target", &shown, &db, dir, sizeof dir, &files, &nfiles, err);
     if (client == NULL)
-        goto out;
-    if (db == NULL || db[0] == '\0') {
-        ls_mongo_error(err, who, "no target db given");
-        goto out;
-    }
-    if (!source_dir(who, ls_mongo_input_str(call, "from"), ls_mongo_input_str(call, "source_db"), dir,
-                    sizeof dir, err))
-        goto out;
-    files = list_dump(who, dir, &nfiles, err);
-    if (files == NULL)
         goto out;
     pick = calloc(nfiles ? nfiles : 1, sizeof *pick);
     if (pick == NULL || !select_files(who, files, nfiles, ls_map_get(call->inputs, "collections"), dir, pick, err))
@@ -1129,20 +1141,10 @@ ls_act_status ls_mongo_verify_backup(ls_call *call, ls_value *result, ls_error *
     dump_file *files = NULL;
     size_t nfiles = 0;
     bool scratch_used = false;
-    mongoc_client_t *client = ls_mongo_client(call, who, &shown, err);
-    const char *db = ls_mongo_input_str(call, "db");
     const char *want = ls_mongo_input_str(call, "collection");
+    const char *db = NULL;
+    mongoc_client_t *client = open_dump(call, who, "live", &shown, &db, dir, sizeof dir, &files, &nfiles, err);
     if (client == NULL)
-        goto out;
-    if (db == NULL || db[0] == '\0') {
-        ls_mongo_error(err, who, "no live db given");
-        goto out;
-    }
-    if (!source_dir(who, ls_mongo_input_str(call, "from"), ls_mongo_input_str(call, "source_db"), dir,
-                    sizeof dir, err))
-        goto out;
-    files = list_dump(who, dir, &nfiles, err);
-    if (files == NULL)
         goto out;
     const dump_file *f = NULL;
     for (size_t i = 0; i < nfiles; i++) {
