@@ -1,37 +1,17 @@
 /*
- * http.request (SPEC 6) with libcurl.
- *
- * The URL is `url`, or `base_url` joined to `path` with exactly one slash.
- * TLS is verified unless `insecure`; `ca_file` adds trust.  The transfer is
- * bounded by the time left before the call's deadline (curl's
- * CURLOPT_TIMEOUT_MS: a hung server is LS_ACT_TIMED_OUT on time) and polls
- * the cancel flag from its progress callback.  Redirects are followed, at
- * most HTTP_MAX_REDIRECTS, http and https only.  The body kept is capped at
- * HTTP_BODY_MAX (`truncated` says so; the transfer stops there) and parsed
- * into `json` when it is JSON (by Content-Type, or because it parses).
- *
- * Everything shown (URL, header values, error text, a body excerpt) goes
- * through ls_redact: secrets and URI passwords read ***.
+ * The http action family's row in the action table (SPEC 6): inputs,
+ * results, load-time checks and `mutates`.  The request itself is made by
+ * the http plugin (plugins/http.c, built as lockstep-http.so with libcurl),
+ * which the engine loads only when a run uses it: a playbook without http
+ * actions never pays for loading libcurl and what it links.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
-#include "buf.h"
+#include "act_http.h"
 #include "registry.h"
-#include "secret.h"
-
-#define HTTP_BODY_MAX (1024 * 1024)
-#define HTTP_HEADERS_MAX (64 * 1024)
-#define HTTP_MAX_REDIRECTS 5L
-#define HTTP_EXCERPT 200
-
-static bool http_ready;
 
 static const char *const http_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", NULL};
 
@@ -64,8 +44,8 @@ static bool status_range(ls_value item, long *lo, long *hi)
     return true;
 }
 
-/* -1 when ok_status is malformed (index in *bad), else 1/0. */
-static int status_ok(ls_value ok_status, long status, size_t *bad)
+/* act_http.h */
+int ls_http_status_ok(ls_value ok_status, long status, size_t *bad)
 {
     if (ls_is_null(ok_status))
         return status >= 200 && status <= 299;
@@ -86,412 +66,12 @@ static int status_ok(ls_value ok_status, long status, size_t *bad)
     return hit;
 }
 
-static bool method_known(const char *m)
+bool ls_http_method_known(const char *m)
 {
     for (size_t i = 0; http_methods[i]; i++)
         if (strcmp(http_methods[i], m) == 0)
             return true;
     return false;
-}
-
-/* ---- request pieces ------------------------------------------------------ */
-
-/* url, or base_url + "/" + path with one slash between; malloc'd. */
-static char *build_url(ls_value in, char *why, size_t whylen)
-{
-    ls_value url = ls_map_get(in, "url"), base = ls_map_get(in, "base_url"), path = ls_map_get(in, "path");
-    if (url.kind == LS_STRING && ls_str_len(url) > 0) {
-        if (path.kind == LS_STRING && ls_str_len(path) > 0) {
-            snprintf(why, whylen, "give url, or base_url and path, not url and path");
-            return NULL;
-        }
-        return strdup(ls_str_ptr(url));
-    }
-    if (base.kind != LS_STRING || ls_str_len(base) == 0) {
-        snprintf(why, whylen, "no url: set url, or base_url (e.g. defaults.with.http.base_url) and path");
-        return NULL;
-    }
-    const char *b = ls_str_ptr(base), *p = path.kind == LS_STRING ? ls_str_ptr(path) : "";
-    size_t bl = strlen(b);
-    while (bl > 0 && b[bl - 1] == '/')
-        bl--;
-    while (*p == '/')
-        p++;
-    ls_buf u;
-    ls_buf_init(&u, LS_BUF_UNLIMITED);
-    ls_buf_add(&u, b, bl);
-    if (*p != '\0' || (path.kind == LS_STRING && ls_str_len(path) > 0)) {
-        ls_buf_addc(&u, '/');
-        ls_buf_adds(&u, p);
-    }
-    return ls_buf_steal(&u);
-}
-
-static bool header_name_ok(const char *k)
-{
-    if (*k == '\0')
-        return false;
-    for (const char *c = k; *c; c++)
-        if (!(isalnum((unsigned char)*c) || strchr("!#$%&'*+-.^_`|~", *c) != NULL))
-            return false;
-    return true;
-}
-
-/* Adds the `headers` map to *list; false with why. */
-static bool add_headers(ls_value headers, struct curl_slist **list, bool *has_ctype, char *why, size_t whylen)
-{
-    if (ls_is_null(headers))
-        return true;
-    if (headers.kind != LS_MAP) {
-        snprintf(why, whylen, "headers must be a map, not %s", ls_kind_name((ls_kind)headers.kind));
-        return false;
-    }
-    for (size_t i = 0; i < ls_map_len(headers); i++) {
-        const char *k = ls_map_key_at(headers, i);
-        ls_value v = ls_map_value_at(headers, i);
-        if (!header_name_ok(k)) {
-            snprintf(why, whylen, "header name '%s' is not a valid HTTP token", k);
-            return false;
-        }
-        char *text = v.kind == LS_STRING ? strdup(ls_str_ptr(v)) : ls_value_to_text(v, NULL);
-        if (text == NULL)
-            return false;
-        if (strpbrk(text, "\r\n") != NULL) {
-            snprintf(why, whylen, "header '%s' holds a line break", k);
-            free(text);
-            return false;
-        }
-        if (strcasecmp(k, "content-type") == 0)
-            *has_ctype = true;
-        ls_buf line;
-        ls_buf_init(&line, LS_BUF_UNLIMITED);
-        /* "Name;" sends an empty value; "Name:" would remove the header. */
-        if (text[0] == '\0')
-            ls_buf_printf(&line, "%s;", k);
-        else
-            ls_buf_printf(&line, "%s: %s", k, text);
-        free(text);
-        struct curl_slist *n = curl_slist_append(*list, ls_buf_str(&line));
-        ls_buf_free(&line);
-        if (n == NULL)
-            return false;
-        *list = n;
-    }
-    return true;
-}
-
-/* ---- transfer callbacks ----------------------------------------------------- */
-
-typedef struct http_xfer {
-    ls_buf body;
-    ls_value headers; /* map: lower-case name -> value (repeats joined by ", ") */
-    size_t header_bytes;
-    bool truncated;
-    const volatile sig_atomic_t *cancel;
-} http_xfer;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    http_xfer *x = ud;
-    size_t n = size * nmemb;
-    if (ls_buf_add(&x->body, ptr, n) != 0) {
-        x->truncated = true;
-        return 0; /* stop: we keep no more than the cap */
-    }
-    return n;
-}
-
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    http_xfer *x = ud;
-    size_t n = size * nmemb;
-    if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) { /* a new response (redirect, 100): start over */
-        ls_value_free(x->headers);
-        x->headers = ls_map_new();
-        x->header_bytes = 0;
-        return n;
-    }
-    x->header_bytes += n;
-    if (x->header_bytes > HTTP_HEADERS_MAX)
-        return n; /* keep the first 64 KiB of headers */
-    const char *colon = memchr(ptr, ':', n);
-    if (colon == NULL)
-        return n;
-    size_t klen = (size_t)(colon - ptr);
-    char key[256];
-    if (klen == 0 || klen >= sizeof key)
-        return n;
-    for (size_t i = 0; i < klen; i++)
-        key[i] = (char)tolower((unsigned char)ptr[i]);
-    key[klen] = '\0';
-    const char *v = colon + 1, *end = ptr + n;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    ls_value prev = ls_map_get(x->headers, key);
-    if (prev.kind == LS_STRING)
-        ls_map_set(&x->headers, key, ls_string_fmt("%s, %.*s", ls_str_ptr(prev), (int)(end - v), v));
-    else
-        ls_map_set(&x->headers, key, ls_string_n(v, (size_t)(end - v)));
-    return n;
-}
-
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    http_xfer *x = ud;
-    return x->cancel != NULL && *x->cancel != 0;
-}
-
-/* ---- the action ------------------------------------------------------------- */
-
-static bool looks_json(ls_value headers, const char *body, size_t len)
-{
-    ls_value ct = ls_map_get(headers, "content-type");
-    if (ct.kind == LS_STRING && strstr(ls_str_ptr(ct), "json") != NULL)
-        return true;
-    while (len > 0 && isspace((unsigned char)*body)) {
-        body++;
-        len--;
-    }
-    return len > 0 && (*body == '{' || *body == '[');
-}
-
-/* "METHOD URL" redacted, for messages; malloc'd. */
-static char *shown_target(const char *method, const char *url)
-{
-    char *ru = ls_redact(url, strlen(url), NULL);
-    ls_buf b;
-    ls_buf_init(&b, LS_BUF_UNLIMITED);
-    ls_buf_printf(&b, "%s %s", method, ru ? ru : "***");
-    free(ru);
-    return ls_buf_steal(&b);
-}
-
-static void http_error(ls_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void http_error(ls_error *err, const char *fmt, ...)
-{
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char *red = ls_redact(msg, strlen(msg), NULL);
-    ls_loc none = {0};
-    ls_error_set(err, none, "http.request: %s", red ? red : "***");
-    free(red);
-}
-
-static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
-{
-    ls_value in = call->inputs;
-    char why[512];
-    *result = ls_map_new();
-    ls_map_set(result, "status", ls_int(0));
-
-    ls_value mv = ls_map_get(in, "method");
-    char method[16] = "GET";
-    if (mv.kind == LS_STRING) {
-        size_t ml = ls_str_len(mv);
-        if (ml == 0 || ml >= sizeof method) {
-            http_error(err, "unknown method '%s'", ls_str_ptr(mv));
-            return LS_ACT_FAILED;
-        }
-        for (size_t i = 0; i <= ml; i++)
-            method[i] = (char)toupper((unsigned char)ls_str_ptr(mv)[i]);
-        if (!method_known(method)) {
-            http_error(err, "unknown method '%s' (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)", ls_str_ptr(mv));
-            return LS_ACT_FAILED;
-        }
-    }
-    char *url = build_url(in, why, sizeof why);
-    if (url == NULL) {
-        http_error(err, "%s", why);
-        return LS_ACT_FAILED;
-    }
-    char *target = shown_target(method, url);
-    ls_value ok_status = ls_map_get(in, "ok_status");
-    size_t bad = 0;
-    if (status_ok(ok_status, 200, &bad) < 0) {
-        http_error(err, "%s: ok_status[%zu] is not a status or a range like \"200-299\"", target, bad);
-        free(url);
-        free(target);
-        return LS_ACT_FAILED;
-    }
-
-    if (!http_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        http_ready = true;
-    }
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    char *json_body = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    http_xfer x;
-    ls_buf_init(&x.body, HTTP_BODY_MAX);
-    x.headers = ls_map_new();
-    x.header_bytes = 0;
-    x.truncated = false;
-    x.cancel = call->cancel;
-    ls_act_status st = LS_ACT_FAILED;
-    bool has_ctype = false;
-    if (h == NULL) {
-        http_error(err, "%s: cannot start libcurl", target);
-        goto out;
-    }
-    if (!add_headers(ls_map_get(in, "headers"), &hdrs, &has_ctype, why, sizeof why)) {
-        http_error(err, "%s: %s", target, why);
-        goto out;
-    }
-    ls_value body = ls_map_get(in, "body"), json = ls_map_get(in, "json");
-    if (!ls_is_null(body) && ls_map_has(in, "json") && !ls_is_null(json)) {
-        http_error(err, "%s: give body or json, not both", target);
-        goto out;
-    }
-    if (!ls_is_null(json)) {
-        size_t jl = 0;
-        json_body = ls_value_to_json(json, &jl);
-        if (json_body == NULL) {
-            http_error(err, "%s: cannot encode json", target);
-            goto out;
-        }
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)jl);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
-        if (!has_ctype)
-            hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    } else if (!ls_is_null(body)) {
-        if (body.kind != LS_STRING) {
-            json_body = ls_value_to_text(body, NULL);
-        } else {
-            json_body = strdup(ls_str_ptr(body));
-        }
-        if (json_body == NULL)
-            goto out;
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(body.kind == LS_STRING ? ls_str_len(body) : strlen(json_body)));
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
-    }
-    hdrs = curl_slist_append(hdrs, "Expect:");
-
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, HTTP_MAX_REDIRECTS);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "lockstep/1");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    else if (strcmp(method, "GET") != 0 || json_body != NULL)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    ls_value insecure = ls_map_get(in, "insecure");
-    if (insecure.kind == LS_BOOL && insecure.u.b) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    }
-    ls_value ca = ls_map_get(in, "ca_file");
-    if (ca.kind == LS_STRING && ls_str_len(ca) > 0)
-        curl_easy_setopt(h, CURLOPT_CAINFO, ls_str_ptr(ca));
-    if (call->deadline_ms > 0) {
-        int64_t left = ls_call_remaining_ms(call);
-        if (left <= 0) {
-            http_error(err, "%s: timed out before it started", target);
-            st = LS_ACT_TIMED_OUT;
-            goto out;
-        }
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
-
-    int64_t t0 = ls_now_ms();
-    CURLcode rc = curl_easy_perform(h);
-    int64_t dt = ls_now_ms() - t0;
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    ls_map_set(result, "status", ls_int(status));
-    ls_map_set(result, "duration_ms", ls_int(dt));
-    if (rc == CURLE_WRITE_ERROR && x.truncated)
-        rc = CURLE_OK; /* we stopped reading at the cap */
-    if (rc != CURLE_OK) {
-        const char *what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-        if (rc == CURLE_ABORTED_BY_CALLBACK && call->cancel != NULL && *call->cancel) {
-            http_error(err, "%s: cancelled", target);
-            st = LS_ACT_CANCELLED;
-        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-            http_error(err, "%s: timed out after %lld ms (%s)", target, (long long)dt, what);
-            st = LS_ACT_TIMED_OUT;
-        } else {
-            http_error(err, "%s: %s", target, what);
-            st = LS_ACT_FAILED;
-        }
-        goto out;
-    }
-    ls_map_set(result, "headers", ls_value_copy(x.headers));
-    ls_map_set(result, "body", ls_string_n(ls_buf_str(&x.body), x.body.len));
-    ls_value parsed = ls_null();
-    if (!x.truncated && x.body.len > 0 && looks_json(x.headers, ls_buf_str(&x.body), x.body.len)) {
-        char jerr[128];
-        if (!ls_value_from_json(ls_buf_str(&x.body), x.body.len, &parsed, jerr, sizeof jerr))
-            parsed = ls_null();
-    }
-    ls_map_set(result, "json", parsed);
-    ls_map_set(result, "truncated", ls_bool(x.truncated));
-    if (status_ok(ok_status, status, &bad) != 1) {
-        /* A one-line excerpt of the body: servers often say why there. */
-        char excerpt[HTTP_EXCERPT + 1];
-        size_t n = 0;
-        bool space = false;
-        for (size_t i = 0; i < x.body.len && n < HTTP_EXCERPT; i++) {
-            unsigned char c = (unsigned char)x.body.ptr[i];
-            if (c < 0x20 || c == 0x7f || c == ' ') {
-                if (!space && n > 0)
-                    excerpt[n++] = ' ';
-                space = true;
-            } else {
-                excerpt[n++] = (char)c;
-                space = false;
-            }
-        }
-        excerpt[n] = '\0';
-        http_error(err, "%s: status %ld is not in ok_status%s%s%s", target, status, n ? " (body: " : "", excerpt,
-                   n ? (x.body.len > HTTP_EXCERPT ? "...)" : ")") : "");
-        st = LS_ACT_FAILED;
-        goto out;
-    }
-    st = LS_ACT_OK;
-out:
-    if (!ls_map_has(*result, "headers"))
-        ls_map_set(result, "headers", ls_map_new());
-    if (!ls_map_has(*result, "body"))
-        ls_map_set(result, "body", ls_string(""));
-    if (!ls_map_has(*result, "json"))
-        ls_map_set(result, "json", ls_null());
-    if (!ls_map_has(*result, "truncated"))
-        ls_map_set(result, "truncated", ls_bool(false));
-    if (!ls_map_has(*result, "duration_ms"))
-        ls_map_set(result, "duration_ms", ls_int(0));
-    if (h != NULL)
-        curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
-    free(json_body);
-    ls_buf_free(&x.body);
-    ls_value_free(x.headers);
-    free(url);
-    free(target);
-    return st;
 }
 
 static bool request_mutates(ls_value inputs)
@@ -514,7 +94,7 @@ static int prep_request(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
         size_t n = ls_str_len(v);
         for (size_t i = 0; v.kind == LS_STRING && i < n && i + 1 < sizeof up; i++)
             up[i] = (char)toupper((unsigned char)ls_str_ptr(v)[i]);
-        if (v.kind == LS_STRING && (n >= sizeof up || !method_known(up))) {
+        if (v.kind == LS_STRING && (n >= sizeof up || !ls_http_method_known(up))) {
             ls_loc at = ls_tmpl_loc(t);
             ls_diag_error(d, at.line ? at : loc,
                           "http.request: unknown method '%s' (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)",
@@ -526,7 +106,7 @@ static int prep_request(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
     if (t != NULL && ls_tmpl_is_constant(t)) {
         ls_value v = ls_tmpl_constant(t);
         size_t bad = 0;
-        if (v.kind == LS_LIST && status_ok(v, 200, &bad) < 0) {
+        if (v.kind == LS_LIST && ls_http_status_ok(v, 200, &bad) < 0) {
             ls_loc at = ls_tmpl_loc(t);
             ls_diag_error(d, at.line ? at : loc,
                           "http.request: ok_status[%zu] is not a status (100-599) or a range like \"200-299\"", bad);
@@ -575,6 +155,6 @@ static const ls_field request_results[] = {
 const ls_action ls_actions_http[] = {
     {"http.request", "http", "send an HTTP request (probe or call an API): TLS verified, at most 5 redirects followed, the state's timeout bounds the whole exchange", request_inputs, request_results,
      "no response (connection, TLS, timeout), or a status not in ok_status", false, false, request_mutates,
-     prep_request, NULL, act_request},
+     prep_request, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
 };

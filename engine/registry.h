@@ -84,13 +84,15 @@ typedef struct ls_action {
     bool (*mutates_fn)(ls_value inputs);
     ls_prepare_fn prepare;          /* optional */
     void (*prep_free)(void *prep);  /* optional */
-    ls_action_fn run;
+    ls_action_fn run;               /* NULL in a plugin family: see ls_action_runner */
 } ls_action;
 
-/* A family's shared inputs (SPEC 6 "Family defaults"). */
+/* A family's shared inputs (SPEC 6 "Family defaults"), and the plugin
+ * its actions' code lives in (plugin.h; NULL: built in, `run` is set). */
 typedef struct ls_family {
     const char *name;
     const ls_input *inputs; /* terminated by {NULL} */
+    const char *plugin;
 } ls_family;
 
 /* Each family file exports a NULL-name-terminated array. */
@@ -112,6 +114,9 @@ const ls_action *ls_action_at(size_t i);      /* sorted by name */
 const ls_family *ls_family_find(const char *name);
 /* The input spec of `name` for action `a`, own or family; NULL if none. */
 const ls_input *ls_action_input(const ls_action *a, const char *name);
+/* The function that runs `a`: its own, or its plugin's (loaded on first
+ * use); NULL with err set when the plugin cannot be loaded. */
+ls_action_fn ls_action_runner(const ls_action *a, ls_error *err);
 /* Fills defaults of absent inputs (a rendered map, changed in place). */
 void ls_action_apply_defaults(const ls_action *a, ls_value *inputs);
 /* Does this call change the world? */

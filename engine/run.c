@@ -354,8 +354,9 @@ static void call_action(ls_runner *r, int idx, int attempt, ls_value inputs, con
         call.dry_run = r->dry_run;
         call.interactive = r->tty;
         call.approved_by = approved_by;
+        ls_action_fn run = ls_action_runner(st->action, &a->err); /* loaded by load_plugins */
         ls_out_live_start(r, idx, attempt);
-        a->status = st->action->run(&call, &a->result, &a->err);
+        a->status = run ? run(&call, &a->result, &a->err) : LS_ACT_FAILED;
         ls_out_live_stop(r);
         if (ls_run_cancel && a->status != LS_ACT_OK)
             a->status = LS_ACT_CANCELLED;
@@ -937,6 +938,16 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
     return 0;
 }
 
+/* Loads the plugin of every action the playbook uses, before anything
+ * runs: a missing or stale one stops the run with nothing done. */
+static int load_plugins(const ls_playbook *pb, ls_error *err)
+{
+    for (size_t i = 0; i < pb->nstates; i++)
+        if (pb->states[i].action != NULL && ls_action_runner(pb->states[i].action, err) == NULL)
+            return -1;
+    return 0;
+}
+
 int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
 {
     memset(report, 0, sizeof *report);
@@ -975,6 +986,10 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         snprintf(report->error, sizeof report->error, "out of memory");
         code = LS_EXIT_USAGE;
         goto out;
+    }
+    if (!r.fake && load_plugins(pb, &err) != 0) {
+        code = LS_EXIT_USAGE; /* nothing ran */
+        goto fail;
     }
     int cur = pb->start;
     bool want_journal = !r.fake && !opts->no_journal;

@@ -18,6 +18,7 @@
 
 #include "diag.h"
 #include "expr.h"
+#include "plugin.h"
 #include "registry.h"
 #include "secret.h"
 
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     int64_t timeout = 0;
     bool prepare = false;
     static volatile sig_atomic_t cancel_flag;
+    ls_plugin_set_dir(LOCKSTEP_PLUGIN_DIR); /* the plugins sit beside lockstep, not beside this driver */
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
@@ -108,7 +110,14 @@ int main(int argc, char **argv)
     call.deadline_ms = timeout > 0 ? ls_now_ms() + timeout : 0;
     call.cancel = &cancel_flag;
     ls_value result = ls_null();
-    ls_act_status st = a->run(&call, &result, &err);
+    ls_action_fn run = ls_action_runner(a, &err);
+    if (run == NULL) {
+        char buf[1200];
+        fprintf(stderr, "act_driver: %s\n", ls_error_format(&err, buf, sizeof buf));
+        ls_value_free(inputs);
+        return 1;
+    }
+    ls_act_status st = run(&call, &result, &err);
     ls_value out = ls_map_new();
     ls_map_set(&out, "status", ls_string(status_name(st)));
     ls_map_set(&out, "mutates", ls_bool(ls_action_mutates(a, inputs)));

@@ -10,5 +10,8 @@ lockstep_py_test(mongo_validate ${CMAKE_CURRENT_LIST_DIR}/test_validate.py)
 # tools/mongo-test-server on its own (it starts its own instance).
 lockstep_py_test(mongo_test_server ${CMAKE_CURRENT_LIST_DIR}/test_server.py)
 # The BSON <-> value mapping, as data.
+# bson_conv.c belongs to the mongo plugin; the test compiles it in.
 lockstep_c_test(mongo_bson_conv SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bson_conv.c
-  ARGS ${CMAKE_CURRENT_LIST_DIR}/bson.cases)
+  ${PROJECT_SOURCE_DIR}/engine/plugins/bson_conv.c ARGS ${CMAKE_CURRENT_LIST_DIR}/bson.cases)
+target_include_directories(mongo_bson_conv PRIVATE ${PROJECT_SOURCE_DIR}/engine/plugins)
+target_link_libraries(mongo_bson_conv PRIVATE PkgConfig::BSON)
