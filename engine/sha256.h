@@ -6,6 +6,7 @@
 #ifndef LS_SHA256_H
 #define LS_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,9 @@ void ls_sha256_final(ls_sha256 *s, unsigned char digest[32]);
 void ls_sha256_to_hex(const unsigned char digest[32], char out[65]);
 /* One-shot: lower-case hex digest of data[0..len), NUL-terminated. */
 void ls_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Tests: true forces the portable code; returns whether the processor's
+ * SHA instructions are in use now. */
+bool ls_sha256_use_portable(bool portable);
 
 #endif
