@@ -108,6 +108,20 @@ __attribute__((format(printf, 2, 0))) int ls_buf_vprintf(ls_buf *b, const char *
     return rc;
 }
 
+int ls_buf_add_int(ls_buf *b, int64_t i)
+{
+    char d[24];
+    size_t n = sizeof d;
+    uint64_t u = i < 0 ? 0u - (uint64_t)i : (uint64_t)i;
+    do {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        d[--n] = '-';
+    return ls_buf_add(b, d + n, sizeof d - n);
+}
+
 int ls_buf_printf(ls_buf *b, const char *fmt, ...)
 {
     va_list ap;

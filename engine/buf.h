@@ -9,6 +9,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <lockstep/value.h>
 
 typedef struct ls_buf {
     char *ptr;   /* NUL-terminated whenever len > 0 */
@@ -28,6 +30,10 @@ int ls_buf_addc(ls_buf *b, char c);
 int ls_buf_adds(ls_buf *b, const char *s);
 int ls_buf_printf(ls_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ls_buf_vprintf(ls_buf *b, const char *fmt, va_list ap);
+int ls_buf_add_int(ls_buf *b, int64_t i);  /* decimal */
+/* JSON (json.c): of a value, and a string literal of s[0..n). */
+void ls_buf_add_json(ls_buf *b, ls_value v);
+void ls_buf_add_json_str(ls_buf *b, const char *s, size_t n);
 const char *ls_buf_str(const ls_buf *b); /* "" when empty */
 char *ls_buf_steal(ls_buf *b);            /* malloc'd NUL-terminated; buffer reset */
 

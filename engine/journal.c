@@ -65,14 +65,27 @@ void ls_journal_new_id(char out[LS_RUN_ID_MAX])
 
 void ls_journal_now_iso(char out[32])
 {
+    /* Every journal line has one: the date and time are formatted once a
+     * second, the milliseconds each time. */
+    static time_t cached_sec = (time_t)-1;
+    static char cached[24];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[24];
-    if (strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        base[0] = '\0';
-    snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        if (strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+            snprintf(cached, sizeof cached, "1970-01-01T00:00:00");
+        cached_sec = ts.tv_sec;
+    }
+    int ms = (int)(ts.tv_nsec / 1000000) % 1000;
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 bool ls_journal_id_ok(const char *id)
@@ -197,19 +210,22 @@ int ls_journal_write_file(ls_journal *j, const char *name, const void *data, siz
     return 0;
 }
 
+/* A string longer than max, cut at a UTF-8 boundary and marked. */
+static ls_value clip_string(const char *s, size_t len, size_t max)
+{
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--; /* never split a UTF-8 sequence */
+    return ls_string_fmt("%.*s…[truncated %zu bytes]", (int)cut, s, len - cut);
+}
+
 static ls_value clip_rec(ls_value v, size_t max, int depth)
 {
     if (depth > CLIP_MAX_DEPTH)
         return ls_string("…[too deep]");
     if (v.kind == LS_STRING) {
         size_t len = ls_str_len(v);
-        if (len <= max)
-            return ls_value_copy(v);
-        const char *s = ls_str_ptr(v);
-        size_t cut = max;
-        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-            cut--; /* never split a UTF-8 sequence */
-        return ls_string_fmt("%.*s…[truncated %zu bytes]", (int)cut, s, len - cut);
+        return len <= max ? ls_value_copy(v) : clip_string(ls_str_ptr(v), len, max);
     }
     if (v.kind == LS_LIST) {
         ls_value out = ls_list_new();
@@ -234,6 +250,40 @@ ls_value ls_journal_clip(ls_value v, size_t max)
     return out;
 }
 
+/* Appends the JSON of v as ls_journal_clip(v) would have it, without
+ * building the clipped copy (every event passes through here). */
+static void add_clipped(ls_buf *b, ls_value v, size_t max, int depth)
+{
+    if (depth > CLIP_MAX_DEPTH) {
+        ls_buf_add_json_str(b, "…[too deep]", strlen("…[too deep]"));
+    } else if (v.kind == LS_STRING && ls_str_len(v) > max) {
+        ls_value cut = clip_string(ls_str_ptr(v), ls_str_len(v), max);
+        ls_buf_add_json(b, cut);
+        ls_value_free(cut);
+    } else if (v.kind == LS_LIST) {
+        ls_buf_addc(b, '[');
+        for (size_t i = 0; i < ls_list_len(v); i++) {
+            if (i)
+                ls_buf_addc(b, ',');
+            add_clipped(b, ls_list_at(v, i), max, depth + 1);
+        }
+        ls_buf_addc(b, ']');
+    } else if (v.kind == LS_MAP) {
+        ls_buf_addc(b, '{');
+        for (size_t i = 0; i < ls_map_len(v); i++) {
+            const char *k = ls_map_key_at(v, i);
+            if (i)
+                ls_buf_addc(b, ',');
+            ls_buf_add_json_str(b, k, strlen(k));
+            ls_buf_addc(b, ':');
+            add_clipped(b, ls_map_value_at(v, i), max, depth + 1);
+        }
+        ls_buf_addc(b, '}');
+    } else {
+        ls_buf_add_json(b, v);
+    }
+}
+
 static void chain_hash(const char *prev, const char *body, size_t len, char out[65])
 {
     ls_sha256 s;
@@ -245,46 +295,63 @@ static void chain_hash(const char *prev, const char *body, size_t len, char out[
     ls_sha256_to_hex(dg, out);
 }
 
+/* The line is {"seq":N,"ts":T,"event":E, the fields (redacted, long text
+ * cut), "dry_run":true in a dry run} and then the hash, written straight
+ * into one buffer: an event costs about as much as hashing it. */
 int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **line_out, ls_error *err)
 {
     if (line_out)
         *line_out = NULL;
     char ts[32];
     ls_journal_now_iso(ts);
-    ls_value obj = ls_map_new();
-    ls_map_set(&obj, "seq", ls_int(j->seq + 1));
-    ls_map_set(&obj, "ts", ls_string(ts));
-    ls_map_set(&obj, "event", ls_string(event));
-    ls_value clean = ls_journal_clip(fields, LS_JOURNAL_TEXT_MAX);
-    for (size_t i = 0; i < ls_map_len(clean); i++)
-        ls_map_set(&obj, ls_map_key_at(clean, i), ls_value_copy(ls_map_value_at(clean, i)));
-    ls_value_free(clean);
-    if (j->dry_run)
-        ls_map_set(&obj, "dry_run", ls_bool(true));
-    size_t blen = 0;
-    char *body = ls_value_to_json(obj, &blen);
-    ls_value_free(obj);
-    if (body == NULL || blen < 2) {
-        free(body);
+    ls_buf b;
+    ls_buf_init(&b, LS_BUF_UNLIMITED);
+    ls_buf_adds(&b, "{\"seq\":");
+    ls_buf_add_int(&b, j->seq + 1);
+    ls_buf_adds(&b, ",\"ts\":");
+    ls_buf_add_json_str(&b, ts, strlen(ts));
+    ls_buf_adds(&b, ",\"event\":");
+    ls_buf_add_json_str(&b, event, strlen(event));
+    ls_value red = ls_redact_value(fields);
+    bool dry_done = false;
+    for (size_t i = 0; i < ls_map_len(red); i++) {
+        const char *k = ls_map_key_at(red, i);
+        if (strcmp(k, "seq") == 0 || strcmp(k, "ts") == 0 || strcmp(k, "event") == 0)
+            continue; /* the envelope's own */
+        ls_buf_addc(&b, ',');
+        ls_buf_add_json_str(&b, k, strlen(k));
+        ls_buf_addc(&b, ':');
+        if (j->dry_run && strcmp(k, "dry_run") == 0) {
+            ls_buf_adds(&b, "true");
+            dry_done = true;
+        } else {
+            add_clipped(&b, ls_map_value_at(red, i), LS_JOURNAL_TEXT_MAX, 1);
+        }
+    }
+    ls_value_free(red);
+    if (j->dry_run && !dry_done)
+        ls_buf_adds(&b, ",\"dry_run\":true");
+    ls_buf_addc(&b, '}');
+    if (b.overflow || b.ptr == NULL) {
+        ls_buf_free(&b);
         ls_error_set(err, noloc, "out of memory writing the journal");
         return -1;
     }
     char h[65];
-    chain_hash(j->hash, body, blen, h);
-    size_t llen = blen - 1 + HASH_SUFFIX_LEN;
-    char *line = malloc(llen + 2);
-    if (line == NULL) {
-        free(body);
+    chain_hash(j->hash, b.ptr, b.len, h);
+    b.len--; /* the closing brace goes after the hash */
+    ls_buf_adds(&b, ",\"hash\":\"");
+    ls_buf_add(&b, h, 64);
+    ls_buf_adds(&b, "\"}\n");
+    if (b.overflow) {
+        ls_buf_free(&b);
         ls_error_set(err, noloc, "out of memory writing the journal");
         return -1;
     }
-    memcpy(line, body, blen - 1);
-    snprintf(line + blen - 1, HASH_SUFFIX_LEN + 2, ",\"hash\":\"%s\"}", h);
-    line[llen] = '\n';
-    line[llen + 1] = '\0';
-    free(body);
+    size_t llen = b.len;
+    char *line = ls_buf_steal(&b);
     if (j->fd >= 0) {
-        if (write_all(j->fd, line, llen + 1) != 0 || (!j->group && fsync(j->fd) != 0)) {
+        if (write_all(j->fd, line, llen) != 0 || (!j->group && fsync(j->fd) != 0)) {
             ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
             free(line);
             return -1;
@@ -293,7 +360,7 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
     }
     j->seq++;
     memcpy(j->hash, h, sizeof h);
-    line[llen] = '\0';
+    line[llen - 1] = '\0';
     if (line_out)
         *line_out = line;
     else

@@ -163,7 +163,7 @@ static void ls_json_emit(ls_buf *b, ls_value v, int depth)
     switch ((ls_kind)v.kind) {
     case LS_NULL: ls_buf_adds(b, "null"); break;
     case LS_BOOL: ls_buf_adds(b, v.u.b ? "true" : "false"); break;
-    case LS_INT: ls_buf_printf(b, "%lld", (long long)v.u.i); break;
+    case LS_INT: ls_buf_add_int(b, v.u.i); break;
     case LS_FLOAT: ls_json_float(b, v.u.f); break;
     case LS_STRING: ls_json_str(b, ls_str_ptr(v), ls_str_len(v)); break;
     case LS_LIST:
@@ -188,6 +188,16 @@ static void ls_json_emit(ls_buf *b, ls_value v, int depth)
         ls_buf_addc(b, '}');
         break;
     }
+}
+
+void ls_buf_add_json(ls_buf *b, ls_value v)
+{
+    ls_json_emit(b, v, 0);
+}
+
+void ls_buf_add_json_str(ls_buf *b, const char *s, size_t n)
+{
+    ls_json_str(b, s, n);
 }
 
 char *ls_value_to_json(ls_value v, size_t *len_out)
