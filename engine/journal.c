@@ -184,11 +184,20 @@ int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, 
         ls_error_set(err, noloc, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
-    fsync_dir(j->dir);
+    j->dirs_dirty = true;
+    return 0;
+}
+
+/* Makes the run directory's entries durable (see journal.h). */
+static void sync_dirs(ls_journal *j)
+{
+    if (!j->dirs_dirty)
+        return;
     char parent[4096];
     parent_of(j->dir, parent, sizeof parent);
+    fsync_dir(j->dir);
     fsync_dir(parent);
-    return 0;
+    j->dirs_dirty = false;
 }
 
 int ls_journal_write_file(ls_journal *j, const char *name, const void *data, size_t len, ls_error *err)
@@ -206,7 +215,7 @@ int ls_journal_write_file(ls_journal *j, const char *name, const void *data, siz
         return -1;
     }
     close(fd);
-    fsync_dir(j->dir);
+    j->dirs_dirty = true;
     return 0;
 }
 
@@ -357,6 +366,8 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
             return -1;
         }
         j->dirty = j->group;
+        if (!j->group)
+            sync_dirs(j);
     }
     j->seq++;
     memcpy(j->hash, h, sizeof h);
@@ -376,6 +387,7 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
         ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
         return -1;
     }
+    sync_dirs(j);
     j->dirty = false;
     return 0;
 }
@@ -384,8 +396,10 @@ void ls_journal_close(ls_journal *j)
 {
     if (j->fd >= 0 && j->dirty)
         (void)fsync(j->fd); /* the runner synced and reported already; this is a backstop */
-    if (j->fd >= 0)
+    if (j->fd >= 0) {
+        sync_dirs(j);
         close(j->fd);
+    }
     j->fd = -1;
 }
 
@@ -675,7 +689,8 @@ int ls_lock_take(const char *state_dir, const char *name, const char *env, const
         close(fd);
         return -1;
     }
-    (void)fsync(fd);
+    /* Not fsynced: the flock is the lock, and the kernel drops it with the
+     * process; this line only names the holder for the message. */
     return fd;
 }
 

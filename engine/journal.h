@@ -12,7 +12,10 @@
  * (transitions, decision states, state entries) and is decided again the
  * same way on resume, so no effect ever precedes the records it rests on,
  * and a run of decision states costs one fsync instead of two per state.
- * Without `group` (the default) every append is fsynced.
+ * Without `group` (the default) every append is fsynced.  The run
+ * directory's own entries (journal.jsonl, playbook.yaml, params.json, and
+ * the directory in runs/) are made durable by the first sync, before the
+ * engine acts on anything: one fsync of each directory, not one per file.
  *
  * LINE FORMAT -- written once, here:
  *
@@ -62,6 +65,7 @@ typedef struct ls_journal {
     bool dry_run;
     bool group;           /* group commit: fsync only in ls_journal_sync */
     bool dirty;           /* written since the last fsync */
+    bool dirs_dirty;      /* the run directory's entries are not durable yet */
 } ls_journal;
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */

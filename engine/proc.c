@@ -80,11 +80,11 @@ static int make_pipe(int fds[2])
     return 0;
 }
 
+/* Our ends of the pipes only (the child's stay blocking); a pipe end has
+ * no other status flag to keep. */
 static void set_nonblock(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    (void)fcntl(fd, F_SETFL, O_NONBLOCK);
 }
 
 /* The inherited environment with env_add laid over it: a key in env_add
@@ -144,12 +144,8 @@ static int open_pidfd(pid_t pid)
 {
 #ifdef SYS_pidfd_open
     long fd = syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0) {
-        int ifd = lift_fd((int)fd);
-        if (ifd >= 0)
-            (void)fcntl(ifd, F_SETFD, FD_CLOEXEC);
-        return ifd;
-    }
+    if (fd >= 0)
+        return lift_fd((int)fd); /* close-on-exec already, and so is a lifted copy */
 #else
     (void)pid;
 #endif
@@ -432,12 +428,15 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     }
 
     /* Writing stdin to a child that has exited must give EPIPE, not kill
-     * the engine; the child gets SIGPIPE back at its default (SETSIGDEF). */
+     * the engine; the child gets SIGPIPE back at its default (SETSIGDEF).
+     * Only stdin is ever written. */
     struct sigaction ign, dfl, old_pipe, old_chld;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
-    sigaction(SIGPIPE, &ign, &old_pipe);
+    bool feeds = o->stdin_data != NULL;
+    if (feeds)
+        sigaction(SIGPIPE, &ign, &old_pipe);
     /* A SIGCHLD set to SIG_IGN (or SA_NOCLDWAIT) would reap the child
      * before we read its status: use the default while it runs. */
     memset(&dfl, 0, sizeof dfl);
@@ -456,7 +455,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&out_p[1]);
     close_fd(&err_p[1]);
     if (rc != 0) {
-        sigaction(SIGPIPE, &old_pipe, NULL);
+        if (feeds)
+            sigaction(SIGPIPE, &old_pipe, NULL);
         if (chld_changed)
             sigaction(SIGCHLD, &old_chld, NULL);
         start_error(res, prog, "%s", strerror(rc));
@@ -488,7 +488,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&c.err.fd);
     close_fd(&c.in_fd);
     close_fd(&c.pidfd);
-    sigaction(SIGPIPE, &old_pipe, NULL);
+    if (feeds)
+        sigaction(SIGPIPE, &old_pipe, NULL);
     if (chld_changed)
         sigaction(SIGCHLD, &old_chld, NULL);
 
