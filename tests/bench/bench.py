@@ -122,6 +122,11 @@ class Bench:
         floor = lambda: wall([self.tool("floor_spawn"), str(n), "/bin/true"])
         a, b = alternate(run, floor, self.args.runs)
         self.row("B1", "run %d exec /bin/true states / %d bare spawn+wait" % (n, n), a / b, "<= 1.3")
+        journal = os.path.join(self.tmp, "floor-journal")
+        durable = lambda: wall([self.tool("floor_spawn"), str(n), "/bin/true", journal])
+        a, b = alternate(durable, floor, self.args.runs)
+        self.row("B1f", "%d x (fsynced 200-byte append + spawn+wait) / %d bare spawn+wait" % (n, n), a / b,
+                 "report (B1's floor for a durable engine)")
         return pb
 
     def b2(self, n):
