@@ -287,7 +287,7 @@ def t_dump_streams():
     for k in range(24):
         client[big].docs.insert_many([{"k": k, "i": i, "pad": pad} for i in range(1000)])
     client[small].docs.insert_many([{"k": 0, "i": i, "pad": pad} for i in range(10)])
-    env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=4")
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4")
 
     def peak(db):
         # GNU time measures the driver from its own small child: os.wait4's
