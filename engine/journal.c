@@ -228,39 +228,9 @@ static ls_value clip_string(const char *s, size_t len, size_t max)
     return ls_string_fmt("%.*s…[truncated %zu bytes]", (int)cut, s, len - cut);
 }
 
-static ls_value clip_rec(ls_value v, size_t max, int depth)
-{
-    if (depth > CLIP_MAX_DEPTH)
-        return ls_string("…[too deep]");
-    if (v.kind == LS_STRING) {
-        size_t len = ls_str_len(v);
-        return len <= max ? ls_value_copy(v) : clip_string(ls_str_ptr(v), len, max);
-    }
-    if (v.kind == LS_LIST) {
-        ls_value out = ls_list_new();
-        for (size_t i = 0; i < ls_list_len(v); i++)
-            ls_list_push(&out, clip_rec(ls_list_at(v, i), max, depth + 1));
-        return out;
-    }
-    if (v.kind == LS_MAP) {
-        ls_value out = ls_map_new();
-        for (size_t i = 0; i < ls_map_len(v); i++)
-            ls_map_set(&out, ls_map_key_at(v, i), clip_rec(ls_map_value_at(v, i), max, depth + 1));
-        return out;
-    }
-    return ls_value_copy(v);
-}
-
-ls_value ls_journal_clip(ls_value v, size_t max)
-{
-    ls_value red = ls_redact_value(v);
-    ls_value out = clip_rec(red, max, 0);
-    ls_value_free(red);
-    return out;
-}
-
-/* Appends the JSON of v as ls_journal_clip(v) would have it, without
- * building the clipped copy (every event passes through here). */
+/* Appends the JSON of v with every string longer than max cut (marked)
+ * and anything nested deeper than CLIP_MAX_DEPTH replaced by a marker,
+ * without building a clipped copy (every event passes through here). */
 static void add_clipped(ls_buf *b, ls_value v, size_t max, int depth)
 {
     if (depth > CLIP_MAX_DEPTH) {

@@ -95,11 +95,6 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
 int ls_journal_sync(ls_journal *j, ls_error *err);
 void ls_journal_close(ls_journal *j);
 
-/* A redacted copy of v with every string longer than `max` cut with the
- * marker, and anything nested deeper than 200 levels replaced by a marker
- * (new reference). */
-ls_value ls_journal_clip(ls_value v, size_t max);
-
 /* Reads STATE_DIR/runs/RUN_ID/journal.jsonl into a list of parsed events
  * (maps).  0, or -1 with err (unreadable, a line that is not JSON). */
 int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err);

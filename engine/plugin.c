@@ -12,10 +12,7 @@
 
 #define MAX_PLUGINS 4
 
-static struct loaded {
-    char name[16];
-    const ls_plugin *p;
-} loaded[MAX_PLUGINS];
+static const ls_plugin *loaded[MAX_PLUGINS]; /* each checked to bear its name */
 static size_t nloaded;
 static char override_dir[PATH_MAX];
 static const ls_loc noloc = {NULL, 0, 0};
@@ -76,34 +73,19 @@ static const ls_plugin *open_plugin(const char *name, ls_error *err)
     return NULL;
 }
 
-static const ls_plugin *find_loaded(const char *name)
-{
-    for (size_t i = 0; i < nloaded; i++)
-        if (strcmp(loaded[i].name, name) == 0)
-            return loaded[i].p;
-    return NULL;
-}
-
 static const ls_plugin *get_plugin(const char *name, ls_error *err)
 {
-    const ls_plugin *p = find_loaded(name);
-    if (p != NULL)
-        return p;
-    if (nloaded == MAX_PLUGINS || strlen(name) >= sizeof loaded[0].name) {
+    for (size_t i = 0; i < nloaded; i++)
+        if (strcmp(loaded[i]->name, name) == 0)
+            return loaded[i];
+    if (nloaded == MAX_PLUGINS) {
         ls_error_set(err, noloc, "no such plugin: %s", name);
         return NULL;
     }
-    p = open_plugin(name, err);
-    if (p == NULL)
-        return NULL;
-    snprintf(loaded[nloaded].name, sizeof loaded[0].name, "%s", name);
-    loaded[nloaded++].p = p;
+    const ls_plugin *p = open_plugin(name, err);
+    if (p != NULL)
+        loaded[nloaded++] = p;
     return p;
-}
-
-int ls_plugin_load(const char *name, ls_error *err)
-{
-    return get_plugin(name, err) ? 0 : -1;
 }
 
 ls_action_fn ls_plugin_action_fn(const char *name, const char *action, ls_error *err)

@@ -42,12 +42,9 @@ typedef struct ls_plugin {
 
 #define LS_PLUGIN_EXPORT __attribute__((visibility("default")))
 
-/* Loads plugin `name` (once per process); 0, or -1 with err saying which
- * file was tried and why it failed. */
-int ls_plugin_load(const char *name, ls_error *err);
-
-/* The run function plugin `name` exports for `action`; NULL with err set
- * when the plugin cannot be loaded or lacks it. */
+/* The run function plugin `name` exports for `action`, loading the plugin
+ * the first time (once per process); NULL with err set when it cannot be
+ * loaded (which files were tried, and why) or lacks the action. */
 ls_action_fn ls_plugin_action_fn(const char *name, const char *action, ls_error *err);
 
 /* Test drivers that are not the lockstep executable: look in `dir`
