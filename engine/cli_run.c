@@ -172,8 +172,8 @@ static int check_states(const ls_playbook *pb, const strlist *names, const char 
         }
         if (with_value) {
             const char *v = a + n;
-            if (strcmp(v, "=ok") != 0 && strcmp(v, "=failed") != 0) {
-                fprintf(stderr, "lockstep: %s %s: say STATE=ok or STATE=failed\n", opt, a);
+            if (strcmp(v, "=ok") != 0 && strcmp(v, "=failed") != 0 && strcmp(v, "=rerun") != 0) {
+                fprintf(stderr, "lockstep: %s %s: say STATE=ok, STATE=failed or STATE=rerun\n", opt, a);
                 return -1;
             }
         }
@@ -271,9 +271,13 @@ out:
 
 static const char resume_help[] =
     "usage: lockstep resume RUN_ID [--state-dir DIR] [--yes] [--approve STATE]...\n"
-    "                       [--assume STATE=ok|failed]... [--set K=V]... [--output text|json] [--quiet]\n"
-    "continues a halted or interrupted run from its journal.  Secret params are read again\n"
-    "from their env variables or --set; the playbook must be unchanged.\n";
+    "                       [--assume STATE=ok|failed|rerun]... [--set K=V]... [--output text|json] [--quiet]\n"
+    "continues a halted or interrupted run from its journal, after checking the journal whole\n"
+    "(a damaged or cut journal is refused: exit 2).  Secret params are read again from their env\n"
+    "variables or --set; the playbook must be unchanged.  An action interrupted with unknown\n"
+    "outcome runs again if it is idempotent, else its state's landed: probe decides, else\n"
+    "--assume STATE=ok (it took effect), =failed (take its failure path) or =rerun (run it\n"
+    "again; you take responsibility, and the journal records who said so).\n";
 
 int ls_cmd_resume(int argc, char **argv)
 {
@@ -292,30 +296,31 @@ int ls_cmd_resume(int argc, char **argv)
     const char *sd = ls_journal_state_dir(o.state_dir);
     ls_error err;
     ls_error_clear(&err);
-    ls_value events = ls_null();
-    if (ls_journal_read(sd, id, &events, &err) != 0) {
-        fprintf(stderr, "lockstep: %s\n", err.msg);
-        return LS_EXIT_USAGE;
-    }
-    ls_value first = ls_list_at(events, 0);
-    size_t n = ls_list_len(events);
-    ls_value last = n ? ls_list_at(events, n - 1) : ls_null();
+    ls_value first = ls_null(), last = ls_null();
     int code = LS_EXIT_USAGE;
     char path[4096] = "", sha[80] = "", env[256] = "", params[4300];
     bool has_env = false;
-    if (strcmp(ls_str_ptr(ls_map_get(first, "event")), "run_started") != 0) {
-        fprintf(stderr, "lockstep: the journal of run %s does not start with run_started\n", id);
+    /* The head names the playbook; the run itself checks the journal
+     * whole, under the lock, before it decides anything. */
+    if (ls_journal_ends(sd, id, &first, &last, &err) != 0) {
+        fprintf(stderr, "lockstep: %s\n", err.msg);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        ls_value ev = ls_list_at(events, i);
-        if (strcmp(ls_str_ptr(ls_map_get(ev, "event")), "run_finished") == 0) {
-            fprintf(stderr, "lockstep: run %s already finished (%s at %s): refusing to resume it\n", id,
-                    ls_str_ptr(ls_map_get(ev, "outcome")), ls_str_ptr(ls_map_get(ev, "state")));
-            goto out;
-        }
+    if (first.kind == LS_NULL) {
+        fprintf(stderr, "lockstep: run %s recorded nothing (it was stopped before its first event): nothing ran, "
+                        "so there is nothing to resume; start a new run\n", id);
+        goto out;
     }
-    (void)last;
+    if (ls_event_of(first) != LS_EV_RUN_STARTED) {
+        fprintf(stderr, "lockstep: the journal of run %s does not start with run_started: refusing it "
+                        "(lockstep status --verify %s tells more)\n", id, id);
+        goto out;
+    }
+    if (ls_event_of(last) == LS_EV_RUN_FINISHED) {
+        fprintf(stderr, "lockstep: run %s already finished (%s at %s): refusing to resume it\n", id,
+                ls_str_ptr(ls_map_get(last, "outcome")), ls_str_ptr(ls_map_get(last, "state")));
+        goto out;
+    }
     snprintf(path, sizeof path, "%s", ls_str_ptr(ls_map_get(first, "path")));
     snprintf(sha, sizeof sha, "%s", ls_str_ptr(ls_map_get(first, "sha256")));
     if (ls_map_get(first, "env").kind == LS_STRING) {
@@ -350,7 +355,8 @@ int ls_cmd_resume(int argc, char **argv)
         ls_diags_free(&d);
     }
 out:
-    ls_value_free(events);
+    ls_value_free(first);
+    ls_value_free(last);
     return code;
 }
 
@@ -366,31 +372,30 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* {run_id, playbook, env, started, dry_run, outcome} for one run. */
-static ls_value run_row(const char *sd, const char *id, ls_value events)
+/* {run_id, playbook, env, started, dry_run, outcome, state} for one run,
+ * from its first event and its last: where it stands at the end. */
+static ls_value run_row(const char *sd, const char *id, ls_value first, ls_value last, const ls_fold *f)
 {
-    ls_value first = ls_list_at(events, 0);
     ls_value row = ls_map_new();
     ls_map_set(&row, "run_id", ls_string(id));
     ls_map_set(&row, "playbook", ls_value_copy(ls_map_get(first, "playbook")));
     ls_map_set(&row, "env", ls_value_copy(ls_map_get(first, "env")));
     ls_map_set(&row, "started", ls_value_copy(ls_map_get(first, "ts")));
+    ls_map_set(&row, "ended", ls_null());
     ls_map_set(&row, "dry_run", ls_bool(ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b));
     const char *outcome = NULL;
     const char *state = NULL;
-    for (size_t i = 0; i < ls_list_len(events); i++) {
-        ls_value ev = ls_list_at(events, i);
-        const char *e = ls_str_ptr(ls_map_get(ev, "event"));
-        if (strcmp(e, "run_finished") == 0) {
-            outcome = ls_str_ptr(ls_map_get(ev, "outcome"));
-            state = ls_str_ptr(ls_map_get(ev, "state"));
-        } else if (strcmp(e, "run_halted") == 0) {
-            outcome = "halted";
-            state = ls_str_ptr(ls_map_get(ev, "state"));
-        } else if (strcmp(e, "state_entered") == 0) {
-            outcome = NULL;
-            state = ls_str_ptr(ls_map_get(ev, "state"));
-        }
+    ls_event e = ls_event_of(last);
+    if (e == LS_EV_RUN_FINISHED || e == LS_EV_RUN_HALTED) {
+        outcome = e == LS_EV_RUN_HALTED ? "halted" : ls_str_ptr(ls_map_get(last, "outcome"));
+        state = ls_str_ptr(ls_map_get(last, "state"));
+        ls_map_set(&row, "ended", ls_value_copy(ls_map_get(last, "ts")));
+    } else if (f != NULL && f->npath > 0) {
+        state = f->states[f->path[f->npath - 1]].name;
+    } else if (ls_map_get(last, "state").kind == LS_STRING) {
+        state = ls_str_ptr(ls_map_get(last, "state"));
+    } else if (ls_map_get(last, "to").kind == LS_STRING) {
+        state = ls_str_ptr(ls_map_get(last, "to"));
     }
     if (outcome == NULL) {
         ls_value env = ls_map_get(first, "env");
@@ -442,12 +447,15 @@ static int status_list(const char *sd, bool json)
         qsort(ids, nids, sizeof *ids, cmp_str);
     ls_value rows = ls_list_new();
     for (size_t i = 0; i < nids; i++) {
-        ls_value events = ls_null();
+        /* Each run's first and last lines only: a listing costs the same
+         * whatever the journals' lengths. */
+        ls_value first = ls_null(), last = ls_null();
         ls_error err;
         ls_error_clear(&err);
-        if (ls_journal_read(sd, ids[i], &events, &err) == 0 && ls_list_len(events) > 0)
-            ls_list_push(&rows, run_row(sd, ids[i], events));
-        ls_value_free(events);
+        if (ls_journal_ends(sd, ids[i], &first, &last, &err) == 0 && ls_event_of(first) == LS_EV_RUN_STARTED)
+            ls_list_push(&rows, run_row(sd, ids[i], first, last, NULL));
+        ls_value_free(first);
+        ls_value_free(last);
         free(ids[i]);
     }
     free(ids);
@@ -471,20 +479,15 @@ static int status_list(const char *sd, bool json)
     return 0;
 }
 
-static void fold_set(ls_value *states, const char *name, const char *key, ls_value v)
+/* "12.3s", "1m02s", "-" */
+static void fmt_ms(char *out, size_t n, int64_t ms, bool known)
 {
-    ls_value old = ls_map_get(*states, name);
-    ls_value e = ls_map_new();
-    if (old.kind != LS_MAP) {
-        ls_map_set(&e, "status", ls_null());
-        ls_map_set(&e, "attempts", ls_int(0));
-        ls_map_set(&e, "visits", ls_int(0));
-        ls_map_set(&e, "error", ls_null());
-    }
-    for (size_t i = 0; i < ls_map_len(old); i++)
-        ls_map_set(&e, ls_map_key_at(old, i), ls_value_copy(ls_map_value_at(old, i)));
-    ls_map_set(&e, key, v);
-    ls_map_set(states, name, e);
+    if (!known)
+        snprintf(out, n, "-");
+    else if (ms < 60000)
+        snprintf(out, n, "%.1fs", (double)ms / 1000.0);
+    else
+        snprintf(out, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
 }
 
 static int status_one(const char *sd, const char *id, bool json)
@@ -492,59 +495,63 @@ static int status_one(const char *sd, const char *id, bool json)
     ls_value events = ls_null();
     ls_error err;
     ls_error_clear(&err);
-    if (ls_journal_read(sd, id, &events, &err) != 0 || ls_list_len(events) == 0) {
-        fprintf(stderr, "lockstep: %s\n", err.msg[0] ? err.msg : "empty journal");
+    if (ls_journal_read(sd, id, &events, &err) != 0) {
+        fprintf(stderr, "lockstep: %s\n", err.msg);
         ls_value_free(events);
         return LS_EXIT_USAGE;
     }
-    ls_value row = run_row(sd, id, events);
+    ls_fold f;
+    char msg[512];
+    if (ls_journal_fold(events, &f, msg, sizeof msg) != 0) {
+        fprintf(stderr, "lockstep: run %s: %s\n", id, msg);
+        ls_fold_free(&f);
+        ls_value_free(events);
+        return LS_EXIT_USAGE;
+    }
+    size_t n = ls_list_len(events);
+    ls_value row = run_row(sd, id, f.first, ls_list_at(events, n - 1), &f);
     ls_value states = ls_map_new();
-    for (size_t i = 0; i < ls_list_len(events); i++) {
-        ls_value ev = ls_list_at(events, i);
-        const char *e = ls_str_ptr(ls_map_get(ev, "event"));
-        const char *st = ls_str_ptr(ls_map_get(ev, "state"));
-        if (strcmp(e, "state_entered") == 0) {
-            fold_set(&states, st, "visits", ls_value_copy(ls_map_get(ev, "visit")));
-            fold_set(&states, st, "status", ls_string("running"));
-        } else if (strcmp(e, "action_started") == 0) {
-            fold_set(&states, st, "attempts", ls_value_copy(ls_map_get(ev, "attempt")));
-        } else if (strcmp(e, "action_finished") == 0) {
-            fold_set(&states, st, "error", ls_value_copy(ls_map_get(ev, "error")));
-        } else if (strcmp(e, "transition") == 0) {
-            const char *reason = ls_str_ptr(ls_map_get(ev, "reason"));
-            const char *s = strcmp(reason, "failure") == 0   ? "failed"
-                            : strcmp(reason, "timeout") == 0 ? "timed_out"
-                                                             : "ok";
-            fold_set(&states, ls_str_ptr(ls_map_get(ev, "from")), "status", ls_string(s));
-        } else if (strcmp(e, "run_finished") == 0) {
-            fold_set(&states, st, "status", ls_string(ls_map_get(ev, "error").kind == LS_STRING ? "error" : "ok"));
-        } else if (strcmp(e, "run_halted") == 0) {
-            fold_set(&states, st, "status", ls_string("halted"));
-        }
+    for (size_t i = 0; i < f.nstates; i++) {
+        const ls_fold_state *fs = &f.states[i];
+        ls_value e = ls_map_new();
+        ls_map_set(&e, "status", fs->status ? ls_string(fs->status) : ls_null());
+        ls_map_set(&e, "attempts", ls_int(fs->attempts));
+        ls_map_set(&e, "visits", ls_int(fs->visits));
+        ls_map_set(&e, "error", ls_value_copy(fs->error));
+        ls_map_set(&e, "started", fs->first_ts ? ls_string(fs->first_ts) : ls_null());
+        ls_map_set(&e, "ended", fs->last_ts ? ls_string(fs->last_ts) : ls_null());
+        ls_map_set(&e, "duration_ms", ls_int(fs->ms));
+        ls_map_set(&states, fs->name, e);
     }
     if (json) {
         ls_map_set(&row, "states", ls_value_copy(states));
         print_json(row);
     } else {
         ls_value env = ls_map_get(row, "env");
-        printf("run %s: %s%s%s, started %s, %s%s%s%s\n", id, ls_str_ptr(ls_map_get(row, "playbook")),
+        ls_value ended = ls_map_get(row, "ended");
+        printf("run %s: %s%s%s, started %s%s%s, %s%s%s%s\n", id, ls_str_ptr(ls_map_get(row, "playbook")),
                env.kind == LS_STRING ? " env " : "", env.kind == LS_STRING ? ls_str_ptr(env) : "",
-               ls_str_ptr(ls_map_get(row, "started")), ls_str_ptr(ls_map_get(row, "outcome")),
+               ls_str_ptr(ls_map_get(row, "started")), ended.kind == LS_STRING ? ", ended " : "",
+               ls_str_ptr(ended), ls_str_ptr(ls_map_get(row, "outcome")),
                ls_map_get(row, "state").kind == LS_STRING ? " at " : "", ls_str_ptr(ls_map_get(row, "state")),
                ls_map_get(row, "dry_run").u.b ? " (dry run)" : "");
-        printf("  %-28s %-10s %-9s %-7s %s\n", "STATE", "STATUS", "ATTEMPTS", "VISITS", "ERROR");
-        for (size_t i = 0; i < ls_map_len(states); i++) {
-            ls_value s = ls_map_value_at(states, i);
-            ls_value er = ls_map_get(s, "error");
-            char *red = er.kind == LS_STRING ? ls_redact(ls_str_ptr(er), ls_str_len(er), NULL) : NULL;
-            printf("  %-28s %-10s %-9lld %-7lld %s\n", ls_map_key_at(states, i), ls_str_ptr(ls_map_get(s, "status")),
-                   (long long)ls_map_get(s, "attempts").u.i, (long long)ls_map_get(s, "visits").u.i,
+        printf("  %-28s %-10s %-9s %-7s %-9s %-25s %s\n", "STATE", "STATUS", "ATTEMPTS", "VISITS", "TIME",
+               "STARTED", "ERROR");
+        for (size_t i = 0; i < f.nstates; i++) {
+            const ls_fold_state *fs = &f.states[i];
+            char *red = fs->error.kind == LS_STRING ? ls_redact(ls_str_ptr(fs->error), ls_str_len(fs->error), NULL)
+                                                    : NULL;
+            char t[32];
+            fmt_ms(t, sizeof t, fs->ms, fs->first_ts != NULL);
+            printf("  %-28s %-10s %-9lld %-7lld %-9s %-25s %s\n", fs->name, fs->status ? fs->status : "-",
+                   (long long)fs->attempts, (long long)fs->visits, t, fs->first_ts ? fs->first_ts : "-",
                    red ? red : "");
             free(red);
         }
     }
     ls_value_free(states);
     ls_value_free(row);
+    ls_fold_free(&f);
     ls_value_free(events);
     return 0;
 }
@@ -565,20 +572,30 @@ int ls_cmd_status(int argc, char **argv)
             fputs(status_help, stderr);
             return LS_EXIT_USAGE;
         }
-        size_t bad = 0;
-        char why[512];
+        ls_journal_check c;
         ls_error err;
         ls_error_clear(&err);
-        int rc = ls_journal_verify(sd, o.pos[0], &bad, why, sizeof why, &err);
+        int rc = ls_journal_verify(sd, o.pos[0], &c, &err);
         if (rc < 0) {
             fprintf(stderr, "lockstep: %s\n", err.msg);
             return LS_EXIT_USAGE;
         }
-        if (rc == 0) {
-            printf("journal of run %s: hash chain intact\n", o.pos[0]);
+        if (rc == 0 && c.lines == 0) {
+            printf("journal of run %s: empty: the run was stopped before its first event, nothing ran\n", o.pos[0]);
             return 0;
         }
-        printf("journal of run %s: BROKEN at line %zu: %s\n", o.pos[0], bad, why);
+        if (rc == 0) {
+            printf("journal of run %s: hash chain intact (%zu lines, %lld made durable)%s\n", o.pos[0], c.lines,
+                   (long long)c.durable,
+                   c.torn ? "; the last line is torn (the engine died writing it and never acted on it: "
+                            "resume drops it)"
+                          : "");
+            return 0;
+        }
+        if (c.bad_line)
+            printf("journal of run %s: BROKEN at line %zu: %s\n", o.pos[0], c.bad_line, c.why);
+        else
+            printf("journal of run %s: BROKEN: %s\n", o.pos[0], c.why);
         return 1;
     }
     if (o.npos == 0)

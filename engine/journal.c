@@ -28,6 +28,32 @@
 
 static const ls_loc noloc = {NULL, 0, 0};
 
+static const char *const event_names[] = {
+    [LS_EV_RUN_STARTED] = "run_started",       [LS_EV_STATE_ENTERED] = "state_entered",
+    [LS_EV_ACTION_STARTED] = "action_started", [LS_EV_ACTION_FINISHED] = "action_finished",
+    [LS_EV_APPROVAL] = "approval",             [LS_EV_ASSUMED] = "assumed",
+    [LS_EV_LANDED] = "landed",                 [LS_EV_TRANSITION] = "transition",
+    [LS_EV_RUN_RESUMED] = "run_resumed",       [LS_EV_RUN_HALTED] = "run_halted",
+    [LS_EV_RUN_FINISHED] = "run_finished",     [LS_EV_UNKNOWN] = "unknown",
+};
+
+const char *ls_event_name(ls_event e)
+{
+    return (unsigned)e <= LS_EV_UNKNOWN ? event_names[e] : "unknown";
+}
+
+ls_event ls_event_of(ls_value line)
+{
+    ls_value v = ls_map_get(line, "event");
+    if (v.kind != LS_STRING)
+        return LS_EV_UNKNOWN;
+    const char *s = ls_str_ptr(v);
+    for (int e = 0; e < LS_EV_UNKNOWN; e++)
+        if (strcmp(s, event_names[e]) == 0)
+            return (ls_event)e;
+    return LS_EV_UNKNOWN;
+}
+
 const char *ls_journal_state_dir(const char *opt)
 {
     if (opt != NULL && opt[0] != '\0')
@@ -158,11 +184,35 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+#define TIP_LEN 96
+
+/* The tip record: "tip 1 SEQ HASH", padded to TIP_LEN bytes with a final
+ * newline, always written whole at offset 0 (journal.h). */
+static int write_tip(ls_journal *j)
+{
+    char rec[TIP_LEN + 1];
+    int n = snprintf(rec, sizeof rec, "tip 1 %lld %s", (long long)j->seq, j->hash[0] ? j->hash : "-");
+    if (n < 0 || n >= TIP_LEN)
+        return -1;
+    memset(rec + n, ' ', (size_t)(TIP_LEN - n));
+    rec[TIP_LEN - 1] = '\n';
+    for (;;) {
+        ssize_t w = pwrite(j->tip_fd, rec, TIP_LEN, 0);
+        if (w == TIP_LEN)
+            return 0;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w >= 0)
+            errno = EIO;
+        return -1;
+    }
+}
+
 int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, bool dry_run,
                       ls_error *err)
 {
     memset(j, 0, sizeof *j);
-    j->fd = -1;
+    j->fd = j->tip_fd = -1;
     j->dry_run = dry_run;
     if (!ls_journal_id_ok(run_id)) {
         ls_error_set(err, noloc, "bad run id '%s'", run_id);
@@ -184,6 +234,12 @@ int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, 
         ls_error_set(err, noloc, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
+    snprintf(path, sizeof path, "%s/journal.tip", j->dir);
+    j->tip_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (j->tip_fd < 0 || write_tip(j) != 0) {
+        ls_error_set(err, noloc, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
     j->dirs_dirty = true;
     return 0;
 }
@@ -195,6 +251,11 @@ static void sync_dirs(ls_journal *j)
         return;
     char parent[4096];
     parent_of(j->dir, parent, sizeof parent);
+    if (j->blobs_made) {
+        char blobs[4200];
+        snprintf(blobs, sizeof blobs, "%s/blobs", j->dir);
+        fsync_dir(blobs);
+    }
     fsync_dir(j->dir);
     fsync_dir(parent);
     j->dirs_dirty = false;
@@ -219,44 +280,116 @@ int ls_journal_write_file(ls_journal *j, const char *name, const void *data, siz
     return 0;
 }
 
-/* A string longer than max, cut at a UTF-8 boundary and marked. */
-static ls_value clip_string(const char *s, size_t len, size_t max)
+/* Writes a blob (journal.h) unless it is there already: a temporary file,
+ * fsynced, renamed to its digest.  0, or -1 with errno. */
+static int write_blob(ls_journal *j, const char *s, size_t len, const char hex[65])
 {
-    size_t cut = max;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--; /* never split a UTF-8 sequence */
-    return ls_string_fmt("%.*s…[truncated %zu bytes]", (int)cut, s, len - cut);
+    char path[4300], tmp[4300];
+    snprintf(path, sizeof path, "%s/blobs", j->dir);
+    if (!j->blobs_made) {
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        j->blobs_made = true;
+        j->dirs_dirty = true;
+    }
+    snprintf(path, sizeof path, "%s/blobs/%s", j->dir, hex);
+    if (access(path, F_OK) == 0)
+        return 0; /* content-addressed: the same bytes */
+    snprintf(tmp, sizeof tmp, "%s/blobs/.%s.tmp", j->dir, hex);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, s, len) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return -1;
+    j->dirs_dirty = true;
+    return 0;
 }
 
-/* Appends the JSON of v with every string longer than max cut (marked)
- * and anything nested deeper than CLIP_MAX_DEPTH replaced by a marker,
- * without building a clipped copy (every event passes through here). */
-static void add_clipped(ls_buf *b, ls_value v, size_t max, int depth)
+/* Where the value being written sits in the line: keys and indexes. */
+typedef struct line_ctx {
+    ls_journal *j;
+    ls_buf blobs;          /* ,{"at":[...],"sha256":...,"bytes":N} entries */
+    int nblobs;
+    int failed;            /* a blob could not be written (errno kept) */
+    int err_no;
+    struct { const char *key; size_t index; } at[CLIP_MAX_DEPTH + 2];
+    int depth;
+} line_ctx;
+
+static void blob_out(line_ctx *c, ls_buf *b, ls_value v)
 {
-    if (depth > CLIP_MAX_DEPTH) {
+    char hex[65];
+    unsigned char dg[32];
+    ls_sha256 h;
+    ls_sha256_init(&h);
+    ls_sha256_update(&h, ls_str_ptr(v), ls_str_len(v));
+    ls_sha256_final(&h, dg);
+    ls_sha256_to_hex(dg, hex);
+    if (write_blob(c->j, ls_str_ptr(v), ls_str_len(v), hex) != 0) {
+        c->failed = 1;
+        c->err_no = errno;
+        return;
+    }
+    ls_buf_adds(b, "null");
+    ls_buf_adds(&c->blobs, c->nblobs++ ? ",{\"at\":[" : "{\"at\":[");
+    for (int i = 1; i <= c->depth; i++) {
+        if (i > 1)
+            ls_buf_addc(&c->blobs, ',');
+        if (c->at[i].key)
+            ls_buf_add_json_str(&c->blobs, c->at[i].key, strlen(c->at[i].key));
+        else
+            ls_buf_add_int(&c->blobs, (int64_t)c->at[i].index);
+    }
+    ls_buf_adds(&c->blobs, "],\"sha256\":\"");
+    ls_buf_add(&c->blobs, hex, 64);
+    ls_buf_adds(&c->blobs, "\",\"bytes\":");
+    ls_buf_add_int(&c->blobs, (int64_t)ls_str_len(v));
+    ls_buf_addc(&c->blobs, '}');
+}
+
+/* Appends the JSON of v, with every string longer than
+ * LS_JOURNAL_INLINE_MAX sent to a blob and anything nested deeper than
+ * CLIP_MAX_DEPTH replaced by a marker, without building a copy (every
+ * event passes through here). */
+static void add_value(line_ctx *c, ls_buf *b, ls_value v)
+{
+    if (c->depth > CLIP_MAX_DEPTH) {
         ls_buf_add_json_str(b, "…[too deep]", strlen("…[too deep]"));
-    } else if (v.kind == LS_STRING && ls_str_len(v) > max) {
-        ls_value cut = clip_string(ls_str_ptr(v), ls_str_len(v), max);
-        ls_buf_add_json(b, cut);
-        ls_value_free(cut);
+    } else if (v.kind == LS_STRING && ls_str_len(v) > LS_JOURNAL_INLINE_MAX && c->j->fd >= 0) {
+        blob_out(c, b, v);
     } else if (v.kind == LS_LIST) {
         ls_buf_addc(b, '[');
+        c->depth++;
         for (size_t i = 0; i < ls_list_len(v); i++) {
             if (i)
                 ls_buf_addc(b, ',');
-            add_clipped(b, ls_list_at(v, i), max, depth + 1);
+            c->at[c->depth].key = NULL;
+            c->at[c->depth].index = i;
+            add_value(c, b, ls_list_at(v, i));
         }
+        c->depth--;
         ls_buf_addc(b, ']');
     } else if (v.kind == LS_MAP) {
         ls_buf_addc(b, '{');
+        c->depth++;
         for (size_t i = 0; i < ls_map_len(v); i++) {
             const char *k = ls_map_key_at(v, i);
             if (i)
                 ls_buf_addc(b, ',');
             ls_buf_add_json_str(b, k, strlen(k));
             ls_buf_addc(b, ':');
-            add_clipped(b, ls_map_value_at(v, i), max, depth + 1);
+            c->at[c->depth].key = k;
+            add_value(c, b, ls_map_value_at(v, i));
         }
+        c->depth--;
         ls_buf_addc(b, '}');
     } else {
         ls_buf_add_json(b, v);
@@ -277,12 +410,13 @@ static void chain_hash(const char *prev, const char *body, size_t len, char out[
 /* The line is {"seq":N,"ts":T,"event":E, the fields (redacted, long text
  * cut), "dry_run":true in a dry run} and then the hash, written straight
  * into one buffer: an event costs about as much as hashing it. */
-int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **line_out, ls_error *err)
+int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **line_out, ls_error *err)
 {
     if (line_out)
         *line_out = NULL;
     char ts[32];
     ls_journal_now_iso(ts);
+    const char *ename = ls_event_name(event);
     ls_buf b;
     ls_buf_init(&b, LS_BUF_UNLIMITED);
     ls_buf_adds(&b, "{\"seq\":");
@@ -290,12 +424,22 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
     ls_buf_adds(&b, ",\"ts\":");
     ls_buf_add_json_str(&b, ts, strlen(ts));
     ls_buf_adds(&b, ",\"event\":");
-    ls_buf_add_json_str(&b, event, strlen(event));
+    ls_buf_add_json_str(&b, ename, strlen(ename));
     ls_value red = ls_redact_value(fields);
     bool dry_done = false;
+    line_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        ls_value_free(red);
+        ls_buf_free(&b);
+        ls_error_set(err, noloc, "out of memory writing the journal");
+        return -1;
+    }
+    c->j = j;
+    ls_buf_init(&c->blobs, LS_BUF_UNLIMITED);
     for (size_t i = 0; i < ls_map_len(red); i++) {
         const char *k = ls_map_key_at(red, i);
-        if (strcmp(k, "seq") == 0 || strcmp(k, "ts") == 0 || strcmp(k, "event") == 0)
+        if (strcmp(k, "seq") == 0 || strcmp(k, "ts") == 0 || strcmp(k, "event") == 0 ||
+            strcmp(k, "blobs") == 0)
             continue; /* the envelope's own */
         ls_buf_addc(&b, ',');
         ls_buf_add_json_str(&b, k, strlen(k));
@@ -304,14 +448,29 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
             ls_buf_adds(&b, "true");
             dry_done = true;
         } else {
-            add_clipped(&b, ls_map_value_at(red, i), LS_JOURNAL_TEXT_MAX, 1);
+            c->depth = 1;
+            c->at[1].key = k;
+            add_value(c, &b, ls_map_value_at(red, i));
         }
     }
     ls_value_free(red);
     if (j->dry_run && !dry_done)
         ls_buf_adds(&b, ",\"dry_run\":true");
+    if (c->nblobs) {
+        ls_buf_adds(&b, ",\"blobs\":[");
+        ls_buf_add(&b, c->blobs.ptr, c->blobs.len);
+        ls_buf_addc(&b, ']');
+    }
     ls_buf_addc(&b, '}');
-    if (b.overflow || b.ptr == NULL) {
+    int failed = c->failed, err_no = c->err_no, overflow = c->blobs.overflow;
+    ls_buf_free(&c->blobs);
+    free(c);
+    if (failed) {
+        ls_buf_free(&b);
+        ls_error_set(err, noloc, "cannot write a result file in %s/blobs: %s", j->dir, strerror(err_no));
+        return -1;
+    }
+    if (b.overflow || overflow || b.ptr == NULL) {
         ls_buf_free(&b);
         ls_error_set(err, noloc, "out of memory writing the journal");
         return -1;
@@ -336,11 +495,17 @@ int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **
             return -1;
         }
         j->dirty = j->group;
-        if (!j->group)
-            sync_dirs(j);
     }
     j->seq++;
     memcpy(j->hash, h, sizeof h);
+    if (j->fd >= 0 && !j->group) {
+        sync_dirs(j);
+        if (write_tip(j) != 0) {
+            ls_error_set(err, noloc, "cannot write %s/journal.tip: %s", j->dir, strerror(errno));
+            free(line);
+            return -1;
+        }
+    }
     line[llen - 1] = '\0';
     if (line_out)
         *line_out = line;
@@ -359,18 +524,29 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
     }
     sync_dirs(j);
     j->dirty = false;
+    if (write_tip(j) != 0) {
+        ls_error_set(err, noloc, "cannot write %s/journal.tip: %s", j->dir, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
 void ls_journal_close(ls_journal *j)
 {
-    if (j->fd >= 0 && j->dirty)
-        (void)fsync(j->fd); /* the runner synced and reported already; this is a backstop */
+    /* The runner synced and reported already; this is a backstop. */
+    if (j->fd >= 0 && j->dirty && fsync(j->fd) == 0) {
+        j->dirty = false;
+        (void)write_tip(j);
+    }
     if (j->fd >= 0) {
         sync_dirs(j);
         close(j->fd);
     }
-    j->fd = -1;
+    if (j->tip_fd >= 0) {
+        (void)fsync(j->tip_fd);
+        close(j->tip_fd);
+    }
+    j->fd = j->tip_fd = -1;
 }
 
 /* Reads a whole file (bounded); malloc'd, NUL-terminated. */
@@ -411,55 +587,6 @@ static char *slurp(const char *path, size_t *len, ls_error *err)
     return s;
 }
 
-static char *journal_text(const char *state_dir, const char *run_id, size_t *len, ls_error *err)
-{
-    if (!ls_journal_id_ok(run_id)) {
-        ls_error_set(err, noloc, "bad run id '%s'", run_id);
-        return NULL;
-    }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/runs/%s/journal.jsonl", state_dir, run_id);
-    if (access(path, F_OK) != 0) {
-        ls_error_set(err, noloc, "no run '%s' in %s", run_id, state_dir);
-        return NULL;
-    }
-    return slurp(path, len, err);
-}
-
-int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err)
-{
-    size_t len = 0;
-    char *text = journal_text(state_dir, run_id, &len, err);
-    if (text == NULL)
-        return -1;
-    *events = ls_list_new();
-    size_t pos = 0, lineno = 0;
-    while (pos < len) {
-        char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        lineno++;
-        if (end > pos) {
-            ls_value ev;
-            char msg[256];
-            if (!ls_value_from_json(text + pos, end - pos, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
-                if (ev.kind != LS_MAP)
-                    ls_value_free(ev);
-                if (nl == NULL)
-                    break; /* a torn last line (crash mid-write) is not an event */
-                ls_error_set(err, noloc, "journal of run %s, line %zu: not a JSON object", run_id, lineno);
-                ls_value_free(*events);
-                *events = ls_null();
-                free(text);
-                return -1;
-            }
-            ls_list_push(events, ev);
-        }
-        pos = end + 1;
-    }
-    free(text);
-    return 0;
-}
-
 static int64_t line_seq(const char *line, size_t len)
 {
     static const char pre[] = "{\"seq\":";
@@ -483,33 +610,367 @@ static bool is_hex64(const char *p)
     return true;
 }
 
-/* Walks the chain over text; returns 0 intact, 1 broken (bad_line, why). */
-static int verify_text(const char *text, size_t len, size_t *bad_line, char *why, size_t whylen,
-                       int64_t *last_seq, char last_hash[65])
+static int run_dir_of(const char *state_dir, const char *run_id, char *dir, size_t dirlen, ls_error *err)
 {
-    char prev[65] = "";
+    if (!ls_journal_id_ok(run_id)) {
+        ls_error_set(err, noloc, "bad run id '%s'", run_id);
+        return -1;
+    }
+    int n = snprintf(dir, dirlen, "%s/runs/%s", state_dir, run_id);
+    if (n < 0 || (size_t)n >= dirlen) {
+        ls_error_set(err, noloc, "state directory path too long");
+        return -1;
+    }
+    return 0;
+}
+
+static char *journal_text(const char *state_dir, const char *run_id, size_t *len, ls_error *err)
+{
+    char dir[4096], path[4200];
+    if (run_dir_of(state_dir, run_id, dir, sizeof dir, err) != 0)
+        return NULL;
+    snprintf(path, sizeof path, "%s/journal.jsonl", dir);
+    if (access(path, F_OK) != 0) {
+        ls_error_set(err, noloc, "no run '%s' in %s", run_id, state_dir);
+        return NULL;
+    }
+    return slurp(path, len, err);
+}
+
+/* Reads blob HEX of the run directory whole, checking its size and digest.
+ * A new string, or null with why[]. */
+static ls_value read_blob(const char *dir, const char *hex, int64_t bytes, char *why, size_t whylen)
+{
+    char path[4300];
+    if (strlen(hex) != 64 || !is_hex64(hex)) {
+        snprintf(why, whylen, "a blob reference is malformed");
+        return ls_null();
+    }
+    snprintf(path, sizeof path, "%s/blobs/%s", dir, hex);
+    ls_error e;
+    ls_error_clear(&e);
+    size_t len = 0;
+    char *text = slurp(path, &len, &e);
+    if (text == NULL) {
+        snprintf(why, whylen, "result file blobs/%.12s... is missing or unreadable", hex);
+        return ls_null();
+    }
+    unsigned char dg[32];
+    char got[65];
+    ls_sha256 h;
+    ls_sha256_init(&h);
+    ls_sha256_update(&h, text, len);
+    ls_sha256_final(&h, dg);
+    ls_sha256_to_hex(dg, got);
+    if ((int64_t)len != bytes || strcmp(got, hex) != 0) {
+        free(text);
+        snprintf(why, whylen, "result file blobs/%.12s... was altered (its SHA-256 does not match)", hex);
+        return ls_null();
+    }
+    ls_value v = ls_string_n(text, len);
+    free(text);
+    return v;
+}
+
+/* v with the value at at[i..] replaced by `put` (taken): containers along
+ * the path are copied shallowly (values shared), so v stays as it was. */
+static ls_value put_at(ls_value v, ls_value at, size_t i, ls_value put, bool *ok)
+{
+    if (i == ls_list_len(at))
+        return put;
+    ls_value k = ls_list_at(at, i);
+    if (v.kind == LS_MAP && k.kind == LS_STRING && ls_map_has(v, ls_str_ptr(k))) {
+        ls_value m = ls_map_clone(v);
+        ls_map_set(&m, ls_str_ptr(k), put_at(ls_map_get(v, ls_str_ptr(k)), at, i + 1, put, ok));
+        return m;
+    }
+    if (v.kind == LS_LIST && k.kind == LS_INT && k.u.i >= 0 && (size_t)k.u.i < ls_list_len(v)) {
+        ls_value l = ls_list_new();
+        for (size_t x = 0; x < ls_list_len(v); x++)
+            ls_list_push(&l, (int64_t)x == k.u.i ? put_at(ls_list_at(v, x), at, i + 1, put, ok)
+                                                 : ls_value_copy(ls_list_at(v, x)));
+        return l;
+    }
+    *ok = false;
+    ls_value_free(put);
+    return ls_value_copy(v);
+}
+
+/* Puts an event's blobs back (journal.h).  0, or -1 with why[]. */
+static int restore_blobs(const char *dir, ls_value *ev, char *why, size_t whylen)
+{
+    ls_value blobs = ls_map_get(*ev, "blobs");
+    if (blobs.kind == LS_NULL)
+        return 0;
+    if (blobs.kind != LS_LIST) {
+        snprintf(why, whylen, "its blobs field is not a list");
+        return -1;
+    }
+    blobs = ls_value_copy(blobs);
+    int rc = 0;
+    for (size_t i = 0; i < ls_list_len(blobs) && rc == 0; i++) {
+        ls_value b = ls_list_at(blobs, i);
+        ls_value at = ls_map_get(b, "at"), sha = ls_map_get(b, "sha256"), n = ls_map_get(b, "bytes");
+        if (at.kind != LS_LIST || ls_list_len(at) == 0 || sha.kind != LS_STRING || n.kind != LS_INT) {
+            snprintf(why, whylen, "a blob reference is malformed");
+            rc = -1;
+            break;
+        }
+        ls_value put = read_blob(dir, ls_str_ptr(sha), n.u.i, why, whylen);
+        if (put.kind == LS_NULL) {
+            rc = -1;
+            break;
+        }
+        bool ok = true;
+        ls_value nv = put_at(*ev, at, 0, put, &ok);
+        ls_value_free(*ev);
+        *ev = nv;
+        if (!ok) {
+            snprintf(why, whylen, "a blob reference points nowhere");
+            rc = -1;
+        }
+    }
+    ls_value_free(blobs);
+    if (rc == 0) {
+        ls_value m = ls_map_clone(*ev);
+        ls_map_del(&m, "blobs");
+        ls_value_free(*ev);
+        *ev = m;
+    }
+    return rc;
+}
+
+/* Parses whole lines of text[0..len) into events.  0 or -1 with err. */
+static int parse_events(const char *dir, const char *run_id, const char *text, size_t len, ls_value *events,
+                        ls_error *err)
+{
+    *events = ls_list_new();
     size_t pos = 0, lineno = 0;
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
+        if (nl == NULL)
+            break; /* a torn last line (crash mid-write) is not an event */
+        size_t end = (size_t)(nl - text);
         lineno++;
-        if (nl == NULL) {
-            *bad_line = lineno;
-            snprintf(why, whylen, "line %zu is incomplete (no newline): the journal was cut or altered", lineno);
-            return 1;
+        if (end > pos) {
+            ls_value ev;
+            char msg[256];
+            if (!ls_value_from_json(text + pos, end - pos, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
+                if (ev.kind != LS_MAP)
+                    ls_value_free(ev);
+                ls_error_set(err, noloc, "journal of run %s, line %zu: not a JSON object", run_id, lineno);
+                goto fail;
+            }
+            if (restore_blobs(dir, &ev, msg, sizeof msg) != 0) {
+                ls_value_free(ev);
+                ls_error_set(err, noloc, "journal of run %s, line %zu: %s", run_id, lineno, msg);
+                goto fail;
+            }
+            ls_list_push(events, ev);
         }
+        pos = end + 1;
+    }
+    return 0;
+fail:
+    ls_value_free(*events);
+    *events = ls_null();
+    return -1;
+}
+
+int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err)
+{
+    size_t len = 0;
+    char *text = journal_text(state_dir, run_id, &len, err);
+    if (text == NULL)
+        return -1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/runs/%s", state_dir, run_id);
+    int rc = parse_events(dir, run_id, text, len, events, err);
+    free(text);
+    return rc;
+}
+
+/* Reads up to `want` bytes at `off` of the file; the count read, or -1. */
+static ssize_t read_at(int fd, char *buf, size_t want, off_t off)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(fd, buf + got, want - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* The event whose line is text[0..n), or null. */
+static ls_value event_of_line(const char *dir, const char *line, size_t n)
+{
+    ls_value ev;
+    char msg[128];
+    if (!ls_value_from_json(line, n, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
+        ls_value_free(ev);
+        return ls_null();
+    }
+    if (restore_blobs(dir, &ev, msg, sizeof msg) != 0) {
+        ls_value_free(ev);
+        return ls_null();
+    }
+    return ev;
+}
+
+int ls_journal_ends(const char *state_dir, const char *run_id, ls_value *first, ls_value *last, ls_error *err)
+{
+    *first = *last = ls_null();
+    char dir[4096], path[4200];
+    if (run_dir_of(state_dir, run_id, dir, sizeof dir, err) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/journal.jsonl", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ls_error_set(err, noloc, "cannot open %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    /* The head: the first line, however long. */
+    ls_buf b;
+    ls_buf_init(&b, (size_t)1 << 30);
+    char chunk[16384];
+    off_t off = 0;
+    const char *nl = NULL;
+    for (;;) {
+        ssize_t r = read_at(fd, chunk, sizeof chunk, off);
+        if (r <= 0)
+            break;
+        ls_buf_add(&b, chunk, (size_t)r);
+        off += r;
+        if ((nl = memchr(b.ptr, '\n', b.len)) != NULL || (size_t)r < sizeof chunk)
+            break;
+    }
+    if (nl != NULL && (*first = event_of_line(dir, b.ptr, (size_t)(nl - b.ptr))).kind == LS_NULL) {
+        ls_buf_free(&b);
+        close(fd);
+        ls_error_set(err, noloc, "journal of run %s, line 1: not a JSON object (lockstep status --verify %s)",
+                     run_id, run_id);
+        return -1;
+    }
+    /* The tail: grow a window back from the end until it holds a whole
+     * line after the last newline but one. */
+    size_t win = sizeof chunk;
+    while (nl != NULL) {
+        off_t size = sb.st_size;
+        off_t at = size > (off_t)win ? size - (off_t)win : 0;
+        ls_buf_reset(&b);
+        char *tmp = malloc(win);
+        ssize_t r = tmp ? read_at(fd, tmp, (size_t)(size - at), at) : -1;
+        if (r > 0)
+            ls_buf_add(&b, tmp, (size_t)r);
+        free(tmp);
+        if (r <= 0 || b.ptr == NULL)
+            break;
+        size_t end = b.len;
+        while (end > 0 && b.ptr[end - 1] != '\n')
+            end--; /* a torn last line is not an event */
+        if (end == 0 && at > 0) {
+            win *= 4;
+            continue;
+        }
+        size_t start = end ? end - 1 : 0;
+        while (start > 0 && b.ptr[start - 1] != '\n')
+            start--;
+        if (start == 0 && at > 0) {
+            win *= 4; /* the last line is longer than the window */
+            continue;
+        }
+        if (end > start)
+            *last = event_of_line(dir, b.ptr + start, end - 1 - start);
+        break;
+    }
+    ls_buf_free(&b);
+    close(fd);
+    return 0;
+}
+
+/* The tip record (journal.h): 0 and *seq, hash; 1 when there is none; -1
+ * when it cannot be read or is malformed. */
+static int read_tip(const char *dir, int64_t *seq, char hash[65])
+{
+    char path[4200], rec[TIP_LEN + 1];
+    snprintf(path, sizeof path, "%s/journal.tip", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    ssize_t r = read_at(fd, rec, TIP_LEN, 0);
+    close(fd);
+    if (r != TIP_LEN || rec[TIP_LEN - 1] != '\n')
+        return -1;
+    rec[TIP_LEN] = '\0';
+    long long s = -1;
+    char h[70] = "";
+    if (sscanf(rec, "tip 1 %lld %66s", &s, h) != 2 || s < 0)
+        return -1;
+    if (s == 0 ? strcmp(h, "-") != 0 : (strlen(h) != 64 || !is_hex64(h)))
+        return -1;
+    *seq = s;
+    snprintf(hash, 65, "%s", s == 0 ? "" : h);
+    return 0;
+}
+
+/* Checks every blob a whole line names (journal.h).  0, or 1 with why. */
+static int check_line_blobs(const char *dir, const char *line, size_t n, size_t lineno, char *why, size_t whylen)
+{
+    if (memmem(line, n, "\"blobs\":[", 9) == NULL)
+        return 0;
+    ls_value ev;
+    char msg[256];
+    if (!ls_value_from_json(line, n, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
+        ls_value_free(ev);
+        snprintf(why, whylen, "line %zu is not a JSON object", lineno);
+        return 1;
+    }
+    int rc = restore_blobs(dir, &ev, msg, sizeof msg) == 0 ? 0 : 1;
+    if (rc)
+        snprintf(why, whylen, "line %zu: %s", lineno, msg);
+    ls_value_free(ev);
+    return rc;
+}
+
+/* Walks the chain over text; returns 0 intact, 1 broken (c->bad_line,
+ * c->why).  Gives the last whole line's seq and hash, and the hash of line
+ * `at` (when at > 0 and there is such a line) in at_hash. */
+static int verify_text(const char *dir, const char *text, size_t len, ls_journal_check *c, int64_t *last_seq,
+                       char last_hash[65], int64_t at, char at_hash[65])
+{
+    char prev[65] = "";
+    size_t pos = 0, lineno = 0;
+    c->lines = 0;
+    c->torn = false;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        if (nl == NULL) {
+            c->torn = true; /* judged against the tip by the caller */
+            break;
+        }
+        lineno++;
         const char *line = text + pos;
         size_t n = (size_t)(nl - line);
         pos += n + 1;
         if (n < HASH_SUFFIX_LEN + 2 || memcmp(line + n - HASH_SUFFIX_LEN, ",\"hash\":\"", 9) != 0 ||
             !is_hex64(line + n - 66) || memcmp(line + n - 2, "\"}", 2) != 0) {
-            *bad_line = lineno;
-            snprintf(why, whylen, "line %zu was altered: it does not end with its hash", lineno);
+            c->bad_line = lineno;
+            snprintf(c->why, sizeof c->why, "line %zu was altered: it does not end with its hash", lineno);
             return 1;
         }
         char *body = malloc(n - HASH_SUFFIX_LEN + 2);
         if (body == NULL) {
-            *bad_line = lineno;
-            snprintf(why, whylen, "out of memory");
+            c->bad_line = lineno;
+            snprintf(c->why, sizeof c->why, "out of memory");
             return 1;
         }
         size_t blen = n - HASH_SUFFIX_LEN;
@@ -520,23 +981,31 @@ static int verify_text(const char *text, size_t len, size_t *bad_line, char *why
         free(body);
         int64_t seq = line_seq(line, n);
         if (memcmp(h, line + n - 66, 64) != 0) {
-            *bad_line = lineno;
+            c->bad_line = lineno;
             if (seq != (int64_t)lineno)
-                snprintf(why, whylen,
+                snprintf(c->why, sizeof c->why,
                          "line %zu: expected seq %zu, found %lld: a line was removed, inserted or reordered",
                          lineno, lineno, (long long)seq);
             else
-                snprintf(why, whylen, "line %zu (seq %lld) was altered: its hash does not match", lineno,
+                snprintf(c->why, sizeof c->why, "line %zu (seq %lld) was altered: its hash does not match", lineno,
                          (long long)seq);
             return 1;
         }
         if (seq != (int64_t)lineno) {
-            *bad_line = lineno;
-            snprintf(why, whylen, "line %zu: expected seq %zu, found %lld", lineno, lineno, (long long)seq);
+            c->bad_line = lineno;
+            snprintf(c->why, sizeof c->why, "line %zu: expected seq %zu, found %lld", lineno, lineno,
+                     (long long)seq);
+            return 1;
+        }
+        if (check_line_blobs(dir, line, n, lineno, c->why, sizeof c->why) != 0) {
+            c->bad_line = lineno;
             return 1;
         }
         memcpy(prev, h, sizeof h);
+        if ((int64_t)lineno == at)
+            memcpy(at_hash, h, sizeof h);
     }
+    c->lines = lineno;
     if (last_seq)
         *last_seq = (int64_t)lineno;
     if (last_hash)
@@ -544,56 +1013,117 @@ static int verify_text(const char *text, size_t len, size_t *bad_line, char *why
     return 0;
 }
 
-int ls_journal_verify(const char *state_dir, const char *run_id, size_t *bad_line, char *why,
-                      size_t whylen, ls_error *err)
+/* The whole check of journal.h: chain, blobs, tip.  0, 1 (c), -1 (err). */
+static int check_journal(const char *dir, const char *text, size_t len, ls_journal_check *c, int64_t *last_seq,
+                         char last_hash[65])
+{
+    memset(c, 0, sizeof *c);
+    int64_t tip_seq = 0;
+    char tip_hash[65] = "", at_hash[65] = "";
+    int t = read_tip(dir, &tip_seq, tip_hash);
+    if (t != 0) {
+        snprintf(c->why, sizeof c->why, "%s",
+                 t > 0 ? "its tip record (journal.tip) is missing: the run directory is incomplete"
+                       : "its tip record (journal.tip) is unreadable or malformed");
+        return 1;
+    }
+    c->durable = tip_seq;
+    if (verify_text(dir, text, len, c, last_seq, last_hash, tip_seq, at_hash) != 0)
+        return 1;
+    if ((int64_t)c->lines < tip_seq) {
+        c->bad_line = c->lines + 1;
+        snprintf(c->why, sizeof c->why,
+                 "it ends after line %zu%s, but %lld lines were made durable: it was cut (a partial copy, a "
+                 "restored disk or a full disk)",
+                 c->lines, c->torn ? " and a torn line" : "", (long long)tip_seq);
+        return 1;
+    }
+    if (tip_seq > 0 && strcmp(at_hash, tip_hash) != 0) {
+        c->bad_line = (size_t)tip_seq;
+        snprintf(c->why, sizeof c->why,
+                 "line %lld is not the line that was made durable (its hash differs from the tip record): "
+                 "the journal was replaced or rewritten",
+                 (long long)tip_seq);
+        return 1;
+    }
+    return 0;
+}
+
+int ls_journal_verify(const char *state_dir, const char *run_id, ls_journal_check *c, ls_error *err)
 {
     size_t len = 0;
+    memset(c, 0, sizeof *c);
     char *text = journal_text(state_dir, run_id, &len, err);
     if (text == NULL)
         return -1;
-    *bad_line = 0;
-    if (whylen)
-        why[0] = '\0';
-    int rc = verify_text(text, len, bad_line, why, whylen, NULL, NULL);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/runs/%s", state_dir, run_id);
+    int rc = check_journal(dir, text, len, c, NULL, NULL);
     free(text);
     return rc;
 }
 
-int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_error *err)
+int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_value *events, ls_error *err)
 {
     memset(j, 0, sizeof *j);
-    j->fd = -1;
+    j->fd = j->tip_fd = -1;
+    *events = ls_null();
     size_t len = 0;
     char *text = journal_text(state_dir, run_id, &len, err);
     if (text == NULL)
         return -1;
     snprintf(j->dir, sizeof j->dir, "%s/runs/%s", state_dir, run_id);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/journal.jsonl", j->dir);
-    /* A torn last line (the process died inside write()) was never
-     * fsynced, so the engine never acted on it: drop it. */
-    size_t whole = len;
-    while (whole > 0 && text[whole - 1] != '\n')
-        whole--;
-    if (whole < len && truncate(path, (off_t)whole) != 0) {
-        ls_error_set(err, noloc, "cannot drop the torn last line of %s: %s", path, strerror(errno));
+    ls_journal_check c;
+    int rc = check_journal(j->dir, text, len, &c, &j->seq, j->hash);
+    if (rc != 0) {
+        free(text);
+        ls_error_set(err, noloc,
+                     "the journal of run %s is damaged: %s.  Nothing was resumed and nothing was changed: "
+                     "lockstep cannot know what that run did past the damage.  Check the system by hand, "
+                     "restore the run directory from a whole copy if there is one (lockstep status --verify "
+                     "%s checks it), or start a new run",
+                     run_id, c.why, run_id);
+        return -1;
+    }
+    if (c.lines == 0) {
+        free(text);
+        ls_error_set(err, noloc,
+                     "run %s recorded nothing (it was stopped before its first event): nothing ran, so there "
+                     "is nothing to resume; start a new run",
+                     run_id);
+        return -1;
+    }
+    if (parse_events(j->dir, run_id, text, len, events, err) != 0) {
         free(text);
         return -1;
     }
-    size_t bad = 0;
-    char why[512];
-    int rc = verify_text(text, whole, &bad, why, sizeof why, &j->seq, j->hash);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/journal.jsonl", j->dir);
+    /* A torn last line (the process died inside write()) is past the
+     * durable tip: the engine never acted on it.  Drop it. */
+    size_t whole = len;
+    while (whole > 0 && text[whole - 1] != '\n')
+        whole--;
     free(text);
-    if (rc != 0) {
-        ls_error_set(err, noloc, "the journal of run %s is damaged: %s", run_id, why);
-        return -1;
+    if (whole < len && truncate(path, (off_t)whole) != 0) {
+        ls_error_set(err, noloc, "cannot drop the torn last line of %s: %s", path, strerror(errno));
+        goto fail;
     }
     j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (j->fd < 0) {
+    snprintf(path, sizeof path, "%s/journal.tip", j->dir);
+    j->tip_fd = j->fd >= 0 ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+    if (j->fd < 0 || j->tip_fd < 0) {
         ls_error_set(err, noloc, "cannot open %s: %s", path, strerror(errno));
-        return -1;
+        goto fail;
     }
     return 0;
+fail:
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = -1;
+    ls_value_free(*events);
+    *events = ls_null();
+    return -1;
 }
 
 /* ---- the lock ---- */

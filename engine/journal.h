@@ -22,10 +22,10 @@
  *   {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","event":"E",<fields>[,"dry_run":true],"hash":"H"}
  *
  *   - `seq` counts lines from 1, with no gaps, across resumes.
- *   - <fields> are the event's fields of the SPEC 5 table, in the order the
- *     engine gives them, every value passed through ls_redact_value and
- *     every string longer than LS_JOURNAL_TEXT_MAX cut with the marker
- *     "…[truncated N bytes]".
+ *   - <fields> are the event's fields (EVENTS below), in the order the
+ *     engine gives them, every value passed through ls_redact_value; a
+ *     string longer than LS_JOURNAL_INLINE_MAX goes to a blob (below), and
+ *     then <fields> end with `"blobs":[...]`.
  *   - `dry_run` is present (true) only on the lines of a dry run.
  *   - `hash` is always the last member.  Let BODY be the line's bytes with
  *     the member `,"hash":"H"` removed (so BODY is the compact JSON object
@@ -38,6 +38,16 @@
  *     separator, no newline).  Verification works on the raw bytes and
  *     never re-serialises, so any changed byte, a removed, inserted or
  *     reordered line breaks the chain at that line.
+ *
+ * THE TIP -- RUN_DIR/journal.tip holds one fixed-size record, "tip 1 SEQ
+ * HASH", rewritten in place right after every fsync of the journal: the
+ * last line known durable.  A hash chain alone cannot tell a journal cut at
+ * a line boundary (a partial copy, a restored disk) from a whole one; the
+ * tip can.  It is written after the journal's fsync, so it never claims
+ * more than the disk holds, and fsynced when the run ends or halts.  A
+ * torn last line is past the tip (the engine never acted on it) and is
+ * dropped on resume; a line at or before the tip that is missing, cut or
+ * different makes the journal damaged, and resume refuses it.
  *
  * Files are created 0600 with O_EXCL and directories 0700; the run
  * directory is fsynced after its files are created.  The directory also
@@ -54,11 +64,64 @@
 #include <lockstep/value.h>
 #include "diag.h"
 
-#define LS_JOURNAL_TEXT_MAX (64u * 1024u) /* longer strings are cut */
+#define LS_JOURNAL_INLINE_MAX 4096u /* longer strings go to blob files */
 #define LS_RUN_ID_MAX 64
+
+/*
+ * EVENTS -- the one definition of their names and fields.  Every line's
+ * `event` is one of these; its fields follow in this order (journal.h is
+ * the schema; docs/runs.md shows it to users):
+ *
+ *   run_started     run_id, playbook, path, sha256, env, params (no secrets:
+ *                   ***), dry_run, user, host
+ *   state_entered   state, visit
+ *   action_started  state, attempt, action, inputs (rendered, redacted)
+ *   action_finished state, attempt, status (ok|failed|timed_out|simulated),
+ *                   result, error, duration_ms
+ *   approval        state, by, via (tty|yes|approve|dry_run)
+ *   assumed         state, attempt, outcome (ok|failed|rerun), by: an
+ *                   operator's word on an attempt whose outcome was unknown
+ *                   (resume --assume STATE=...)
+ *   landed          state, attempt, action, landed (true|false|null),
+ *                   result, error: the `landed:` probe that resume ran for
+ *                   an attempt whose outcome was unknown
+ *   transition      from, to, reason (next|branch|failure|timeout)
+ *   run_resumed     by, host, pid: a resume took the run over
+ *   run_halted      state, reason
+ *   run_finished    outcome (success|failure), state, error (only on a
+ *                   runtime error)
+ *
+ * Any string longer than LS_JOURNAL_INLINE_MAX bytes is stored whole in a
+ * content-addressed blob file, RUN_DIR/blobs/SHA256 (0600, fsynced before
+ * the line that names it), and the line carries `null` in its place plus a
+ * last field `"blobs":[{"at":[KEY|INDEX,...],"sha256":H,"bytes":N},...]`
+ * naming where each one goes.  The line's hash covers the blob's digest,
+ * so the chain covers the blob; ls_journal_read puts every blob back after
+ * checking its digest.
+ */
+typedef enum ls_event {
+    LS_EV_RUN_STARTED,
+    LS_EV_STATE_ENTERED,
+    LS_EV_ACTION_STARTED,
+    LS_EV_ACTION_FINISHED,
+    LS_EV_APPROVAL,
+    LS_EV_ASSUMED,
+    LS_EV_LANDED,
+    LS_EV_TRANSITION,
+    LS_EV_RUN_RESUMED,
+    LS_EV_RUN_HALTED,
+    LS_EV_RUN_FINISHED,
+    LS_EV_UNKNOWN /* a name this version does not know */
+} ls_event;
+
+/* The event's name ("run_started", ...). */
+const char *ls_event_name(ls_event e);
+/* The event of a journal line (a parsed map); LS_EV_UNKNOWN when none. */
+ls_event ls_event_of(ls_value line);
 
 typedef struct ls_journal {
     int fd;               /* journal.jsonl, O_APPEND */
+    int tip_fd;           /* journal.tip: the last line made durable */
     char dir[4096];       /* the run directory */
     int64_t seq;          /* last written */
     char hash[65];        /* last written; "" before the first line */
@@ -66,6 +129,7 @@ typedef struct ls_journal {
     bool group;           /* group commit: fsync only in ls_journal_sync */
     bool dirty;           /* written since the last fsync */
     bool dirs_dirty;      /* the run directory's entries are not durable yet */
+    bool blobs_made;      /* RUN_DIR/blobs exists */
 } ls_journal;
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */
@@ -81,29 +145,112 @@ int ls_journal_mkdirs(const char *path);
 /* Creates STATE_DIR/runs/RUN_ID/ and its journal.  0, or -1 with err. */
 int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, bool dry_run,
                       ls_error *err);
-/* Opens an existing run's journal for appending, after checking its chain;
- * seq and hash continue from its last line. */
-int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_error *err);
+/* Opens an existing run's journal for appending after ls_journal_verify
+ * found it intact (anything else is refused: -1 with err saying what was
+ * found and what to do); a torn last line is dropped; seq and hash continue
+ * from the last whole line.  *events gets the parsed events (blobs put
+ * back).  0 or -1. */
+int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_value *events,
+                      ls_error *err);
 /* Writes a 0600 file (O_EXCL) into the run directory and fsyncs it. */
 int ls_journal_write_file(ls_journal *j, const char *name, const void *data, size_t len, ls_error *err);
 /* Appends one event.  `fields` is a map (borrowed) of the event's fields
  * in order.  On success *line_out (when not NULL) gets the written line
  * without its newline (malloc'd), for --output json.  0 or -1 with err. */
-int ls_journal_append(ls_journal *j, const char *event, ls_value fields, char **line_out, ls_error *err);
+int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **line_out, ls_error *err);
 /* fsyncs what was appended since the last sync (a no-op when nothing
  * was).  0, or -1 with err. */
 int ls_journal_sync(ls_journal *j, ls_error *err);
 void ls_journal_close(ls_journal *j);
 
 /* Reads STATE_DIR/runs/RUN_ID/journal.jsonl into a list of parsed events
- * (maps).  0, or -1 with err (unreadable, a line that is not JSON). */
+ * (maps), blobs put back, a torn last line left out.  It does not check the
+ * chain (status shows what is there; resume uses ls_journal_reopen).  0, or
+ * -1 with err (unreadable, a line that is not JSON, a blob missing). */
 int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err);
+/* Reads only the first event (*first, a map; null when the journal is
+ * empty) and the last line's event and state, for listings: the cost does
+ * not grow with the journal.  last_event/last_state get "" when unknown. */
+int ls_journal_ends(const char *state_dir, const char *run_id, ls_value *first, ls_value *last,
+                    ls_error *err);
 
-/* Checks the hash chain.  Returns 0 when intact; 1 when broken, with
- * *bad_line (1-based) and why[] describing the first bad line; -1 when the
- * journal cannot be read (err). */
-int ls_journal_verify(const char *state_dir, const char *run_id, size_t *bad_line,
-                      char *why, size_t whylen, ls_error *err);
+/* What ls_journal_verify found. */
+typedef struct ls_journal_check {
+    size_t lines;        /* whole lines */
+    int64_t durable;     /* the tip record's seq: lines known made durable */
+    bool torn;           /* a torn last line follows them, never made durable */
+    size_t bad_line;     /* first bad line (1-based); 0: not at a line */
+    char why[512];
+} ls_journal_check;
+
+/* Checks a run's journal whole: the hash chain, the tip record (a line
+ * that was made durable is still there, unchanged: a cut at a line
+ * boundary is caught) and every blob.  Returns 0 when intact (a torn last
+ * line past the durable tip is intact: the engine never acted on it); 1
+ * when broken (c->why says what, c->bad_line where); -1 when the journal
+ * cannot be read (err). */
+int ls_journal_verify(const char *state_dir, const char *run_id, ls_journal_check *c, ls_error *err);
+
+/*
+ * THE FOLD -- the one reading of a journal's events into where the run
+ * stands, shared by `status`, `resume` and reports (fold.c).
+ */
+typedef struct ls_fold_state {
+    const char *name;       /* borrowed from the events */
+    const char *status;     /* NULL (entered: "running"), ok, failed, timed_out, halted, error */
+    int64_t attempts, visits;
+    ls_value result;        /* borrowed: the last action_finished's result, or null */
+    ls_value error;         /* borrowed: the last error (string) or null */
+    bool simulated;         /* that result came from dry_run.result */
+    bool approved;          /* an approval was given in the current visit */
+    const char *approved_by_user, *approved_via; /* borrowed, of that approval */
+    const char *first_ts, *last_ts; /* borrowed: first entered, last event */
+    int64_t ms;             /* wall time inside the state, all visits */
+    int64_t entered_ms;     /* internal: when the current visit began */
+} ls_fold_state;
+
+typedef struct ls_fold {
+    ls_value first;         /* the run_started event (borrowed) */
+    ls_fold_state *states;  /* in order of first appearance */
+    size_t nstates;
+    size_t *path;           /* states[] positions entered, in order */
+    size_t npath;
+    ls_event end;           /* RUN_FINISHED, RUN_HALTED, or UNKNOWN (running, or killed) */
+    ls_value end_event;     /* that event (borrowed), or null */
+    size_t events;
+    /* Where a resume continues:
+     *  - after a transition (or run_started): `at` is the target, not yet
+     *    entered (at = -1: the playbook's start state);
+     *  - after state_entered with no attempt: the state runs from its start
+     *    (requires, approval) within the same visit (entered);
+     *  - after action_started with no action_finished, or an attempt
+     *    journaled "cancelled by signal ..." then run_halted: the outcome
+     *    is UNKNOWN (unknown);
+     *  - after `assumed` rerun or `landed` false: the attempt runs again
+     *    (rerun);
+     *  - after action_finished: that attempt is judged again (has_outcome). */
+    struct {
+        long at;                /* states[] position, or -1 */
+        bool entered, unknown, rerun, has_outcome, simulated;
+        int64_t attempt;        /* last attempt started; 0: none */
+        const char *status;     /* of that attempt: ok, failed, timed_out, simulated */
+        ls_value result;        /* borrowed */
+        const char *error;      /* borrowed, "" when none */
+        int64_t finished_ms;    /* wall clock it finished, 0: unknown */
+    } pt;
+    ls_value index;         /* name -> states[] position (owned) */
+    size_t statecap;
+} ls_fold;
+
+/* Folds events (a list of maps, from ls_journal_read or _reopen), which
+ * must stay alive as long as the fold.  0, or -1 with msg (the journal
+ * does not describe a run: empty, or not starting with run_started). */
+int ls_journal_fold(ls_value events, ls_fold *f, char *msg, size_t msglen);
+void ls_fold_free(ls_fold *f);
+/* A fold state's position by name, or -1. */
+long ls_fold_find(const ls_fold *f, const char *name);
+/* Epoch milliseconds of a journal `ts` (0 when unparsable). */
+int64_t ls_journal_ms_of(const char *iso);
 
 /* A run id is safe as a path component: [0-9A-Za-z-]+, at most 63 bytes. */
 bool ls_journal_id_ok(const char *id);

@@ -779,7 +779,8 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     free(L.vf);
     free(L.fd);
     free(L.by_name);
-    free(L.name_slots);
+    pb->name_slots = L.name_slots; /* kept: every later lookup by name is hashed */
+    pb->name_mask = L.name_mask;
     if (d->errors > errors_before) {
         ls_playbook_free(pb);
         return NULL;
@@ -791,6 +792,13 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
 
 int ls_playbook_state_index(const ls_playbook *pb, const char *name)
 {
+    if (pb->name_slots) {
+        for (size_t at = (size_t)ls_name_hash(name) & pb->name_mask; pb->name_slots[at] != SIZE_MAX;
+             at = (at + 1) & pb->name_mask)
+            if (strcmp(name, pb->states[pb->name_slots[at]].name) == 0)
+                return (int)pb->name_slots[at];
+        return -1;
+    }
     for (size_t i = 0; i < pb->nstates; i++)
         if (pb->states[i].name && strcmp(pb->states[i].name, name) == 0)
             return (int)i;
@@ -831,6 +839,8 @@ static void ls_free_exprs(ls_expr **v, size_t n)
     free(v);
 }
 
+static void ls_state_clear(ls_state *st);
+
 void ls_playbook_free(ls_playbook *pb)
 {
     if (!pb)
@@ -851,8 +861,28 @@ void ls_playbook_free(ls_playbook *pb)
         free(pb->guards[i].description);
     }
     free(pb->guards);
+    free(pb->name_slots);
     for (size_t i = 0; i < pb->nstates; i++) {
         ls_state *st = &pb->states[i];
+        ls_state_clear(st->landed);
+        free(st->landed);
+        ls_state_clear(st);
+    }
+    free(pb->states);
+    ls_value_free(pb->param_values);
+    free(pb->path);
+    free(pb->dir);
+    free(pb->name);
+    free(pb->description);
+    free(pb->text);
+    free(pb);
+}
+
+static void ls_state_clear(ls_state *st)
+{
+    if (st == NULL)
+        return;
+    {
         if (st->prep && st->action && st->action->prep_free)
             st->action->prep_free(st->prep);
         free(st->name);
@@ -868,12 +898,4 @@ void ls_playbook_free(ls_playbook *pb)
         ls_tmpl_free(st->confirm);
         ls_value_free(st->dry_run_result);
     }
-    free(pb->states);
-    ls_value_free(pb->param_values);
-    free(pb->path);
-    free(pb->dir);
-    free(pb->name);
-    free(pb->description);
-    free(pb->text);
-    free(pb);
 }

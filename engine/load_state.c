@@ -151,7 +151,68 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
 
 static const char *const ls_state_keys[] = {
     "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
-    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "terminal", NULL};
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", NULL};
+
+/* `landed:` -- the read-only probe resume runs when the state's attempt
+ * has an unknown outcome: {action, with, expect, timeout}. */
+static void ls_state_landed(ls_loader *L, ls_state *st, const ls_ynode *n, ls_loc key_loc)
+{
+    static const char *const keys[] = {"action", "with", "expect", "timeout", NULL};
+    if (n->kind != LS_Y_MAP) {
+        ls_diag_error(L->d, n->loc, "landed must be a mapping {action, with, expect, timeout}, not a %s",
+                      ls_ykind_name(n));
+        return;
+    }
+    ls_load_check_keys(L, n, "landed", keys);
+    const ls_ynode *a = ls_ymap_get(n, "action"), *ex = ls_ymap_get(n, "expect"), *v;
+    if (!a || !ls_load_text(L, a, "landed.action")) {
+        if (!a)
+            ls_diag_error(L->d, n->loc, "landed needs 'action' (a probe that does not change anything)");
+        return;
+    }
+    if (!ex) {
+        ls_diag_error(L->d, n->loc, "landed needs 'expect' (what the probe's result shows when the action took effect)");
+        return;
+    }
+    ls_state *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    size_t nl = strlen(st->name);
+    p->name = malloc(nl + sizeof ".landed");
+    if (!p->name)
+        abort();
+    memcpy(p->name, st->name, nl);
+    memcpy(p->name + nl, ".landed", sizeof ".landed");
+    p->loc = key_loc;
+    p->action_loc = a->loc;
+    p->next = p->on_failure = p->on_timeout = -1;
+    p->mutates = p->idempotent = -1;
+    p->retry.attempts = 1;
+    p->retry.backoff = 1.0;
+    st->landed = p;
+    p->action = ls_action_find(a->str);
+    if (!p->action) {
+        ls_diag_error(L->d, a->loc, "landed: unknown action '%s' (see lockstep actions)", a->str);
+        return;
+    }
+    if ((v = ls_ymap_get(n, "timeout")) && ls_load_duration(L, v, "landed.timeout", &p->timeout_ms) &&
+        p->timeout_ms == 0)
+        ls_diag_error(L->d, v->loc, "timeout must be greater than 0");
+    if (!p->timeout_ms)
+        p->timeout_ms = st->timeout_ms;
+    p->expect = ls_load_expr_list(L, ex, "landed.expect", true, &p->nexpect);
+    const ls_ynode *with = ls_ymap_get(n, "with");
+    ls_loc with_loc = a->loc;
+    for (size_t i = 0; with && i < n->n; i++)
+        if (n->items[i] == with)
+            with_loc = n->keys[i]->loc;
+    ls_state_with(L, p, with, with_loc);
+    if (p->with && ls_state_mutates_static(p))
+        ls_diag_error(L->d, a->loc,
+                      "landed: '%s' changes the system; the probe must only read (e.g. kubectl.get, "
+                      "mongo.find_one, mongo.count, http.request with GET)",
+                      p->action->name);
+}
 
 static void ls_state_terminal(ls_loader *L, ls_state *st, const ls_ynode *n, const ls_ynode *v)
 {
@@ -298,6 +359,16 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
             if (n->items[i] == with)
                 with_loc = n->keys[i]->loc;
         ls_state_with(L, st, with, with_loc);
+    }
+    if ((v = ls_ymap_get(n, "landed"))) {
+        ls_loc key_loc = v->loc;
+        for (size_t i = 0; i < n->n; i++)
+            if (n->items[i] == v)
+                key_loc = n->keys[i]->loc;
+        if (!has_action_key)
+            ls_diag_error(L->d, key_loc, "'landed' needs an action (state '%s' has none)", st->name);
+        else
+            ls_state_landed(L, st, v, key_loc);
     }
 
     st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||

@@ -82,6 +82,7 @@ typedef struct ls_state {
     int idempotent;        /* -1: ask the action; 0/1: state override */
     bool has_dry_run;
     ls_value dry_run_result; /* map (or null without dry_run) */
+    struct ls_state *landed; /* the `landed:` probe (action, with, expect, timeout), or NULL */
     ls_terminal terminal;
     bool can_fail;         /* SPEC 2: requires, expect, confirm, or an action other than noop */
 } ls_state;
@@ -106,6 +107,8 @@ typedef struct ls_playbook {
     const char **state_names;
     const char **param_names;
     const char **guard_names;
+    size_t *name_slots;          /* state indexes by name hash, or NULL: a linear search */
+    size_t name_mask;
     ls_diags *diags_owner;       /* keeps ls_loc.file strings alive */
 } ls_playbook;
 
@@ -123,6 +126,7 @@ typedef struct ls_load_opts {
  * was any error; warnings alone still return the playbook. */
 ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d);
 void ls_playbook_free(ls_playbook *pb);
+/* A state's index by name (hashed), or -1. */
 int ls_playbook_state_index(const ls_playbook *pb, const char *name);
 /* The failure target for a state (own on_failure, else defaults), or -1. */
 int ls_state_failure_target(const ls_state *st);

@@ -87,15 +87,16 @@ int ls_run_sync(ls_runner *r)
 }
 
 /* Events after which the engine acts outside itself at once: the journal
- * is made durable right there (group commit, journal.h).  JSON output is
- * synced line by line, since whoever reads it may act on each line. */
-static bool acts_after(const char *event)
+ * is made durable right there (group commit, journal.h).  An action's
+ * start is made durable by attempts_loop, only when the action is not
+ * safe to repeat.  JSON output is synced line by line, since whoever reads
+ * it may act on each line. */
+static bool acts_after(ls_event event)
 {
-    return strcmp(event, "action_started") == 0 || strcmp(event, "approval") == 0 ||
-           strcmp(event, "run_finished") == 0 || strcmp(event, "run_halted") == 0;
+    return event == LS_EV_APPROVAL || event == LS_EV_RUN_FINISHED || event == LS_EV_RUN_HALTED;
 }
 
-int ls_run_emit(ls_runner *r, const char *event, ls_value fields)
+int ls_run_emit(ls_runner *r, ls_event event, ls_value fields)
 {
     int rc = 0;
     if (r->journaling) {
@@ -300,6 +301,7 @@ static void fail_state(ls_runner *r, int idx, bool timed_out, const char *msg, s
     out->kind = STEP_NEXT;
     out->to = target;
     out->reason = reason;
+    snprintf(out->msg, sizeof out->msg, "%s", msg); /* journaled with the transition */
 }
 
 static void halt(step *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -327,10 +329,10 @@ typedef struct attempt_out {
     int64_t ms;
 } attempt_out;
 
-static void call_action(ls_runner *r, int idx, int attempt, ls_value inputs, const char *approved_by,
-                        attempt_out *a)
+/* Runs st's action once: st is state idx itself, or its landed: probe. */
+static void call_action(ls_runner *r, int idx, const ls_state *st, int attempt, ls_value inputs,
+                        const char *approved_by, attempt_out *a)
 {
-    const ls_state *st = &r->pb->states[idx];
     int64_t t = ls_now_ms();
     a->result = ls_null();
     a->simulated = false;
@@ -385,7 +387,7 @@ static int finish_attempt(ls_runner *r, int idx, int attempt, attempt_out *a, co
     const char *e = error_override ? error_override : a->err.msg;
     ls_map_set(&f, "error", e[0] ? ls_string(e) : ls_null());
     ls_map_set(&f, "duration_ms", ls_int(a->ms));
-    int rc = ls_run_emit(r, "action_finished", f);
+    int rc = ls_run_emit(r, LS_EV_ACTION_FINISHED, f);
     ls_run_state_set(r, idx, "result", ls_value_copy(a->result));
     r->simulated[idx] = a->simulated;
     return rc;
@@ -525,11 +527,16 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             ls_map_set(&f, "action", ls_string(st->action->name));
             ls_map_set(&f, "inputs", ls_value_copy(inputs));
             ls_run_state_set(r, idx, "attempts", ls_int(attempt));
-            if (ls_run_emit(r, "action_started", f) != 0) {
+            /* A start is made durable before the action only when running it
+             * twice would do harm: a probe, a simulated change or an
+             * idempotent action is simply run again if the engine dies
+             * before the record reaches the disk (docs/runs.md). */
+            bool durable = !r->dry_run && ls_run_state_mutates(st, inputs) && !ls_run_state_idempotent(st, inputs);
+            if (ls_run_emit(r, LS_EV_ACTION_STARTED, f) != 0 || (durable && ls_run_sync(r) != 0)) {
                 halt(out, "cannot write the journal");
                 return;
             }
-            call_action(r, idx, attempt, inputs, approved_by, &a);
+            call_action(r, idx, st, attempt, inputs, approved_by, &a);
             if (a.status == LS_ACT_CANCELLED) {
                 char e[128];
                 snprintf(e, sizeof e, "cancelled by signal %s", ls_signal_name((int)ls_run_signal));
@@ -578,6 +585,92 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
     }
 }
 
+/* The operator's --assume for this state: "ok", "failed", "rerun", or NULL. */
+static const char *assumed_for(ls_runner *r, const char *name)
+{
+    const char *found = NULL;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->opts->nassume; i++) {
+        const char *a = r->opts->assume[i];
+        if (strncmp(a, name, n) == 0 && a[n] == '=')
+            found = a + n + 1;
+    }
+    return found;
+}
+
+/* Resume of an attempt with unknown outcome: runs the state's landed:
+ * probe and journals what it found.  1: it landed (the state is ok with
+ * the probe's result as its own, and *out says where next); 0: it did not
+ * (run the action again); -1: cannot tell (ask the operator); -2: the
+ * journal could not be written (*out halts). */
+static int check_landed(ls_runner *r, int idx, int attempt, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    const ls_state *p = st->landed;
+    char msg[1024] = "";
+    ls_value pin = ls_null();
+    attempt_out a;
+    memset(&a, 0, sizeof a);
+    a.result = ls_map_new();
+    int landed = -1;
+    if (render_inputs(r, p, &pin, msg, sizeof msg) == 0) {
+        ls_value_free(a.result);
+        call_action(r, idx, p, attempt, pin, NULL, &a);
+        if (a.status != LS_ACT_OK) {
+            snprintf(msg, sizeof msg, "%s", a.err.msg);
+        } else {
+            landed = 1;
+            r->ctx.result = &a.result;
+            for (size_t i = 0; i < p->nexpect && landed == 1; i++) {
+                ls_error err;
+                ls_error_clear(&err);
+                int c = cond(r, idx, "landed", p->expect[i], &err);
+                if (c < 0) {
+                    ls_error_format(&err, msg, sizeof msg);
+                    landed = -1;
+                } else if (c == 0) {
+                    snprintf(msg, sizeof msg, "not landed: %s", ls_plan_cond_name(p->expect[i]));
+                    landed = 0;
+                }
+            }
+            r->ctx.result = NULL;
+        }
+    }
+    ls_value_free(pin);
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "state", ls_string(st->name));
+    ls_map_set(&f, "attempt", ls_int(attempt));
+    ls_map_set(&f, "action", ls_string(p->action->name));
+    ls_map_set(&f, "landed", landed < 0 ? ls_null() : ls_bool(landed == 1));
+    ls_map_set(&f, "result", ls_value_copy(a.result));
+    ls_map_set(&f, "error", landed == 1 || msg[0] == '\0' ? ls_null() : ls_string(msg));
+    if (ls_run_emit(r, LS_EV_LANDED, f) != 0) {
+        ls_value_free(a.result);
+        halt(out, "cannot write the journal");
+        return -2;
+    }
+    if (r->text)
+        ls_out_error(r, "%s: attempt %d %s (landed: %s)", st->name, attempt,
+                     landed == 1 ? "took effect" : landed == 0 ? "did not take effect: running it again"
+                                                               : "cannot be judged",
+                     landed < 0 ? msg : p->action->name);
+    if (landed == 1) {
+        a.status = LS_ACT_OK;
+        a.simulated = false;
+        ls_error_clear(&a.err);
+        if (finish_attempt(r, idx, attempt, &a, NULL) != 0) {
+            ls_value_free(a.result);
+            halt(out, "cannot write the journal");
+            return -2;
+        }
+        ls_value_free(a.result);
+        succeed(r, idx, attempt, out);
+        return 1;
+    }
+    ls_value_free(a.result);
+    return landed;
+}
+
 static void run_action_state(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
@@ -589,22 +682,37 @@ static void run_action_state(ls_runner *r, int idx, step *out)
         fail_state(r, idx, false, msg, out);
         return;
     }
-    if (rp != NULL && (rp->unknown || rp->has_outcome)) {
+    if (rp != NULL && (rp->unknown || rp->has_outcome || rp->rerun)) {
         /* Continuing an attempt the journal shows started. */
         int attempt = rp->attempt;
-        char assume[16] = "";
-        for (size_t i = 0; i < r->opts->nassume; i++) {
-            const char *a = r->opts->assume[i];
-            size_t n = strlen(st->name);
-            if (strncmp(a, st->name, n) == 0 && a[n] == '=')
-                snprintf(assume, sizeof assume, "%s", a + n + 1);
-        }
+        const char *assume = assumed_for(r, st->name);
         char by[256];
         if (rp->approved_by[0] != '\0')
             snprintf(by, sizeof by, "%s", rp->approved_by);
         else
             snprintf(by, sizeof by, "%s via resume", ls_out_user());
-        if (rp->unknown && assume[0] != '\0') {
+        if (rp->unknown && assume == NULL && st->landed != NULL) {
+            int l = check_landed(r, idx, attempt, out);
+            if (l == 1 || l == -2) {
+                ls_value_free(inputs);
+                return; /* landed (the state is ok), or the journal failed */
+            }
+            if (l == 0)
+                rp->unknown = false, rp->rerun = true;
+        }
+        if (rp->unknown && assume != NULL) {
+            ls_value f = ls_map_new();
+            ls_map_set(&f, "state", ls_string(st->name));
+            ls_map_set(&f, "attempt", ls_int(attempt));
+            ls_map_set(&f, "outcome", ls_string(assume));
+            ls_map_set(&f, "by", ls_string(ls_out_user()));
+            if (ls_run_emit(r, LS_EV_ASSUMED, f) != 0) {
+                ls_value_free(inputs);
+                halt(out, "cannot write the journal");
+                return;
+            }
+        }
+        if (rp->unknown && assume != NULL && strcmp(assume, "rerun") != 0) {
             attempt_out a;
             memset(&a, 0, sizeof a);
             a.result = ls_map_new();
@@ -622,14 +730,19 @@ static void run_action_state(ls_runner *r, int idx, step *out)
                 succeed(r, idx, attempt, out);
             else
                 fail_state(r, idx, false, e, out);
+        } else if (rp->rerun || (rp->unknown && assume != NULL)) {
+            /* The operator (--assume STATE=rerun) or the landed: probe said
+             * the interrupted attempt is to run again, as that attempt. */
+            attempts_loop(r, idx, inputs, by, attempt > 0 ? attempt : 1, NULL, out);
         } else if (rp->unknown) {
             /* A simulated attempt changed nothing: it is always safe again. */
             if (ls_run_state_idempotent(st, inputs) || (r->dry_run && ls_run_state_mutates(st, inputs)))
                 attempts_loop(r, idx, inputs, by, attempt, NULL, out);
             else
                 halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
-                     "resume with --assume %s=ok or --assume %s=failed",
-                     st->name, attempt, st->name, st->name);
+                     "resume with --assume %s=ok (it took effect), --assume %s=failed (it did not: take the "
+                     "failure path) or --assume %s=rerun (run it again)",
+                     st->name, attempt, st->name, st->name, st->name);
         } else {
             attempt_out a;
             memset(&a, 0, sizeof a);
@@ -687,7 +800,7 @@ static void run_state(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
     memset(out, 0, sizeof *out);
-    bool continuing = r->resuming && r->rp.entered && (r->rp.unknown || r->rp.has_outcome);
+    bool continuing = r->resuming && r->rp.entered && (r->rp.unknown || r->rp.has_outcome || r->rp.rerun);
     if (!continuing) {
         for (size_t i = 0; i < st->nrequires; i++) {
             ls_error err;
@@ -744,7 +857,7 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     if (error != NULL)
         ls_map_set(&f, "error", ls_string(error));
-    ls_run_emit(r, "run_finished", f);
+    ls_run_emit(r, LS_EV_RUN_FINISHED, f);
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
     if (error != NULL)
@@ -758,7 +871,7 @@ static int do_halt(ls_runner *r, int idx, const char *reason)
     ls_value f = ls_map_new();
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     ls_map_set(&f, "reason", ls_string(reason));
-    ls_run_emit(r, "run_halted", f);
+    ls_run_emit(r, LS_EV_RUN_HALTED, f);
     r->rep->outcome = LS_TERM_NONE;
     r->rep->final_state = idx;
     snprintf(r->rep->error, sizeof r->rep->error, "%s", reason);
@@ -778,7 +891,7 @@ static int machine(ls_runner *r, int cur)
             ls_value f = ls_map_new();
             ls_map_set(&f, "state", ls_string(st->name));
             ls_map_set(&f, "visit", ls_int(r->visits[cur]));
-            if (ls_run_emit(r, "state_entered", f) != 0)
+            if (ls_run_emit(r, LS_EV_STATE_ENTERED, f) != 0)
                 return do_halt(r, cur, "cannot write the journal");
             path_push(r, cur);
         }
@@ -804,7 +917,9 @@ static int machine(ls_runner *r, int cur)
         ls_map_set(&f, "from", ls_string(st->name));
         ls_map_set(&f, "to", ls_string(r->pb->states[s.to].name));
         ls_map_set(&f, "reason", ls_string(s.reason));
-        if (ls_run_emit(r, "transition", f) != 0)
+        if (strcmp(s.reason, "failure") == 0 || strcmp(s.reason, "timeout") == 0)
+            ls_map_set(&f, "error", ls_string(s.msg));
+        if (ls_run_emit(r, LS_EV_TRANSITION, f) != 0)
             return do_halt(r, cur, "cannot write the journal");
         ls_out_transition(r, cur, s.to, s.reason);
         if (ls_run_cancel) {
@@ -865,7 +980,7 @@ static int start_journal(ls_runner *r, ls_error *err)
     ls_map_set(&f, "dry_run", ls_bool(r->dry_run));
     ls_map_set(&f, "user", ls_string(ls_out_user()));
     ls_map_set(&f, "host", ls_string(host));
-    return ls_run_emit(r, "run_started", f);
+    return ls_run_emit(r, LS_EV_RUN_STARTED, f);
 }
 
 /* One run per (playbook, env) per state dir.  0, LS_EXIT_LOCKED (said
@@ -908,8 +1023,11 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
 {
     const char *sd = ls_journal_state_dir(r->opts->state_dir);
     ls_value events = ls_null();
-    if (ls_journal_read(sd, r->opts->resume_id, &events, err) != 0)
+    /* Verified whole (chain, tip, blobs) under the lock: a damaged journal
+     * is refused before anything is decided from it. */
+    if (ls_journal_reopen(&r->j, sd, r->opts->resume_id, &events, err) != 0)
         return LS_EXIT_USAGE;
+    r->journaling = true;
     ls_value first = ls_list_at(events, 0);
     r->dry_run = ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b;
     ls_value sa = ls_map_get(first, "started_at");
@@ -922,10 +1040,7 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         ls_error_set(err, noloc, "%s", msg);
         return LS_EXIT_USAGE;
     }
-    if (ls_journal_reopen(&r->j, sd, r->opts->resume_id, err) != 0)
-        return LS_EXIT_USAGE;
     r->j.dry_run = r->dry_run;
-    r->journaling = true;
     r->j.group = true;
     *cur = r->rp.state;
     for (size_t i = 0; i < r->opts->nassume; i++) {
@@ -935,7 +1050,15 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         if (!r->rp.unknown || strncmp(a, name, n) != 0 || a[n] != '=')
             ls_out_error(r, "--assume %s ignored: that state has no action of unknown outcome", a);
     }
-    return 0;
+    char host[256] = "?";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = '\0';
+    ls_value f = ls_map_new();
+    ls_map_set(&f, "by", ls_string(ls_out_user()));
+    ls_map_set(&f, "host", ls_string(host));
+    ls_map_set(&f, "pid", ls_int((int64_t)getpid()));
+    return ls_run_emit(r, LS_EV_RUN_RESUMED, f) == 0 ? 0 : LS_EXIT_USAGE;
 }
 
 /* Loads the plugin of every action the playbook uses, before anything

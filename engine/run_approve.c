@@ -56,7 +56,7 @@ int ls_run_approve(ls_runner *r, int idx, const char *prompt, char *by_out, size
     ls_map_set(&f, "state", ls_string(st->name));
     ls_map_set(&f, "by", ls_string(user));
     ls_map_set(&f, "via", ls_string(via));
-    if (ls_run_emit(r, "approval", f) != 0)
+    if (ls_run_emit(r, LS_EV_APPROVAL, f) != 0)
         return 2;
     r->approved[idx] = true;
     return 1;

@@ -33,6 +33,7 @@ typedef struct ls_resume_point {
     char approved_by[256]; /* "USER via VIA" of that approval */
     int attempt;          /* last attempt started; 0: none */
     bool unknown;         /* that attempt's outcome is unknown (crash or signal) */
+    bool rerun;           /* the operator or a landed: probe said to run it again */
     bool has_outcome;     /* that attempt finished: re-evaluate it */
     ls_act_status status;
     bool simulated;
@@ -73,7 +74,7 @@ extern volatile sig_atomic_t ls_run_signal;
 /* run.c */
 /* Makes the journal durable now (group commit: journal.h).  0 or -1. */
 int ls_run_sync(ls_runner *r);
-int ls_run_emit(ls_runner *r, const char *event, ls_value fields); /* takes fields; 0 or -1 */
+int ls_run_emit(ls_runner *r, ls_event event, ls_value fields); /* takes fields; 0 or -1 */
 void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* takes v */
 
 /* run_approve.c */
@@ -102,9 +103,8 @@ const char *ls_out_user(void);
 int ls_out_ask(const char *prompt);
 const char *ls_signal_name(int sig);
 
-/* Epoch milliseconds now, and of a journal `ts` (0 when unparsable). */
+/* Epoch milliseconds now. */
 int64_t ls_wall_ms(void);
-int64_t ls_wall_ms_of(const char *iso);
 
 /* resume.c: replays events into r (states map, visits, path, rp).
  * 0, or -1 with msg (refusal: exit 2). */
