@@ -157,9 +157,9 @@ static const char *const ls_state_keys[] = {
  * has an unknown outcome: {action, with, expect, timeout}. */
 static void ls_state_landed(ls_loader *L, ls_state *st, const ls_ynode *n, ls_loc key_loc)
 {
-    static const char *const keys[] = {"action", "with", "expect", "timeout", NULL};
+    static const char *const keys[] = {"action", "with", "expect", "timeout", "mutates", NULL};
     if (n->kind != LS_Y_MAP) {
-        ls_diag_error(L->d, n->loc, "landed must be a mapping {action, with, expect, timeout}, not a %s",
+        ls_diag_error(L->d, n->loc, "landed must be a mapping {action, with, expect, timeout, mutates}, not a %s",
                       ls_ykind_name(n));
         return;
     }
@@ -201,6 +201,8 @@ static void ls_state_landed(ls_loader *L, ls_state *st, const ls_ynode *n, ls_lo
     if (!p->timeout_ms)
         p->timeout_ms = st->timeout_ms;
     p->expect = ls_load_expr_list(L, ex, "landed.expect", true, &p->nexpect);
+    if ((v = ls_ymap_get(n, "mutates")))
+        p->mutates = ls_load_bool(L, v, "landed.mutates"); /* `false`: a program that only reads */
     const ls_ynode *with = ls_ymap_get(n, "with");
     ls_loc with_loc = a->loc;
     for (size_t i = 0; with && i < n->n; i++)

@@ -243,3 +243,15 @@ int ls_action_check_types(const ls_action *a, ls_value inputs, ls_error *err)
     }
     return 0;
 }
+
+const char *ls_act_status_name(ls_act_status s)
+{
+    switch (s) {
+    case LS_ACT_OK: return "ok";
+    case LS_ACT_FAILED: return "failed";
+    case LS_ACT_TIMED_OUT: return "timed_out";
+    case LS_ACT_CANCELLED: return "cancelled";
+    case LS_ACT_INTERRUPTED: return "interrupted";
+    }
+    return "?";
+}

@@ -35,7 +35,8 @@ typedef enum ls_act_status {
     LS_ACT_OK = 0,
     LS_ACT_FAILED,
     LS_ACT_TIMED_OUT,
-    LS_ACT_CANCELLED /* SIGINT/SIGTERM: the run halts, resumable */
+    LS_ACT_CANCELLED, /* SIGINT/SIGTERM: the run halts, resumable */
+    LS_ACT_INTERRUPTED /* scenario tests only: the attempt's outcome is unknown, as after a crash */
 } ls_act_status;
 
 struct ls_runner;
@@ -108,6 +109,8 @@ extern const ls_family ls_families[];        /* registry.c */
  * stdout, stderr, duration_ms, truncated.  Defined in act_core.c. */
 extern const ls_field ls_program_results[];
 
+/* "ok", "failed", "timed_out", "cancelled", "interrupted". */
+const char *ls_act_status_name(ls_act_status s);
 const ls_action *ls_action_find(const char *name);
 size_t ls_action_count(void);
 const ls_action *ls_action_at(size_t i);      /* sorted by name */

@@ -506,6 +506,8 @@ static int render_inputs(ls_runner *r, const ls_state *st, ls_value *inputs, cha
     return 0;
 }
 
+static void decide_unknown(ls_runner *r, int idx, ls_value inputs, int attempt, const char *by, step *out);
+
 /* The attempt loop from `attempt`; `pre` is an already-finished attempt to
  * judge first (resume), or NULL. */
 static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *approved_by, int attempt,
@@ -537,6 +539,13 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
                 return;
             }
             call_action(r, idx, st, attempt, inputs, approved_by, &a);
+            if (a.status == LS_ACT_INTERRUPTED) {
+                /* A scenario's stand-in for a crash inside the action: what
+                 * a resume would do next, without the journal. */
+                ls_value_free(a.result);
+                decide_unknown(r, idx, inputs, attempt, approved_by, out);
+                return;
+            }
             if (a.status == LS_ACT_CANCELLED) {
                 char e[128];
                 snprintf(e, sizeof e, "cancelled by signal %s", ls_signal_name((int)ls_run_signal));
@@ -671,6 +680,66 @@ static int check_landed(ls_runner *r, int idx, int attempt, step *out)
     return landed;
 }
 
+/* An attempt whose outcome is unknown (the engine died in it, or a
+ * scenario canned it `interrupted`): the operator's --assume decides, else
+ * the state's landed: probe, else an idempotent action simply runs again,
+ * else the run halts and asks. */
+static void decide_unknown(ls_runner *r, int idx, ls_value inputs, int attempt, const char *by, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    const char *assume = assumed_for(r, st->name);
+    if (assume == NULL && st->landed != NULL) {
+        int l = check_landed(r, idx, attempt, out);
+        if (l == 1 || l == -2)
+            return; /* landed (the state is ok), or the journal failed */
+        if (l == 0) {
+            attempts_loop(r, idx, inputs, by, attempt, NULL, out);
+            return;
+        }
+    }
+    if (assume != NULL) {
+        ls_value f = ls_map_new();
+        ls_map_set(&f, "state", ls_string(st->name));
+        ls_map_set(&f, "attempt", ls_int(attempt));
+        ls_map_set(&f, "outcome", ls_string(assume));
+        ls_map_set(&f, "by", ls_string(ls_out_user()));
+        if (ls_run_emit(r, LS_EV_ASSUMED, f) != 0) {
+            halt(out, "cannot write the journal");
+            return;
+        }
+    }
+    if (assume != NULL && strcmp(assume, "rerun") == 0) {
+        /* The operator takes responsibility: the interrupted attempt runs
+         * again, as that attempt (not a retry). */
+        attempts_loop(r, idx, inputs, by, attempt, NULL, out);
+    } else if (assume != NULL) {
+        attempt_out a;
+        memset(&a, 0, sizeof a);
+        a.result = ls_map_new();
+        a.status = strcmp(assume, "ok") == 0 ? LS_ACT_OK : LS_ACT_FAILED;
+        char e[256];
+        snprintf(e, sizeof e, "outcome assumed %s by %s (--assume)", assume, ls_out_user());
+        if (finish_attempt(r, idx, attempt, &a, e) != 0) {
+            ls_value_free(a.result);
+            halt(out, "cannot write the journal");
+            return;
+        }
+        ls_value_free(a.result);
+        if (a.status == LS_ACT_OK)
+            succeed(r, idx, attempt, out);
+        else
+            fail_state(r, idx, false, e, out);
+    } else if (ls_run_state_idempotent(st, inputs) || (r->dry_run && ls_run_state_mutates(st, inputs))) {
+        /* A simulated attempt changed nothing: it is always safe again. */
+        attempts_loop(r, idx, inputs, by, attempt, NULL, out);
+    } else {
+        halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
+             "resume with --assume %s=ok (it took effect), --assume %s=failed (it did not: take the "
+             "failure path) or --assume %s=rerun (run it again)",
+             st->name, attempt, st->name, st->name, st->name);
+    }
+}
+
 static void run_action_state(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
@@ -685,64 +754,16 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     if (rp != NULL && (rp->unknown || rp->has_outcome || rp->rerun)) {
         /* Continuing an attempt the journal shows started. */
         int attempt = rp->attempt;
-        const char *assume = assumed_for(r, st->name);
         char by[256];
         if (rp->approved_by[0] != '\0')
             snprintf(by, sizeof by, "%s", rp->approved_by);
         else
             snprintf(by, sizeof by, "%s via resume", ls_out_user());
-        if (rp->unknown && assume == NULL && st->landed != NULL) {
-            int l = check_landed(r, idx, attempt, out);
-            if (l == 1 || l == -2) {
-                ls_value_free(inputs);
-                return; /* landed (the state is ok), or the journal failed */
-            }
-            if (l == 0)
-                rp->unknown = false, rp->rerun = true;
-        }
-        if (rp->unknown && assume != NULL) {
-            ls_value f = ls_map_new();
-            ls_map_set(&f, "state", ls_string(st->name));
-            ls_map_set(&f, "attempt", ls_int(attempt));
-            ls_map_set(&f, "outcome", ls_string(assume));
-            ls_map_set(&f, "by", ls_string(ls_out_user()));
-            if (ls_run_emit(r, LS_EV_ASSUMED, f) != 0) {
-                ls_value_free(inputs);
-                halt(out, "cannot write the journal");
-                return;
-            }
-        }
-        if (rp->unknown && assume != NULL && strcmp(assume, "rerun") != 0) {
-            attempt_out a;
-            memset(&a, 0, sizeof a);
-            a.result = ls_map_new();
-            a.status = strcmp(assume, "ok") == 0 ? LS_ACT_OK : LS_ACT_FAILED;
-            char e[256];
-            snprintf(e, sizeof e, "outcome assumed %s by %s (--assume)", assume, ls_out_user());
-            if (finish_attempt(r, idx, attempt, &a, e) != 0) {
-                ls_value_free(a.result);
-                ls_value_free(inputs);
-                halt(out, "cannot write the journal");
-                return;
-            }
-            ls_value_free(a.result);
-            if (a.status == LS_ACT_OK)
-                succeed(r, idx, attempt, out);
-            else
-                fail_state(r, idx, false, e, out);
-        } else if (rp->rerun || (rp->unknown && assume != NULL)) {
-            /* The operator (--assume STATE=rerun) or the landed: probe said
-             * the interrupted attempt is to run again, as that attempt. */
+        if (rp->unknown) {
+            decide_unknown(r, idx, inputs, attempt, by, out);
+        } else if (rp->rerun) {
+            /* A landed: probe or the operator said so before a halt. */
             attempts_loop(r, idx, inputs, by, attempt > 0 ? attempt : 1, NULL, out);
-        } else if (rp->unknown) {
-            /* A simulated attempt changed nothing: it is always safe again. */
-            if (ls_run_state_idempotent(st, inputs) || (r->dry_run && ls_run_state_mutates(st, inputs)))
-                attempts_loop(r, idx, inputs, by, attempt, NULL, out);
-            else
-                halt(out, "unknown outcome of %s (attempt %d was interrupted): check what it did, then "
-                     "resume with --assume %s=ok (it took effect), --assume %s=failed (it did not: take the "
-                     "failure path) or --assume %s=rerun (run it again)",
-                     st->name, attempt, st->name, st->name, st->name);
         } else {
             attempt_out a;
             memset(&a, 0, sizeof a);

@@ -24,12 +24,17 @@
  * file itself is read here, bounded to SC_MAX_FILE.
  *
  * Canned results: `results: {STATE: ATTEMPT}` or `{STATE: [ATTEMPT...]}`,
- * ATTEMPT = {status: ok|failed|timed_out, result: {...}, error: "..."}
- * (each key optional: status ok, result {}, a generic error message).  A
- * list gives one entry per attempt; when the runner asks for more attempts
- * than the list holds, the LAST entry repeats (so `[{status: failed}]`
- * fails every retry).  A state with an action and no canned result gets its
- * `dry_run.result` (or {}) with status ok.
+ * ATTEMPT = {status: ok|failed|timed_out|interrupted, result: {...},
+ * error: "..."} (each key optional: status ok, result {}, a generic error
+ * message).  A list gives one entry per attempt; when the runner asks for
+ * more attempts than the list holds, the LAST entry repeats (so
+ * `[{status: failed}]` fails every retry).  A state with an action and no
+ * canned result gets its `dry_run.result` (or {}) with status ok.
+ * `interrupted` stands for a crash inside the action: the runner does what
+ * a resume would (`assume: {STATE: ok|failed|rerun}`, else the state's
+ * landed: probe, canned under `STATE.landed`, else a re-run when the action
+ * is idempotent, else a halt), and an attempt run again takes the next
+ * entry.
  *
  * Which transition a run took is derived from its path (the runner reports
  * states entered, not edges): for consecutive entries S -> T, the edges of
@@ -86,6 +91,7 @@ typedef struct sc_attempt {
 
 typedef struct sc_canned {
     int state;
+    bool landed;     /* canned for the state's landed: probe (key STATE.landed) */
     sc_attempt *att;
     size_t n;
 } sc_canned;
@@ -112,6 +118,9 @@ typedef struct scenario {
     bool approve_all;
     char **approve;
     size_t napprove;
+    char **assume;     /* "STATE=ok|failed|rerun", from `assume:` */
+    size_t nassume;
+    size_t *reruns;    /* per state: interrupted attempts run again so far */
     int exp_outcome;   /* SC_OUT_UNSET, LS_TERM_SUCCESS, LS_TERM_FAILURE, SC_OUT_HALTED */
     int exp_final;     /* -1: unset */
     bool has_path;
@@ -324,8 +333,11 @@ static void sc_parse_attempt(scenario *sc, const ls_ynode *n, sc_attempt *a)
             a->status = LS_ACT_FAILED;
         else if (strcmp(s->str, "timed_out") == 0)
             a->status = LS_ACT_TIMED_OUT;
+        else if (strcmp(s->str, "interrupted") == 0)
+            a->status = LS_ACT_INTERRUPTED;
         else
-            ls_diag_error(&sc->diags, s->loc, "status must be ok, failed or timed_out, not '%s'", s->str);
+            ls_diag_error(&sc->diags, s->loc, "status must be ok, failed, timed_out or interrupted, not '%s'",
+                          s->str);
     }
     const ls_ynode *r = ls_ymap_get(n, "result");
     if (r && sc_want(&sc->diags, r, LS_Y_MAP, "result"))
@@ -343,7 +355,25 @@ static void sc_parse_results(scenario *sc, const ls_ynode *n)
     if (!sc->canned)
         return;
     for (size_t i = 0; i < n->n; i++) {
-        int si = sc_state(sc, n->keys[i], "results");
+        /* STATE, or STATE.landed for the state's landed: probe. */
+        const ls_ynode *key = n->keys[i];
+        size_t kl = strlen(key->str);
+        bool landed = kl > 7 && strcmp(key->str + kl - 7, ".landed") == 0;
+        int si = -1;
+        if (landed) {
+            char *base = sc_strdup(key->str);
+            if (base) {
+                base[kl - 7] = '\0';
+                si = ls_playbook_state_index(sc->book->pb, base);
+                free(base);
+            }
+            if (si < 0 || !sc->book->pb->states[si].landed) {
+                ls_diag_error(&sc->diags, key->loc, "results: '%s' names no state with a landed: probe", key->str);
+                continue;
+            }
+        } else {
+            si = sc_state(sc, key, "results");
+        }
         if (si < 0)
             continue;
         const ls_state *st = &sc->book->pb->states[si];
@@ -355,6 +385,7 @@ static void sc_parse_results(scenario *sc, const ls_ynode *n)
         const ls_ynode *v = n->items[i];
         sc_canned *c = &sc->canned[sc->ncanned++];
         c->state = si;
+        c->landed = landed;
         if (v->kind == LS_Y_SEQ) {
             if (v->n == 0) {
                 ls_diag_error(&sc->diags, v->loc, "results: an empty list of attempts for '%s'", st->name);
@@ -373,6 +404,30 @@ static void sc_parse_results(scenario *sc, const ls_ynode *n)
             c->n = 1;
             sc_parse_attempt(sc, v, &c->att[0]);
         }
+    }
+}
+
+/* `assume: {STATE: ok|failed|rerun}`: the operator's word on an attempt
+ * canned `interrupted`, as `lockstep resume --assume STATE=...` says it. */
+static void sc_parse_assume(scenario *sc, const ls_ynode *n)
+{
+    if (!sc_want(&sc->diags, n, LS_Y_MAP, "assume"))
+        return;
+    sc->assume = calloc(n->n + 1, sizeof *sc->assume);
+    if (!sc->assume)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        const ls_ynode *v = n->items[i];
+        if (sc_state(sc, n->keys[i], "assume") < 0 || !sc_want(&sc->diags, v, LS_Y_SCALAR, "assume"))
+            continue;
+        if (strcmp(v->str, "ok") != 0 && strcmp(v->str, "failed") != 0 && strcmp(v->str, "rerun") != 0) {
+            ls_diag_error(&sc->diags, v->loc, "assume: say ok, failed or rerun, not '%s'", v->str);
+            continue;
+        }
+        ls_buf b;
+        ls_buf_init(&b, 4096);
+        ls_buf_printf(&b, "%s=%s", n->keys[i]->str, v->str);
+        sc->assume[sc->nassume++] = ls_buf_steal(&b);
     }
 }
 
@@ -609,7 +664,7 @@ static void sc_tidy_path(ls_buf *path)
 static int sc_load(scenario *sc, const char *path, sc_books *books)
 {
     static const char *const keys[] = {"name", "description", "playbook", "env", "set",
-                                       "results", "approve", "expect", NULL};
+                                       "results", "approve", "assume", "expect", NULL};
     char err[256];
     size_t len = 0;
     int rc = -1;
@@ -663,6 +718,8 @@ static int sc_load(scenario *sc, const char *path, sc_books *books)
         sc_parse_results(sc, v);
     if ((v = ls_ymap_get(root, "approve")))
         sc_parse_approve(sc, v);
+    if ((v = ls_ymap_get(root, "assume")))
+        sc_parse_assume(sc, v);
     if ((v = ls_ymap_get(root, "expect")))
         sc_parse_expect(sc, v);
     else
@@ -707,6 +764,10 @@ static void sc_free(scenario *sc)
     for (size_t i = 0; i < sc->napprove; i++)
         free(sc->approve[i]);
     free(sc->approve);
+    for (size_t i = 0; i < sc->nassume; i++)
+        free(sc->assume[i]);
+    free(sc->assume);
+    free(sc->reruns);
     free(sc->path);
     free(sc->visit_states);
     free(sc->visit_counts);
@@ -732,13 +793,25 @@ static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value
 {
     scenario *sc = ud;
     int si = sc_state_of(sc->pb, st);
+    bool probe = false;
+    if (si < 0) {
+        /* A landed: probe: its own canned results, under STATE.landed. */
+        for (size_t i = 0; i < sc->pb->nstates && si < 0; i++)
+            if (sc->pb->states[i].landed == st)
+                si = (int)i;
+        probe = si >= 0;
+    }
     ls_act_status status = LS_ACT_OK;
     const sc_attempt *a = NULL;
+    /* An interrupted entry takes its slot: the attempt run again after it
+     * gets the next entry (and so does everything after). */
+    size_t skip = !probe && si >= 0 && sc->reruns ? sc->reruns[si] : 0;
     for (size_t i = 0; i < sc->ncanned && si >= 0; i++)
-        if (sc->canned[i].state == si) {
-            size_t k = attempt >= 1 ? (size_t)(attempt - 1) : 0;
+        if (sc->canned[i].state == si && sc->canned[i].landed == probe) {
+            size_t k = (attempt >= 1 ? (size_t)(attempt - 1) : 0) + skip;
             a = &sc->canned[i].att[k < sc->canned[i].n ? k : sc->canned[i].n - 1];
         }
+
     if (a) {
         ls_loc nowhere = {NULL, 0, 0};
         status = a->status;
@@ -752,6 +825,10 @@ static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value
     } else {
         *result = ls_map_new();
     }
+    if (status == LS_ACT_INTERRUPTED && si >= 0 && sc->reruns)
+        sc->reruns[si]++;
+    if (probe)
+        return status; /* the state's own calls decide its edges */
     if (sc->ncalls == sc->capcalls) {
         size_t cap = sc->capcalls ? sc->capcalls * 2 : 32;
         sc_call *c = realloc(sc->calls, cap * sizeof *c);
@@ -865,7 +942,8 @@ static void sc_cover(const scenario *sc, const ls_run_report *r)
         int status = -1;
         if (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt <= 1) {
             status = (int)sc->calls[c++].status;
-            while (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt > 1)
+            while (c < sc->ncalls && sc->calls[c].state == s &&
+                   (sc->calls[c].attempt > 1 || status == LS_ACT_INTERRUPTED))
                 status = (int)sc->calls[c++].status;
         }
         sc_edge *best = NULL;
@@ -898,6 +976,10 @@ static int sc_run(scenario *sc, FILE *out)
     opts.approve_all_silently = sc->approve_all;
     opts.approve = (const char *const *)sc->approve;
     opts.napprove = sc->napprove;
+    opts.assume = (const char *const *)sc->assume;
+    opts.nassume = sc->nassume;
+    free(sc->reruns);
+    sc->reruns = calloc(sc->pb->nstates + 1, sizeof *sc->reruns);
     ls_run(sc->pb, &opts, &rep);
 
     ls_buf why;

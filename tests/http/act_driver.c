@@ -24,13 +24,7 @@
 
 static const char *status_name(ls_act_status st)
 {
-    switch (st) {
-    case LS_ACT_OK: return "ok";
-    case LS_ACT_FAILED: return "failed";
-    case LS_ACT_TIMED_OUT: return "timed_out";
-    case LS_ACT_CANCELLED: return "cancelled";
-    }
-    return "?";
+    return ls_act_status_name(st);
 }
 
 static int run_prepare(const ls_action *a, ls_value with)

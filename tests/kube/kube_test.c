@@ -76,13 +76,7 @@ static ls_tmpl *tmpl_of(ls_value v, ls_loc loc)
 
 static const char *status_name(ls_act_status s)
 {
-    switch (s) {
-    case LS_ACT_OK: return "ok";
-    case LS_ACT_FAILED: return "failed";
-    case LS_ACT_TIMED_OUT: return "timed_out";
-    case LS_ACT_CANCELLED: return "cancelled";
-    }
-    return "?";
+    return ls_act_status_name(s);
 }
 
 static int failures;

@@ -36,13 +36,7 @@ static const ls_action *core(const char *name)
 
 static const char *status_name(ls_act_status s)
 {
-    switch (s) {
-    case LS_ACT_OK: return "ok";
-    case LS_ACT_FAILED: return "failed";
-    case LS_ACT_TIMED_OUT: return "timed_out";
-    case LS_ACT_CANCELLED: return "cancelled";
-    }
-    return "?";
+    return ls_act_status_name(s);
 }
 
 static ls_act_status call_action(const ls_action *a, ls_value inputs, int64_t timeout_ms,
