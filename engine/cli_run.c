@@ -492,24 +492,15 @@ static void fmt_ms(char *out, size_t n, int64_t ms, bool known)
 
 static int status_one(const char *sd, const char *id, bool json)
 {
-    ls_value events = ls_null();
     ls_error err;
     ls_error_clear(&err);
-    if (ls_journal_read(sd, id, &events, &err) != 0) {
-        fprintf(stderr, "lockstep: %s\n", err.msg);
-        ls_value_free(events);
-        return LS_EXIT_USAGE;
-    }
     ls_fold f;
-    char msg[512];
-    if (ls_journal_fold(events, &f, msg, sizeof msg) != 0) {
-        fprintf(stderr, "lockstep: run %s: %s\n", id, msg);
+    if (ls_journal_fold_run(sd, id, &f, &err) != 0) {
+        fprintf(stderr, "lockstep: %s\n", err.msg);
         ls_fold_free(&f);
-        ls_value_free(events);
         return LS_EXIT_USAGE;
     }
-    size_t n = ls_list_len(events);
-    ls_value row = run_row(sd, id, f.first, ls_list_at(events, n - 1), &f);
+    ls_value row = run_row(sd, id, f.first, f.end_event, &f);
     ls_value states = ls_map_new();
     for (size_t i = 0; i < f.nstates; i++) {
         const ls_fold_state *fs = &f.states[i];
@@ -552,7 +543,6 @@ static int status_one(const char *sd, const char *id, bool json)
     ls_value_free(states);
     ls_value_free(row);
     ls_fold_free(&f);
-    ls_value_free(events);
     return 0;
 }
 

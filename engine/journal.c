@@ -396,15 +396,23 @@ static void add_value(line_ctx *c, ls_buf *b, ls_value v)
     }
 }
 
-static void chain_hash(const char *prev, const char *body, size_t len, char out[65])
+/* H = SHA-256(prev || body || tail): tail closes a line's body when it is
+ * read back without copying it (journal.h). */
+static void chain_hash2(const char *prev, const char *body, size_t len, const char *tail, char out[65])
 {
     ls_sha256 s;
     unsigned char dg[32];
     ls_sha256_init(&s);
     ls_sha256_update(&s, prev, strlen(prev));
     ls_sha256_update(&s, body, len);
+    ls_sha256_update(&s, tail, strlen(tail));
     ls_sha256_final(&s, dg);
     ls_sha256_to_hex(dg, out);
+}
+
+static void chain_hash(const char *prev, const char *body, size_t len, char out[65])
+{
+    chain_hash2(prev, body, len, "", out);
 }
 
 /* The line is {"seq":N,"ts":T,"event":E, the fields (redacted, long text
@@ -740,56 +748,6 @@ static int restore_blobs(const char *dir, ls_value *ev, char *why, size_t whylen
     return rc;
 }
 
-/* Parses whole lines of text[0..len) into events.  0 or -1 with err. */
-static int parse_events(const char *dir, const char *run_id, const char *text, size_t len, ls_value *events,
-                        ls_error *err)
-{
-    *events = ls_list_new();
-    size_t pos = 0, lineno = 0;
-    while (pos < len) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        if (nl == NULL)
-            break; /* a torn last line (crash mid-write) is not an event */
-        size_t end = (size_t)(nl - text);
-        lineno++;
-        if (end > pos) {
-            ls_value ev;
-            char msg[256];
-            if (!ls_value_from_json(text + pos, end - pos, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
-                if (ev.kind != LS_MAP)
-                    ls_value_free(ev);
-                ls_error_set(err, noloc, "journal of run %s, line %zu: not a JSON object", run_id, lineno);
-                goto fail;
-            }
-            if (restore_blobs(dir, &ev, msg, sizeof msg) != 0) {
-                ls_value_free(ev);
-                ls_error_set(err, noloc, "journal of run %s, line %zu: %s", run_id, lineno, msg);
-                goto fail;
-            }
-            ls_list_push(events, ev);
-        }
-        pos = end + 1;
-    }
-    return 0;
-fail:
-    ls_value_free(*events);
-    *events = ls_null();
-    return -1;
-}
-
-int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err)
-{
-    size_t len = 0;
-    char *text = journal_text(state_dir, run_id, &len, err);
-    if (text == NULL)
-        return -1;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/runs/%s", state_dir, run_id);
-    int rc = parse_events(dir, run_id, text, len, events, err);
-    free(text);
-    return rc;
-}
-
 /* Reads up to `want` bytes at `off` of the file; the count read, or -1. */
 static ssize_t read_at(int fd, char *buf, size_t want, off_t off)
 {
@@ -941,11 +899,23 @@ static int check_line_blobs(const char *dir, const char *line, size_t n, size_t 
     return rc;
 }
 
+/* What is done with each whole line once its hash is checked: 0, or 1
+ * with why (the line is bad). */
+typedef int (*line_fn)(void *ud, const char *dir, const char *line, size_t n, size_t lineno, char *why,
+                       size_t whylen);
+
+static int blobs_of_line(void *ud, const char *dir, const char *line, size_t n, size_t lineno, char *why,
+                         size_t whylen)
+{
+    (void)ud;
+    return check_line_blobs(dir, line, n, lineno, why, whylen);
+}
+
 /* Walks the chain over text; returns 0 intact, 1 broken (c->bad_line,
  * c->why).  Gives the last whole line's seq and hash, and the hash of line
  * `at` (when at > 0 and there is such a line) in at_hash. */
 static int verify_text(const char *dir, const char *text, size_t len, ls_journal_check *c, int64_t *last_seq,
-                       char last_hash[65], int64_t at, char at_hash[65])
+                       char last_hash[65], int64_t at, char at_hash[65], line_fn each, void *ud)
 {
     char prev[65] = "";
     size_t pos = 0, lineno = 0;
@@ -967,18 +937,8 @@ static int verify_text(const char *dir, const char *text, size_t len, ls_journal
             snprintf(c->why, sizeof c->why, "line %zu was altered: it does not end with its hash", lineno);
             return 1;
         }
-        char *body = malloc(n - HASH_SUFFIX_LEN + 2);
-        if (body == NULL) {
-            c->bad_line = lineno;
-            snprintf(c->why, sizeof c->why, "out of memory");
-            return 1;
-        }
-        size_t blen = n - HASH_SUFFIX_LEN;
-        memcpy(body, line, blen);
-        body[blen] = '}';
         char h[65];
-        chain_hash(prev, body, blen + 1, h);
-        free(body);
+        chain_hash2(prev, line, n - HASH_SUFFIX_LEN, "}", h);
         int64_t seq = line_seq(line, n);
         if (memcmp(h, line + n - 66, 64) != 0) {
             c->bad_line = lineno;
@@ -997,7 +957,7 @@ static int verify_text(const char *dir, const char *text, size_t len, ls_journal
                      (long long)seq);
             return 1;
         }
-        if (check_line_blobs(dir, line, n, lineno, c->why, sizeof c->why) != 0) {
+        if (each(ud, dir, line, n, lineno, c->why, sizeof c->why) != 0) {
             c->bad_line = lineno;
             return 1;
         }
@@ -1015,7 +975,7 @@ static int verify_text(const char *dir, const char *text, size_t len, ls_journal
 
 /* The whole check of journal.h: chain, blobs, tip.  0, 1 (c), -1 (err). */
 static int check_journal(const char *dir, const char *text, size_t len, ls_journal_check *c, int64_t *last_seq,
-                         char last_hash[65])
+                         char last_hash[65], line_fn each, void *ud)
 {
     memset(c, 0, sizeof *c);
     int64_t tip_seq = 0;
@@ -1028,7 +988,7 @@ static int check_journal(const char *dir, const char *text, size_t len, ls_journ
         return 1;
     }
     c->durable = tip_seq;
-    if (verify_text(dir, text, len, c, last_seq, last_hash, tip_seq, at_hash) != 0)
+    if (verify_text(dir, text, len, c, last_seq, last_hash, tip_seq, at_hash, each, ud) != 0)
         return 1;
     if ((int64_t)c->lines < tip_seq) {
         c->bad_line = c->lines + 1;
@@ -1058,23 +1018,76 @@ int ls_journal_verify(const char *state_dir, const char *run_id, ls_journal_chec
         return -1;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/runs/%s", state_dir, run_id);
-    int rc = check_journal(dir, text, len, c, NULL, NULL);
+    int rc = check_journal(dir, text, len, c, NULL, NULL, blobs_of_line, NULL);
     free(text);
     return rc;
 }
 
-int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_value *events, ls_error *err)
+/* Each line parsed (blobs put back) and added to a fold. */
+static int fold_line(void *ud, const char *dir, const char *line, size_t n, size_t lineno, char *why,
+                     size_t whylen)
+{
+    ls_value ev;
+    char msg[256];
+    if (!ls_value_from_json(line, n, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
+        ls_value_free(ev);
+        snprintf(why, whylen, "line %zu is not a JSON object", lineno);
+        return 1;
+    }
+    if (restore_blobs(dir, &ev, msg, sizeof msg) != 0) {
+        ls_value_free(ev);
+        snprintf(why, whylen, "line %zu: %s", lineno, msg);
+        return 1;
+    }
+    int rc = ls_fold_add(ud, ev, msg, sizeof msg);
+    ls_value_free(ev);
+    if (rc != 0)
+        snprintf(why, whylen, "%s", msg);
+    return rc != 0;
+}
+
+int ls_journal_fold_run(const char *state_dir, const char *run_id, ls_fold *f, ls_error *err)
+{
+    ls_fold_init(f);
+    size_t len = 0;
+    char *text = journal_text(state_dir, run_id, &len, err);
+    if (text == NULL)
+        return -1;
+    char dir[4096], why[512];
+    snprintf(dir, sizeof dir, "%s/runs/%s", state_dir, run_id);
+    size_t pos = 0, lineno = 0;
+    int rc = 0;
+    while (pos < len && rc == 0) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        if (nl == NULL)
+            break; /* a torn last line is not an event */
+        size_t end = (size_t)(nl - text);
+        if (fold_line(f, dir, text + pos, end - pos, ++lineno, why, sizeof why) != 0) {
+            ls_error_set(err, noloc, "journal of run %s: %s", run_id, why);
+            rc = -1;
+        }
+        pos = end + 1;
+    }
+    free(text);
+    if (rc == 0 && ls_fold_end(f, why, sizeof why) != 0) {
+        ls_error_set(err, noloc, "run %s: %s", run_id, why);
+        rc = -1;
+    }
+    return rc;
+}
+
+int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_fold *f, ls_error *err)
 {
     memset(j, 0, sizeof *j);
     j->fd = j->tip_fd = -1;
-    *events = ls_null();
+    ls_fold_init(f);
     size_t len = 0;
     char *text = journal_text(state_dir, run_id, &len, err);
     if (text == NULL)
         return -1;
     snprintf(j->dir, sizeof j->dir, "%s/runs/%s", state_dir, run_id);
     ls_journal_check c;
-    int rc = check_journal(j->dir, text, len, &c, &j->seq, j->hash);
+    int rc = check_journal(j->dir, text, len, &c, &j->seq, j->hash, fold_line, f);
     if (rc != 0) {
         free(text);
         ls_error_set(err, noloc,
@@ -1091,10 +1104,6 @@ int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, 
                      "run %s recorded nothing (it was stopped before its first event): nothing ran, so there "
                      "is nothing to resume; start a new run",
                      run_id);
-        return -1;
-    }
-    if (parse_events(j->dir, run_id, text, len, events, err) != 0) {
-        free(text);
         return -1;
     }
     char path[4200];
@@ -1121,8 +1130,6 @@ fail:
     if (j->fd >= 0)
         close(j->fd);
     j->fd = -1;
-    ls_value_free(*events);
-    *events = ls_null();
     return -1;
 }
 

@@ -119,6 +119,8 @@ const char *ls_event_name(ls_event e);
 /* The event of a journal line (a parsed map); LS_EV_UNKNOWN when none. */
 ls_event ls_event_of(ls_value line);
 
+typedef struct ls_fold ls_fold; /* below: THE FOLD */
+
 typedef struct ls_journal {
     int fd;               /* journal.jsonl, O_APPEND */
     int tip_fd;           /* journal.tip: the last line made durable */
@@ -145,13 +147,12 @@ int ls_journal_mkdirs(const char *path);
 /* Creates STATE_DIR/runs/RUN_ID/ and its journal.  0, or -1 with err. */
 int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, bool dry_run,
                       ls_error *err);
-/* Opens an existing run's journal for appending after ls_journal_verify
- * found it intact (anything else is refused: -1 with err saying what was
- * found and what to do); a torn last line is dropped; seq and hash continue
- * from the last whole line.  *events gets the parsed events (blobs put
- * back).  0 or -1. */
-int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_value *events,
-                      ls_error *err);
+/* Opens an existing run's journal for appending once it is checked whole
+ * as ls_journal_verify does (anything else is refused: -1 with err saying
+ * what was found and what to do); a torn last line is dropped; seq and
+ * hash continue from the last whole line.  *f gets the journal's fold
+ * (blobs put back), made in the same pass.  0 or -1. */
+int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, ls_fold *f, ls_error *err);
 /* Writes a 0600 file (O_EXCL) into the run directory and fsyncs it. */
 int ls_journal_write_file(ls_journal *j, const char *name, const void *data, size_t len, ls_error *err);
 /* Appends one event.  `fields` is a map (borrowed) of the event's fields
@@ -163,11 +164,6 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
 int ls_journal_sync(ls_journal *j, ls_error *err);
 void ls_journal_close(ls_journal *j);
 
-/* Reads STATE_DIR/runs/RUN_ID/journal.jsonl into a list of parsed events
- * (maps), blobs put back, a torn last line left out.  It does not check the
- * chain (status shows what is there; resume uses ls_journal_reopen).  0, or
- * -1 with err (unreadable, a line that is not JSON, a blob missing). */
-int ls_journal_read(const char *state_dir, const char *run_id, ls_value *events, ls_error *err);
 /* Reads only the first event (*first, a map; null when the journal is
  * empty) and the last line's event and state, for listings: the cost does
  * not grow with the journal.  last_event/last_state get "" when unknown. */
@@ -207,16 +203,19 @@ typedef struct ls_fold_state {
     const char *first_ts, *last_ts; /* borrowed: first entered, last event */
     int64_t ms;             /* wall time inside the state, all visits */
     int64_t entered_ms;     /* internal: when the current visit began */
+    /* References that keep the strings and values above alive once the
+     * events are gone (the fold owns them). */
+    ls_value ref_name, ref_first_ts, ref_last_ts, ref_by, ref_via;
 } ls_fold_state;
 
-typedef struct ls_fold {
-    ls_value first;         /* the run_started event (borrowed) */
+struct ls_fold {
+    ls_value first;         /* the run_started event */
     ls_fold_state *states;  /* in order of first appearance */
     size_t nstates;
     size_t *path;           /* states[] positions entered, in order */
     size_t npath;
     ls_event end;           /* RUN_FINISHED, RUN_HALTED, or UNKNOWN (running, or killed) */
-    ls_value end_event;     /* that event (borrowed), or null */
+    ls_value end_event;     /* that event, or null */
     size_t events;
     /* Where a resume continues:
      *  - after a transition (or run_started): `at` is the target, not yet
@@ -234,19 +233,29 @@ typedef struct ls_fold {
         bool entered, unknown, rerun, has_outcome, simulated;
         int64_t attempt;        /* last attempt started; 0: none */
         const char *status;     /* of that attempt: ok, failed, timed_out, simulated */
-        ls_value result;        /* borrowed */
-        const char *error;      /* borrowed, "" when none */
+        ls_value result;
+        const char *error;      /* "" when none */
+        ls_value ref_error;
         int64_t finished_ms;    /* wall clock it finished, 0: unknown */
     } pt;
     ls_value index;         /* name -> states[] position (owned) */
-    size_t statecap;
-} ls_fold;
+    size_t statecap, pathcap;
+};
 
-/* Folds events (a list of maps, from ls_journal_read or _reopen), which
- * must stay alive as long as the fold.  0, or -1 with msg (the journal
- * does not describe a run: empty, or not starting with run_started). */
+/* The fold holds its own references: events can be freed as soon as they
+ * are added, so a journal is folded in memory that grows with its states,
+ * not its events.  ls_fold_add borrows ev; 0, or -1 with msg (an event
+ * without the fields its kind needs, or a first event that is not
+ * run_started).  ls_fold_end: 0, or -1 with msg when there were no events. */
+void ls_fold_init(ls_fold *f);
+int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen);
+int ls_fold_end(ls_fold *f, char *msg, size_t msglen);
+/* All of the above over a list of events. */
 int ls_journal_fold(ls_value events, ls_fold *f, char *msg, size_t msglen);
 void ls_fold_free(ls_fold *f);
+/* Reads and folds a run's journal line by line, without checking the
+ * chain (status; resume uses ls_journal_reopen).  0 or -1 with err. */
+int ls_journal_fold_run(const char *state_dir, const char *run_id, ls_fold *f, ls_error *err);
 /* A fold state's position by name, or -1. */
 long ls_fold_find(const ls_fold *f, const char *name);
 /* Epoch milliseconds of a journal `ts` (0 when unparsable). */

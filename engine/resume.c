@@ -28,13 +28,9 @@ static void rp_clear(ls_resume_point *rp)
     rp->result = ls_null();
 }
 
-int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen)
+int ls_resume_apply(ls_runner *r, const ls_fold *fp, char *msg, size_t msglen)
 {
-    ls_fold f;
-    if (ls_journal_fold(events, &f, msg, msglen) != 0) {
-        ls_fold_free(&f);
-        return -1;
-    }
+    const ls_fold f = *fp;
     int rc = -1;
     int *pos = NULL;
     if (f.end == LS_EV_RUN_FINISHED) {
@@ -115,6 +111,5 @@ int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen)
     rc = 0;
 out:
     free(pos);
-    ls_fold_free(&f);
     return rc;
 }

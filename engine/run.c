@@ -1043,20 +1043,22 @@ static void runner_free(ls_runner *r)
 static int resume_setup(ls_runner *r, ls_error *err, int *cur)
 {
     const char *sd = ls_journal_state_dir(r->opts->state_dir);
-    ls_value events = ls_null();
+    ls_fold f;
     /* Verified whole (chain, tip, blobs) under the lock: a damaged journal
      * is refused before anything is decided from it. */
-    if (ls_journal_reopen(&r->j, sd, r->opts->resume_id, &events, err) != 0)
+    if (ls_journal_reopen(&r->j, sd, r->opts->resume_id, &f, err) != 0) {
+        ls_fold_free(&f);
         return LS_EXIT_USAGE;
+    }
     r->journaling = true;
-    ls_value first = ls_list_at(events, 0);
+    ls_value first = f.first;
     r->dry_run = ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b;
     ls_value sa = ls_map_get(first, "started_at");
     snprintf(r->started_at, sizeof r->started_at, "%s",
              sa.kind == LS_STRING ? ls_str_ptr(sa) : ls_str_ptr(ls_map_get(first, "ts")));
     char msg[1024] = "";
-    int rc = ls_resume_replay(r, events, msg, sizeof msg);
-    ls_value_free(events);
+    int rc = ls_resume_apply(r, &f, msg, sizeof msg);
+    ls_fold_free(&f);
     if (rc != 0) {
         ls_error_set(err, noloc, "%s", msg);
         return LS_EXIT_USAGE;
@@ -1075,11 +1077,11 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "?");
     host[sizeof host - 1] = '\0';
-    ls_value f = ls_map_new();
-    ls_map_set(&f, "by", ls_string(ls_out_user()));
-    ls_map_set(&f, "host", ls_string(host));
-    ls_map_set(&f, "pid", ls_int((int64_t)getpid()));
-    return ls_run_emit(r, LS_EV_RUN_RESUMED, f) == 0 ? 0 : LS_EXIT_USAGE;
+    ls_value ev = ls_map_new();
+    ls_map_set(&ev, "by", ls_string(ls_out_user()));
+    ls_map_set(&ev, "host", ls_string(host));
+    ls_map_set(&ev, "pid", ls_int((int64_t)getpid()));
+    return ls_run_emit(r, LS_EV_RUN_RESUMED, ev) == 0 ? 0 : LS_EXIT_USAGE;
 }
 
 /* Loads the plugin of every action the playbook uses, before anything

@@ -106,8 +106,8 @@ const char *ls_signal_name(int sig);
 /* Epoch milliseconds now. */
 int64_t ls_wall_ms(void);
 
-/* resume.c: replays events into r (states map, visits, path, rp).
- * 0, or -1 with msg (refusal: exit 2). */
-int ls_resume_replay(ls_runner *r, ls_value events, char *msg, size_t msglen);
+/* resume.c: applies the journal's fold to r (states map, visits, path,
+ * rp).  0, or -1 with msg (refusal: exit 2). */
+int ls_resume_apply(ls_runner *r, const ls_fold *f, char *msg, size_t msglen);
 
 #endif
