@@ -227,6 +227,58 @@ class Bench:
         a, b = alternate(ans, run, max(1, min(self.args.runs, 3)))
         self.row("B8", "ansible-playbook %d command tasks / lockstep %d exec states" % (n, n), a / b, "report (>= 100)")
 
+    def journal_rows(self, nloop, nnoop):
+        """B9 resume of a long run / its verify, B10 noop states / decision
+        states, B11 status listing with a long run / without it."""
+        pb = os.path.join(self.tmp, "loop.yaml")
+        with open(pb, "w") as f:
+            # 4 events per turn; a confirm at the end halts the run (no TTY).
+            f.write("lockstep: 1\nname: bench-loop\nstart: a\nparams:\n  n: {type: int, default: %d}\n"
+                    "states:\n  a:\n    next:\n      - {if: \"states.a.visits < params.n\", goto: b}\n"
+                    "      - {goto: gate}\n  b: {next: a}\n"
+                    "  gate: {confirm: \"go on?\", next: done, on_failure: done}\n"
+                    "  done: {terminal: success}\n" % nloop)
+        lone = os.path.join(self.tmp, "lone-state")
+        env = dict(self.env, LOCKSTEP_STATE_DIR=lone)
+        subprocess.run([self.bin, "run", pb, "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        rid = os.listdir(os.path.join(lone, "runs"))[0]
+        pristine = os.path.join(self.tmp, "lone-pristine")
+        shutil.copytree(lone, pristine)
+
+        def resume():
+            shutil.rmtree(lone)
+            shutil.copytree(pristine, lone)
+            return wall([self.bin, "resume", rid, "--yes", "--quiet"], env=env)
+
+        verify = lambda: wall([self.bin, "status", "--verify", rid], env=env)
+        a, b = alternate(resume, verify, self.args.runs)
+        self.row("B9", "resume a %d-event run / status --verify of it" % (4 * nloop), a / b, "<= 3")
+
+        noop = os.path.join(self.tmp, "noop.yaml")
+        with open(noop, "w") as f:
+            f.write("lockstep: 1\nname: bench-noop\nstart: s0\nstates:\n")
+            for i in range(nnoop):
+                f.write("  s%d: {action: noop, next: %s}\n" % (i, "s%d" % (i + 1) if i + 1 < nnoop else "done"))
+            f.write("  done: {terminal: success}\n")
+        dec = os.path.join(self.tmp, "b10-decide.yaml")
+        gen_decision_playbook(dec, nnoop)
+        a, b = alternate(lambda: self.lockstep("run", noop, "--quiet"), lambda: self.lockstep("run", dec, "--quiet"),
+                         self.args.runs)
+        self.row("B10", "run %d noop states / %d decision states" % (nnoop, nnoop), a / b, "<= 2")
+
+        few = os.path.join(self.tmp, "few-state")
+        env_few = dict(self.env, LOCKSTEP_STATE_DIR=few)
+        for _ in range(5):
+            subprocess.run([self.bin, "run", dec, "--quiet"], env=env_few, check=True, stdout=subprocess.DEVNULL)
+        many = os.path.join(self.tmp, "many-state")
+        shutil.copytree(few, many)
+        shutil.copytree(os.path.join(pristine, "runs", rid), os.path.join(many, "runs", rid))
+        env_many = dict(self.env, LOCKSTEP_STATE_DIR=many)
+        a, b = alternate(lambda: wall([self.bin, "status"], env=env_many),
+                         lambda: wall([self.bin, "status"], env=env_few), self.args.runs)
+        self.row("B11", "status listing with a %d-event run / without it" % (4 * nloop), a / b, "<= 1.5")
+
     def markdown(self, path):
         with open(path, "w") as f:
             f.write("| id | measure | result | target |\n| --- | --- | --- | --- |\n")
@@ -253,8 +305,8 @@ def main():
     args = ap.parse_args()
     if args.tiny:
         args.runs = 1
-    sizes = dict(exec=5, decide=20, small=50, large=200, evals=10000, docs=200) if args.tiny else \
-        dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000)
+    sizes = dict(exec=5, decide=20, small=50, large=200, evals=10000, docs=200, loop=50, noop=20) if args.tiny else \
+        dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000, loop=25000, noop=500)
     b = Bench(args)
     try:
         p_exec = b.b1(sizes["exec"])
@@ -262,6 +314,7 @@ def main():
         p_small = b.b3_b4(sizes["small"], sizes["large"])
         b.b5(sizes["evals"])
         b.b6(p_small, p_exec)
+        b.journal_rows(sizes["loop"], sizes["noop"])
         b.mongo_benches(sizes["docs"])
         b.b8(sizes["exec"], p_exec)
         if args.markdown:
