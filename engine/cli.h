@@ -13,6 +13,7 @@ int ls_cmd_plan(int argc, char **argv);
 int ls_cmd_run(int argc, char **argv);
 int ls_cmd_resume(int argc, char **argv);
 int ls_cmd_status(int argc, char **argv);
+int ls_cmd_report(int argc, char **argv); /* report.c */
 int ls_cmd_test(int argc, char **argv);
 
 #endif

@@ -239,7 +239,11 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
         break;
     }
     case LS_EV_RUN_FINISHED:
-        st->status = is_str(ev, "error") ? "error" : "ok";
+        /* A failure terminal reads as failed: the run failed there. */
+        st->status = is_str(ev, "error") ? "error"
+                     : is_str(ev, "outcome") && strcmp(ls_str_ptr(ls_map_get(ev, "outcome")), "failure") == 0
+                         ? "failed"
+                         : "ok";
         if (is_str(ev, "error"))
             keep(&st->error, ls_map_get(ev, "error"));
         leave(f, s, now);

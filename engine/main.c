@@ -19,6 +19,7 @@ static const command commands[] = {
     {"run", ls_cmd_run, "run a playbook (or rehearse it with --dry-run)"},
     {"resume", ls_cmd_resume, "continue a halted or interrupted run from its journal"},
     {"status", ls_cmd_status, "list runs, show one, or verify a journal's hash chain"},
+    {"report", ls_cmd_report, "tell a run as HTML, Markdown, JUnit XML or JSON"},
     {"graph", ls_cmd_graph, "write the state machine as Graphviz DOT or Mermaid"},
     {"test", ls_cmd_test, "run scenario tests against a playbook"},
     {"actions", ls_cmd_actions, "describe the built-in actions"},
