@@ -647,7 +647,7 @@ static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynod
 static void ls_load_root(ls_loader *L)
 {
     static const char *const keys[] = {"lockstep", "name", "description", "params", "guards",
-                                       "defaults", "start", "states", NULL};
+                                       "defaults", "start", "states", "notify", NULL};
     ls_playbook *pb = L->pb;
     const ls_ynode *r = L->root;
     ls_loc top = {L->file, 1, 1};
@@ -721,6 +721,8 @@ static void ls_load_root(ls_loader *L)
     if (guards)
         ls_load_guards(L, guards);
     ls_check_guard_cycles(L);
+    if ((v = ls_ymap_get(r, "notify")))
+        ls_load_notify(L, v);
 
     const ls_ynode *start = ls_ymap_get(r, "start");
     if (!start)
@@ -862,6 +864,7 @@ void ls_playbook_free(ls_playbook *pb)
     }
     free(pb->guards);
     free(pb->name_slots);
+    ls_notify_specs_free(pb->notify, pb->nnotify);
     for (size_t i = 0; i < pb->nstates; i++) {
         ls_state *st = &pb->states[i];
         ls_state_clear(st->landed);

@@ -46,6 +46,10 @@ char *ls_load_strdup(const char *s);
 const char *ls_load_suggest(const char *name, const char *const *names, size_t n);
 bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len);
 
+/* notify.c: the top-level notify: list into pb->notify. */
+void ls_load_notify(ls_loader *L, const ls_ynode *n);
+void ls_notify_specs_free(ls_notify_spec *s, size_t n);
+
 /* The shared pieces of load.c used by load_state.c. */
 ls_expr *ls_load_expr(ls_loader *L, const ls_ynode *n, const char *what, bool allow_result);
 ls_expr **ls_load_expr_list(ls_loader *L, const ls_ynode *n, const char *what, bool allow_result,

@@ -87,6 +87,15 @@ typedef struct ls_state {
     bool can_fail;         /* SPEC 2: requires, expect, confirm, or an action other than noop */
 } ls_state;
 
+/* One entry of the top-level `notify:` list (notify.c). */
+typedef struct ls_notify_spec {
+    ls_tmpl *url;          /* a string template */
+    ls_tmpl *headers;      /* a map template, or NULL */
+    unsigned on;           /* event bits (notify.c) */
+    bool insecure;
+    ls_loc loc;
+} ls_notify_spec;
+
 typedef struct ls_playbook {
     char *path;            /* as given */
     char *dir;             /* its directory: environments/ lives there */
@@ -100,6 +109,7 @@ typedef struct ls_playbook {
     int start;
     int64_t default_timeout_ms;  /* 0: none */
     bool confirm_mutating;       /* defaults.confirm_mutating (extension): confirm every mutating state */
+    ls_notify_spec *notify; size_t nnotify; /* the top-level notify: list */
     /* Resolved param values (when loaded with params checked). */
     ls_value param_values;       /* map */
     const char *env_name;        /* --env NAME, or NULL */

@@ -884,6 +884,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
     if (error != NULL)
         snprintf(r->rep->error, sizeof r->rep->error, "%s", error);
     ls_out_final(r, outcome == LS_TERM_SUCCESS ? "success" : "failure", idx, error);
+    ls_notify(r, outcome == LS_TERM_SUCCESS ? "succeeded" : "failed", idx,
+              outcome == LS_TERM_SUCCESS ? "success" : "failure", error);
     return outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
 }
 
@@ -897,6 +899,7 @@ static int do_halt(ls_runner *r, int idx, const char *reason)
     r->rep->final_state = idx;
     snprintf(r->rep->error, sizeof r->rep->error, "%s", reason);
     ls_out_final(r, "halted", idx, reason);
+    ls_notify(r, strncmp(reason, "approval needed", 15) == 0 ? "approval_needed" : "halted", idx, "halted", reason);
     return LS_EXIT_HALTED;
 }
 
@@ -1091,6 +1094,8 @@ static int load_plugins(const ls_playbook *pb, ls_error *err)
     for (size_t i = 0; i < pb->nstates; i++)
         if (pb->states[i].action != NULL && ls_action_runner(pb->states[i].action, err) == NULL)
             return -1;
+    if (pb->nnotify > 0 && ls_action_runner(ls_action_find("http.request"), err) == NULL)
+        return -1; /* notify: posts through http.request */
     return 0;
 }
 
@@ -1199,6 +1204,8 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         handlers = true;
     }
     ls_out_begin(&r);
+    if (!r.resuming)
+        ls_notify(&r, "started", cur, NULL, NULL);
     code = machine(&r, cur);
     goto out;
 fail:

@@ -103,6 +103,10 @@ const char *ls_out_user(void);
 int ls_out_ask(const char *prompt);
 const char *ls_signal_name(int sig);
 
+/* notify.c: tells the playbook's notify: entries that listen for `event`
+ * (started, approval_needed, halted, succeeded, failed); never fails. */
+void ls_notify(ls_runner *r, const char *event, int state, const char *outcome, const char *message);
+
 /* Epoch milliseconds now. */
 int64_t ls_wall_ms(void);
 
