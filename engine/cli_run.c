@@ -28,12 +28,13 @@ typedef struct cli_opts {
     bool dry_run, yes, quiet, verify, help;
     const char *state_dir;
     const char *output;
+    const char *heartbeat;
 } cli_opts;
 
 /* The command's own options (plan and run take the shared ones through
  * cli_opts.h; resume takes --set itself: it has no PLAYBOOK). */
 enum { O_SET = 1, O_RUN = 2, O_STATEDIR = 4, O_OUTPUT = 8, O_QUIET = 16, O_ASSUME = 32, O_VERIFY = 64,
-       O_APPROVE = 128 };
+       O_APPROVE = 128, O_HEARTBEAT = 256 };
 
 static int push(strlist *l, const char *v, const char *opt)
 {
@@ -89,6 +90,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
             {"--set", O_SET, true}, {"--dry-run", O_RUN, false}, {"--yes", O_APPROVE, false},
             {"--approve", O_APPROVE, true}, {"--state-dir", O_STATEDIR, true}, {"--output", O_OUTPUT, true},
             {"--quiet", O_QUIET, false}, {"--assume", O_ASSUME, true}, {"--verify", O_VERIFY, false},
+            {"--heartbeat", O_HEARTBEAT, true},
         };
         size_t k = 0;
         for (; k < sizeof table / sizeof table[0]; k++)
@@ -118,12 +120,19 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
         else if (strcmp(name, "--quiet") == 0) o->quiet = true;
         else if (strcmp(name, "--assume") == 0) rc = push(&o->assume, val, name);
         else if (strcmp(name, "--verify") == 0) o->verify = true;
+        else if (strcmp(name, "--heartbeat") == 0) o->heartbeat = val;
         if (rc != 0)
             return -1;
         if (strcmp(name, "--set") == 0 && strchr(val, '=') == NULL) {
             fprintf(stderr, "lockstep %s: --set needs K=V, got '%s'\n", argv[0], val);
             return -1;
         }
+    }
+    int64_t hb = 0;
+    if (o->heartbeat && (ls_duration_parse(o->heartbeat, strlen(o->heartbeat), &hb) != 0 || hb < 0)) {
+        fprintf(stderr, "lockstep %s: --heartbeat takes a duration (30s, 2m; 0 turns it off), not '%s'\n", argv[0],
+                o->heartbeat);
+        return -1;
     }
     if (o->output && strcmp(o->output, "text") != 0 && strcmp(o->output, "json") != 0) {
         fprintf(stderr, "lockstep %s: --output is text or json, not '%s'\n", argv[0], o->output);
@@ -218,7 +227,9 @@ out:
 static const char run_help[] =
     "usage: lockstep run PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
     "                    [--dry-run] [--yes] [--approve STATE]... [--state-dir DIR]\n"
-    "                    [--output text|json] [--quiet]\n"
+    "                    [--output text|json] [--quiet] [--heartbeat DURATION]\n"
+    "  --heartbeat D  when stderr is not a terminal (CI, a pipe), print a progress line for the\n"
+    "                 running state every D (default 30s; 0: never)\n"
     "exit: 0 success, 1 failure, 2 invalid input, 3 halted (resumable), 4 locked\n";
 
 static void fill_run_opts(const cli_opts *o, ls_run_opts *ro)
@@ -233,6 +244,9 @@ static void fill_run_opts(const cli_opts *o, ls_run_opts *ro)
     ro->quiet = o->quiet;
     ro->assume = o->assume.v;
     ro->nassume = o->assume.n;
+    ro->heartbeat_ms = 30000;
+    if (o->heartbeat)
+        ls_duration_parse(o->heartbeat, strlen(o->heartbeat), &ro->heartbeat_ms);
 }
 
 int ls_cmd_run(int argc, char **argv)
@@ -241,7 +255,7 @@ int ls_cmd_run(int argc, char **argv)
     ls_cli_opts shared;
     ls_cli_opts_init(&shared);
     int code = LS_EXIT_USAGE;
-    if (parse(argc, argv, O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET, 0, &o, &shared) != 0)
+    if (parse(argc, argv, O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_HEARTBEAT, 0, &o, &shared) != 0)
         goto out;
     if (o.help) {
         fputs(run_help, stdout);
@@ -272,6 +286,7 @@ out:
 static const char resume_help[] =
     "usage: lockstep resume RUN_ID [--state-dir DIR] [--yes] [--approve STATE]...\n"
     "                       [--assume STATE=ok|failed|rerun]... [--set K=V]... [--output text|json] [--quiet]\n"
+    "                       [--heartbeat DURATION]\n"
     "continues a halted or interrupted run from its journal, after checking the journal whole\n"
     "(a damaged or cut journal is refused: exit 2).  Secret params are read again from their env\n"
     "variables or --set; the playbook must be unchanged.  An action interrupted with unknown\n"
@@ -282,7 +297,7 @@ static const char resume_help[] =
 int ls_cmd_resume(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME, 1, &o, NULL) != 0)
+    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME | O_HEARTBEAT, 1, &o, NULL) != 0)
         return LS_EXIT_USAGE;
     if (o.help) {
         fputs(resume_help, stdout);

@@ -222,6 +222,8 @@ typedef struct child {
     int64_t drain_until;   /* after exit: stop waiting for EOF then */
 } child;
 
+void (*ls_proc_output_hook)(const char *p, size_t n);
+
 /* Reads what is there; returns false at EOF or on a hard error.  Past the
  * cap the bytes are read and dropped, so the child never blocks. */
 static bool drain(stream *s)
@@ -230,6 +232,8 @@ static bool drain(stream *s)
     for (;;) {
         ssize_t n = read(s->fd, chunk, sizeof chunk);
         if (n > 0) {
+            if (ls_proc_output_hook)
+                ls_proc_output_hook(chunk, (size_t)n);
             if (!s->buf.overflow)
                 (void)ls_buf_add(&s->buf, chunk, (size_t)n);
             if ((size_t)n < sizeof chunk)

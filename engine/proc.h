@@ -51,4 +51,8 @@ ls_value ls_proc_result_value(const ls_proc_result *res);
 /* "prog arg1 'arg 2'" for messages, quoted for reading, secrets redacted. */
 char *ls_proc_argv_string(const char *const *argv);
 
+/* Called with every chunk a program writes (stdout and stderr), while
+ * set: the runner's progress line shows the last line (run_out.c). */
+extern void (*ls_proc_output_hook)(const char *p, size_t n);
+
 #endif

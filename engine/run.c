@@ -587,9 +587,18 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             pre_wall = 0;
         }
         ls_out_retry(r, idx, attempt, max, msg, delay);
-        if (!r->fake && (ls_run_sync(r) != 0 || sleep_cancellable(delay) != 0)) {
+        if (!r->fake && ls_run_sync(r) != 0) {
             halt_signal(out);
             return;
+        }
+        if (!r->fake) {
+            ls_out_wait_start(r, idx, attempt + 1, delay);
+            int slept = sleep_cancellable(delay);
+            ls_out_live_stop(r);
+            if (slept != 0) {
+                halt_signal(out);
+                return;
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ typedef struct ls_run_opts {
     const char *const *approve; size_t napprove; /* --approve STATE */
     ls_output output;
     bool quiet;
+    int64_t heartbeat_ms;         /* stderr not a TTY: a progress line this often (0: none) */
     /* Scenario tests: canned results, no journal, no lock, no output. */
     ls_fake_fn fake; void *fake_ud;
     bool no_journal;

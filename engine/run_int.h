@@ -95,8 +95,12 @@ void ls_out_retry(ls_runner *r, int idx, int attempt, int max, const char *why, 
 void ls_out_transition(ls_runner *r, int from, int to, const char *reason);
 void ls_out_final(ls_runner *r, const char *what, int state, const char *detail);
 void ls_out_error(ls_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Live elapsed counter on a TTY while an action runs. */
+/* While an action runs: on a TTY a live line (what is awaited, elapsed
+ * and remaining time, the program's last output line); else a heartbeat
+ * line every opts->heartbeat_ms.  A retry delay counts down the same way
+ * (ls_out_wait_start).  ls_out_live_stop ends either. */
 void ls_out_live_start(ls_runner *r, int idx, int attempt);
+void ls_out_wait_start(ls_runner *r, int idx, int next_attempt, int64_t delay_ms);
 void ls_out_live_stop(ls_runner *r);
 const char *ls_out_user(void);
 /* Asks PROMPT [y/N] on /dev/tty: 1 yes, 0 no, -1 no terminal. */

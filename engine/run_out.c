@@ -13,6 +13,7 @@
  * value rule holds.
  */
 #include "run_int.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,19 +258,77 @@ int ls_out_ask(const char *prompt)
                : 0;
 }
 
-/* ---- the live counter ---- */
+/* ---- the live line and the heartbeat ---- */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t live_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t live_thread;
-static bool live_running, live_stop;
+static bool live_running, live_stop, live_tty;
 static char live_label[256];
-static int64_t live_t0;
+static char live_last[160];      /* the last line the program wrote (raw; redacted when shown) */
+static char live_partial[160];   /* the line it is writing now */
+static size_t live_partial_len;
+static int64_t live_t0, live_total_ms, live_every_ms;
+static bool live_waiting;        /* a retry delay, not an action */
+
+/* Keeps the last whole line of what the program writes (proc.c hook). */
+static void live_output(const char *p, size_t n)
+{
+    pthread_mutex_lock(&live_mu);
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\n' || c == '\r') {
+            if (live_partial_len > 0) {
+                memcpy(live_last, live_partial, live_partial_len);
+                live_last[live_partial_len] = '\0';
+            }
+            live_partial_len = 0;
+        } else if (live_partial_len + 1 < sizeof live_partial) {
+            live_partial[live_partial_len++] = (unsigned char)c < 0x20 ? ' ' : c;
+        }
+    }
+    pthread_mutex_unlock(&live_mu);
+}
+
+static void fmt_dur(char *out, size_t n, int64_t ms)
+{
+    if (ms < 60000)
+        snprintf(out, n, "%llds", (long long)(ms / 1000));
+    else if (ms < 3600000)
+        snprintf(out, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+    else
+        snprintf(out, n, "%lldh%02lldm", (long long)(ms / 3600000), (long long)(ms / 60000 % 60));
+}
+
+/* One progress line (without end): what is awaited, elapsed of timeout or
+ * time left of a delay, and the program's last line, redacted. */
+static int live_line(char *line, size_t len, int64_t el)
+{
+    char e[32], t[32], tail[200] = "";
+    fmt_dur(e, sizeof e, el);
+    if (live_waiting) {
+        fmt_dur(t, sizeof t, live_total_ms > el ? live_total_ms - el : 0);
+        return snprintf(line, len, "%s: %s left", live_label, t);
+    }
+    if (live_last[0] != '\0') {
+        char *red = ls_redact(live_last, strlen(live_last), NULL);
+        snprintf(tail, sizeof tail, "; last output: %.120s", red ? red : "");
+        free(red);
+    }
+    if (live_total_ms > 0) {
+        fmt_dur(t, sizeof t, live_total_ms);
+        char left[32];
+        fmt_dur(left, sizeof left, live_total_ms > el ? live_total_ms - el : 0);
+        return snprintf(line, len, "%s: %s of %s (%s left)%s", live_label, e, t, left, tail);
+    }
+    return snprintf(line, len, "%s: %s%s", live_label, e, tail);
+}
 
 static void *live_main(void *arg)
 {
     (void)arg;
     bool drawn = false;
+    int64_t next_beat = live_t0 + live_every_ms;
     pthread_mutex_lock(&live_mu);
     while (!live_stop) {
         struct timespec ts;
@@ -278,13 +337,26 @@ static void *live_main(void *arg)
         pthread_cond_timedwait(&live_cv, &live_mu, &ts);
         if (live_stop)
             break;
-        int64_t el = ls_now_ms() - live_t0;
-        if (el < 2000)
-            continue;
-        char line[400];
-        int n = snprintf(line, sizeof line, "\r  %s ... %llds \033[K", live_label, (long long)(el / 1000));
-        if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) > 0)
-            drawn = true;
+        int64_t now = ls_now_ms(), el = now - live_t0;
+        char line[512];
+        if (live_tty) {
+            if (el < 2000)
+                continue;
+            char body[480];
+            live_line(body, sizeof body, el);
+            int n = snprintf(line, sizeof line, "\r  %s \033[K", body);
+            if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) > 0)
+                drawn = true;
+        } else if (live_every_ms > 0 && now >= next_beat) {
+            /* Piped or in CI: a whole line now and then, so a log shows
+             * that the run is alive and what it waits for. */
+            char body[480];
+            live_line(body, sizeof body, el);
+            int n = snprintf(line, sizeof line, "lockstep: ... %s\n", body);
+            if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
+                break;
+            next_beat = now + live_every_ms;
+        }
     }
     pthread_mutex_unlock(&live_mu);
     if (drawn && write(STDERR_FILENO, "\r\033[K", 4) < 0)
@@ -292,15 +364,20 @@ static void *live_main(void *arg)
     return NULL;
 }
 
-void ls_out_live_start(ls_runner *r, int idx, int attempt)
+static void live_begin(ls_runner *r, const char *label, int64_t total_ms, bool waiting)
 {
-    if (!r->text || r->opts->quiet || !isatty(STDERR_FILENO) || live_running)
+    live_tty = isatty(STDERR_FILENO) && r->text;
+    if (r->fake || r->opts->quiet || live_running || (!live_tty && r->opts->heartbeat_ms <= 0))
         return;
-    const ls_state *st = &r->pb->states[idx];
-    char *red = ls_redact(st->name, strlen(st->name), NULL);
-    snprintf(live_label, sizeof live_label, "%s (%s, attempt %d)", red ? red : "", st->action->name, attempt);
+    char *red = ls_redact(label, strlen(label), NULL);
+    snprintf(live_label, sizeof live_label, "%s", red ? red : "");
     free(red);
     live_t0 = ls_now_ms();
+    live_total_ms = total_ms;
+    live_every_ms = r->opts->heartbeat_ms;
+    live_waiting = waiting;
+    live_last[0] = '\0';
+    live_partial_len = 0;
     live_stop = false;
     /* Signals must reach the main thread, whose waits they interrupt. */
     sigset_t block, old;
@@ -309,9 +386,29 @@ void ls_out_live_start(ls_runner *r, int idx, int attempt)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    if (pthread_create(&live_thread, NULL, live_main, NULL) == 0)
+    if (pthread_create(&live_thread, NULL, live_main, NULL) == 0) {
         live_running = true;
+        if (!waiting)
+            ls_proc_output_hook = live_output;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ls_out_live_start(ls_runner *r, int idx, int attempt)
+{
+    const ls_state *st = &r->pb->states[idx];
+    char label[300];
+    int max = st->retry.attempts > 0 ? st->retry.attempts : 1;
+    snprintf(label, sizeof label, "%s (%s, attempt %d/%d)", st->name, st->action->name, attempt, max);
+    live_begin(r, label, st->timeout_ms, false);
+}
+
+void ls_out_wait_start(ls_runner *r, int idx, int next_attempt, int64_t delay_ms)
+{
+    const ls_state *st = &r->pb->states[idx];
+    char label[300];
+    snprintf(label, sizeof label, "%s: attempt %d in", st->name, next_attempt);
+    live_begin(r, label, delay_ms, true);
 }
 
 void ls_out_live_stop(ls_runner *r)
@@ -324,5 +421,6 @@ void ls_out_live_stop(ls_runner *r)
     pthread_cond_signal(&live_cv);
     pthread_mutex_unlock(&live_mu);
     pthread_join(live_thread, NULL);
+    ls_proc_output_hook = NULL;
     live_running = false;
 }

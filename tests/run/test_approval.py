@@ -130,5 +130,5 @@ c = Case("tty-live", playbook("live", "slow", """\
 """))
 rc, out = run_tty(c, [])
 eq(rc, 0, "live counter run")
-check("\r  slow (wait, attempt 1) ... 2s" in out, "live counter shown: %r" % out)
+check("\r  slow (wait, attempt 1/1): 2s" in out, "live counter shown: %r" % out)
 finish()
