@@ -8,6 +8,7 @@ of a tainted read); a dry run says when a real run holds the lock."""
 import http.server
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -252,4 +253,44 @@ finally:
 rc, out, err = c.run("--dry-run", "--set", "gate=/dev/null")
 eq(rc, 0, "dry run with no holder")
 check("in progress" not in err, "no holder, no warning: " + err)
+
+# ---- a resumed dry run does not forget what was simulated before the halt ----
+c = Case("dry-resumed", playbook("dryres", "before", """\
+  before:
+    action: exec
+    mutates: false
+    with: {argv: [echo, ok]}
+    next: change
+  change:
+    action: exec
+    with: {argv: [touch, '@DIR@/changed']}
+    next: hold
+  hold:
+    action: exec
+    mutates: false
+    with: {argv: [sh, -c, 'touch @DIR@/holding; cat "$1" > /dev/null', sh, "${{ params.gate }}"]}
+    next: done
+""", extra="params: {gate: {type: string, default: '@DIR@/gate'}}\n"))
+os.mkfifo(c.path("gate"))
+p = c.start("--dry-run")
+try:
+    check(wait_for(lambda: c.exists("holding"), timeout=60), "the dry run did not reach hold")
+    rid = c.last_run()
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=60)
+    eq(p.returncode, 3, "SIGTERM'd dry run halts")
+finally:
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+halted = c.journal(rid)[-1]
+eq(halted["event"], "run_halted", "the dry run halted")
+eq([d["basis"] for d in halted["decisions"]], ["real"], "run_halted carries the decisions so far")
+rc, out, err = c.cmd("resume", rid, "--set", "gate=/dev/null", "--output", "json")
+eq(rc, 0, "resumed dry run: " + err)
+fin = [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]
+dec = {(d["state"], d["kind"]): d for d in fin["decisions"]}
+eq(dec[("hold", "outcome")]["basis"], "unchanged", "a read after a change simulated before the halt")
+eq(dec[("hold", "outcome")]["unchanged_by"], ["change"], "names it")
+check(not c.exists("changed"), "the resumed dry run changed something")
 finish()
