@@ -8,6 +8,7 @@ simulator (docs/runs.md "Dry run"):
   real checks;
 - a dry run of a tag that was never pushed fails in preflight naming it;
 - a real run of it aborts before the backup and before any migration pod;
+- the compose path likewise;
 - a probe of a target no simulated change touched stays real, one of the
   target that was changed does not (kubectl namespaces).
 Uses LOCKSTEP_TEST_MONGODB_URI when set (tools/with-test-servers)."""
@@ -142,6 +143,20 @@ class RehearsalTest(unittest.TestCase):
         for l in dec:
             if l.split()[0] in after:
                 self.assertNotIn("on real data", l)
+
+    def test_compose_rehearsal_labels_post_change_reads_too(self):
+        p, events = self.json_run("v2.5.1", 13, "--dry-run", "--set", "platform=compose")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        path = [e["state"] for e in events if e["event"] == "state_entered"]
+        after = set(path[path.index("compose_migrate"):])
+        decisions = events[-1]["decisions"]
+        by_key = {(d["state"], d["kind"]): d for d in decisions}
+        for state in ("verify_schema", "post_core_api", "post_db_schema", "post_fallback", "post_logs_compose"):
+            self.assertEqual(by_key[(state, "outcome")]["basis"], "unchanged", state)
+        self.assertEqual(by_key[("post_logs_compose", "outcome")]["unchanged_by"], ["compose_up"])
+        self.assertEqual([d for d in decisions if d["state"] in after and d["basis"] == "real"], [])
+        self.assertEqual(by_key[("compose_env_check", "outcome")]["basis"], "real")
+        self.assertEqual(self.world()["compose"], {})
 
     def test_unknown_tag_dry_run_fails_in_preflight_naming_it(self):
         p, events = self.json_run("v9.9.9", 15, "--dry-run")
