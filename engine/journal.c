@@ -1232,3 +1232,24 @@ bool ls_lock_held_by(const char *state_dir, const char *name, const char *env, c
     close(fd);
     return held;
 }
+
+bool ls_lock_holder(const char *state_dir, const char *name, const char *env, char *holder, size_t holderlen)
+{
+    char path[4400];
+    holder[0] = '\0';
+    if (lock_path(state_dir, name, env, path, sizeof path) != 0)
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    /* A shared probe, dropped at once (as ls_lock_held_by does). */
+    bool held = false;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+        held = errno == EWOULDBLOCK;
+    else
+        (void)flock(fd, LOCK_UN);
+    if (held)
+        read_holder(fd, holder, holderlen);
+    close(fd);
+    return held;
+}

@@ -274,5 +274,9 @@ int ls_lock_take(const char *state_dir, const char *name, const char *env, const
 void ls_lock_release(int fd);
 /* Whether some process holds the lock that names run_id. */
 bool ls_lock_held_by(const char *state_dir, const char *name, const char *env, const char *run_id);
+/* Whether another process holds the lock now (never creates it); when it
+ * does, holder[] = "run RUN_ID (pid P on HOST)", else "".  For dry runs,
+ * which take no lock but must say that a real run is under way. */
+bool ls_lock_holder(const char *state_dir, const char *name, const char *env, char *holder, size_t holderlen);
 
 #endif

@@ -142,7 +142,43 @@ static ls_value fields1(const char *k, ls_value v)
 
 /* ---- decisions and their basis (dry-run summary) ---- */
 
-static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *basis, int *sim_from)
+/* What a decision read: real probes, simulated results, reads of the
+ * system as it was before a simulated change (run_taint.c). */
+typedef struct basis_acc {
+    int basis;     /* LS_BASIS_NONE, _REAL or _SIMULATED so far */
+    int sim_from;
+    int unch[32];  /* simulated states that would have changed what it read */
+    size_t nunch;
+} basis_acc;
+
+static void basis_read(ls_runner *r, int s, basis_acc *acc)
+{
+    if (r->simulated[s]) {
+        acc->basis = LS_BASIS_SIMULATED;
+        if (acc->sim_from < 0)
+            acc->sim_from = s;
+        return;
+    }
+    if (acc->basis == LS_BASIS_NONE)
+        acc->basis = LS_BASIS_REAL;
+    int src = ls_taint_sim_source(r, s);
+    if (src >= 0) {
+        acc->basis = LS_BASIS_SIMULATED;
+        if (acc->sim_from < 0)
+            acc->sim_from = src;
+    }
+    const int *by = NULL;
+    size_t nby = ls_taint_of(r, s, &by);
+    for (size_t k = 0; k < nby; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < acc->nunch; j++)
+            seen = seen || acc->unch[j] == by[k];
+        if (!seen && acc->nunch < sizeof acc->unch / sizeof acc->unch[0])
+            acc->unch[acc->nunch++] = by[k];
+    }
+}
+
+static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, basis_acc *acc)
 {
     if (e == NULL || depth > 32)
         return;
@@ -161,19 +197,13 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, int *b
         /* A state that has not run yet gives no data, real or simulated. */
         if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
             continue;
-        if (r->simulated[s]) {
-            *basis = 2;
-            if (*sim_from < 0)
-                *sim_from = s;
-        } else if (*basis == 0) {
-            *basis = 1;
-        }
+        basis_read(r, s, acc);
     }
     const int *g = NULL;
     size_t ng = ls_expr_guard_refs(e, &g);
     for (size_t i = 0; i < ng; i++)
         if (g[i] >= 0 && (size_t)g[i] < r->pb->nguards)
-            basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, basis, sim_from);
+            basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, acc);
 }
 
 /* Whether a dry run's decision was made by the dry-run flag itself: the
@@ -194,15 +224,15 @@ static bool decided_by_dry_run(ls_runner *r, const ls_expr *e, bool value)
     return rc != 0 || v != value;
 }
 
-static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr *e, bool value)
+static ls_decision *new_decision(ls_runner *r, int idx, const char *kind, const char *text, bool value)
 {
     if (!r->dry_run)
-        return;
+        return NULL;
     if (r->ndec == r->capdec) {
         size_t ncap = r->capdec ? r->capdec * 2 : 16;
         ls_decision *n = realloc(r->dec, ncap * sizeof *n);
         if (n == NULL)
-            return;
+            return NULL;
         r->dec = n;
         r->capdec = ncap;
     }
@@ -210,16 +240,50 @@ static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr
     memset(d, 0, sizeof *d);
     d->state = idx;
     snprintf(d->kind, sizeof d->kind, "%s", kind);
-    d->text = strdup(ls_plan_cond_name(e));
+    d->text = strdup(text);
     d->value = value;
-    int basis = 0, sim_from = -1;
-    basis_of(r, e, idx, 0, &basis, &sim_from);
-    if (decided_by_dry_run(r, e, value))
-        basis = 3;
-    d->basis = basis;
-    d->sim_from = sim_from >= 0 ? strdup(r->pb->states[sim_from].name) : NULL;
-    if (d->text != NULL)
-        r->ndec++;
+    if (d->text == NULL)
+        return NULL;
+    r->ndec++;
+    return d;
+}
+
+static void set_basis(ls_runner *r, ls_decision *d, const basis_acc *acc, bool by_flag)
+{
+    d->basis = by_flag ? LS_BASIS_FLAG : acc->nunch > 0 ? LS_BASIS_UNCHANGED : acc->basis;
+    d->sim_from = acc->sim_from >= 0 ? strdup(r->pb->states[acc->sim_from].name) : NULL;
+    d->unchanged_by = acc->nunch ? malloc(acc->nunch * sizeof *d->unchanged_by) : NULL;
+    if (d->unchanged_by != NULL) {
+        memcpy(d->unchanged_by, acc->unch, acc->nunch * sizeof *d->unchanged_by);
+        d->nunchanged = acc->nunch;
+    }
+}
+
+static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr *e, bool value)
+{
+    ls_decision *d = new_decision(r, idx, kind, ls_plan_cond_name(e), value);
+    if (d == NULL)
+        return;
+    basis_acc acc = {LS_BASIS_NONE, -1, {0}, 0};
+    basis_of(r, e, idx, 0, &acc);
+    set_basis(r, d, &acc, decided_by_dry_run(r, e, value));
+}
+
+/* A dry run's probe decides the path by succeeding or failing: that is a
+ * decision too, on whatever its read was worth. */
+static void note_outcome(ls_runner *r, int idx, bool ok)
+{
+    const ls_state *st = &r->pb->states[idx];
+    if (!r->dry_run || r->simulated[idx] || !ls_taint_reads_world(st))
+        return;
+    char text[160];
+    snprintf(text, sizeof text, "%s succeeded", st->action->name);
+    ls_decision *d = new_decision(r, idx, "outcome", text, ok);
+    if (d == NULL)
+        return;
+    basis_acc acc = {LS_BASIS_NONE, -1, {0}, 0};
+    basis_read(r, idx, &acc);
+    set_basis(r, d, &acc, false);
 }
 
 /* Evaluates a condition; records it.  1 true, 0 false, -1 runtime error. */
@@ -373,6 +437,7 @@ static void call_action(ls_runner *r, int idx, const ls_state *st, int attempt, 
     if (a->status == LS_ACT_OK)
         ls_error_clear(&a->err);
     a->ms = ls_now_ms() - t;
+    ls_taint_note(r, idx, inputs, a->simulated);
 }
 
 /* Journals action_finished; binds the result. 0 or -1 (journal). */
@@ -566,6 +631,8 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
         bool timed_out = a.status == LS_ACT_TIMED_OUT;
         bool simulated = a.simulated;
         ls_value_free(a.result);
+        if (!simulated && (j == 1 || attempt >= max))
+            note_outcome(r, idx, a.status == LS_ACT_OK);
         if (j == 1) {
             succeed(r, idx, attempt, out);
             return;
@@ -887,6 +954,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     if (error != NULL)
         ls_map_set(&f, "error", ls_string(error));
+    if (r->dry_run)
+        ls_map_set(&f, "decisions", ls_out_decisions(r));
     ls_run_emit(r, LS_EV_RUN_FINISHED, f);
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
@@ -903,6 +972,8 @@ static int do_halt(ls_runner *r, int idx, const char *reason)
     ls_value f = ls_map_new();
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     ls_map_set(&f, "reason", ls_string(reason));
+    if (r->dry_run)
+        ls_map_set(&f, "decisions", ls_out_decisions(r));
     ls_run_emit(r, LS_EV_RUN_HALTED, f);
     r->rep->outcome = LS_TERM_NONE;
     r->rep->final_state = idx;
@@ -1044,8 +1115,10 @@ static void runner_free(ls_runner *r)
     for (size_t i = 0; i < r->ndec; i++) {
         free(r->dec[i].text);
         free(r->dec[i].sim_from);
+        free(r->dec[i].unchanged_by);
     }
     free(r->dec);
+    ls_taint_free(r);
     if (r->journaling)
         ls_journal_close(&r->j);
     ls_lock_release(r->lock_fd);
@@ -1165,6 +1238,7 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         code = resume_setup(&r, &err, &cur);
         if (code != 0)
             goto fail;
+        ls_taint_resumed(&r);
         if (cur < 0 || (size_t)cur >= pb->nstates) {
             ls_error_set(&err, noloc, "run %s has no state to continue from", r.run_id);
             code = LS_EXIT_USAGE;
@@ -1191,6 +1265,11 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         if (code != 0)
             goto fail;
     }
+    /* A dry run takes no lock (it only reads), but what it reads while a
+     * real run holds the lock may be half way through a change. */
+    if (!r.fake && r.dry_run && !r.resuming)
+        ls_lock_holder(ls_journal_state_dir(opts->state_dir), pb->name, pb->env_name, r.lock_holder,
+                       sizeof r.lock_holder);
     if (want_journal && !r.resuming && start_journal(&r, &err) != 0) {
         code = LS_EXIT_USAGE; /* no journal, so nothing ran and nothing can be resumed */
         goto fail;

@@ -14,16 +14,29 @@
 #include "journal.h"
 #include "run.h"
 
-/* One guard, expect, until, requires or branch decision, for the dry-run
- * summary: was it decided on real data or on a simulated result? */
+/* One guard, expect, until, requires or branch decision, or a probe's
+ * outcome, for the dry-run summary: was it decided on real data, on a
+ * simulated result, or on a read of the system a simulated change would
+ * have changed (run_taint.c)? */
 typedef struct ls_decision {
     int state;
-    char kind[12];  /* requires, expect, until, branch */
-    char *text;     /* guard name or expression source */
+    char kind[12];  /* requires, expect, until, branch, outcome */
+    char *text;     /* guard name, expression source, or "ACTION succeeded" */
     bool value;
-    int basis;      /* 0: no action data, 1: real, 2: simulated, 3: the dry-run flag */
-    char *sim_from; /* the simulated state it read, when basis == 2 */
+    int basis;      /* LS_BASIS_* */
+    char *sim_from; /* a simulated state it read, or NULL */
+    int *unchanged_by; size_t nunchanged; /* simulated states that would have changed what it read */
 } ls_decision;
+
+enum {
+    LS_BASIS_NONE = 0,      /* params and run data only */
+    LS_BASIS_REAL = 1,      /* probes that ran, on the system as it is */
+    LS_BASIS_SIMULATED = 2, /* a dry_run.result */
+    LS_BASIS_FLAG = 3,      /* run.dry_run decided it */
+    LS_BASIS_UNCHANGED = 4  /* a read made after a simulated change to what it read */
+};
+
+typedef struct ls_taint ls_taint; /* run_taint.c */
 
 /* Where a resumed run continues (resume.c fills it from the journal). */
 typedef struct ls_resume_point {
@@ -60,6 +73,8 @@ typedef struct ls_runner {
     bool *simulated;        /* per state: its result came from dry_run.result */
     bool *approved;         /* per state: approved in the current visit */
     ls_decision *dec; size_t ndec, capdec;
+    ls_taint *taint;        /* dry run: simulated changes and what they would have changed */
+    char lock_holder[512];  /* dry run: the real run holding the lock when it started, or "" */
     int64_t t0;
     int64_t state_t0;
     size_t npath_cap;
@@ -94,6 +109,8 @@ void ls_out_state_end(ls_runner *r, int idx, const char *status, int attempts, c
 void ls_out_retry(ls_runner *r, int idx, int attempt, int max, const char *why, int64_t delay_ms);
 void ls_out_transition(ls_runner *r, int from, int to, const char *reason);
 void ls_out_final(ls_runner *r, const char *what, int state, const char *detail);
+/* A dry run's decisions as a list of maps, for run_finished/run_halted. */
+ls_value ls_out_decisions(const ls_runner *r);
 void ls_out_error(ls_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* While an action runs: on a TTY a live line (what is awaited, elapsed
  * and remaining time, the program's last output line); else a heartbeat
@@ -113,6 +130,16 @@ void ls_notify(ls_runner *r, const char *event, int state, const char *outcome, 
 
 /* Epoch milliseconds now. */
 int64_t ls_wall_ms(void);
+
+/* run_taint.c (dry runs only; no-ops otherwise).  After each attempt: a
+ * simulated one records a change, a real one what changes it missed. */
+void ls_taint_note(ls_runner *r, int idx, ls_value inputs, bool simulated);
+void ls_taint_resumed(ls_runner *r); /* after a resumed dry run's replay */
+/* The simulated states whose change state idx's current result missed. */
+size_t ls_taint_of(const ls_runner *r, int idx, const int **by);
+int ls_taint_sim_source(const ls_runner *r, int idx); /* a simulated state its inputs read, or -1 */
+bool ls_taint_reads_world(const ls_state *st);        /* its action reads something outside lockstep */
+void ls_taint_free(ls_runner *r);
 
 /* resume.c: applies the journal's fold to r (states map, visits, path,
  * rp).  0, or -1 with msg (refusal: exit 2). */

@@ -100,6 +100,14 @@ void ls_out_error(ls_runner *r, const char *fmt, ...)
 
 void ls_out_begin(ls_runner *r)
 {
+    if (r->lock_holder[0] != '\0' && !r->fake) {
+        char buf[1024];
+        snprintf(buf, sizeof buf,
+                 "lockstep: %s of %s%s%s is in progress (it holds the lock): this dry run only reads, "
+                 "but what it reads may be half way through that run's changes\n",
+                 r->lock_holder, r->pb->name, r->pb->env_name ? " env " : "", r->pb->env_name ? r->pb->env_name : "");
+        put_redacted(stderr, buf);
+    }
     outf(r, "lockstep: %s run %s of %s%s%s%s\n", r->resuming ? "resuming" : "starting", r->run_id,
          r->pb->name, r->pb->env_name ? " (env " : "", r->pb->env_name ? r->pb->env_name : "",
          r->pb->env_name ? ")" : "");
@@ -155,6 +163,29 @@ void ls_out_transition(ls_runner *r, int from, int to, const char *reason)
         outf(r, "%s %s -> %s (%s)\n", t, r->pb->states[from].name, r->pb->states[to].name, reason);
 }
 
+static void basis_text(const ls_runner *r, const ls_decision *d, char *out, size_t len)
+{
+    char also[200] = "";
+    if (d->sim_from != NULL && d->basis != LS_BASIS_SIMULATED)
+        snprintf(also, sizeof also, "; also SIMULATED data of %s", d->sim_from);
+    if (d->basis == LS_BASIS_FLAG) {
+        snprintf(out, len, "the DRY-RUN FLAG (a real run would decide %s here)", d->value ? "false" : "true");
+    } else if (d->basis == LS_BASIS_UNCHANGED) {
+        char names[400] = "";
+        size_t n = 0;
+        for (size_t k = 0; k < d->nunchanged && n < sizeof names; k++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", k ? ", " : "",
+                                  r->pb->states[d->unchanged_by[k]].name);
+        snprintf(out, len, "UNCHANGED data (the simulated %s would have changed what it read%s)", names, also);
+    } else if (d->basis == LS_BASIS_SIMULATED) {
+        snprintf(out, len, "SIMULATED data (dry_run.result of %s)", d->sim_from ? d->sim_from : "?");
+    } else if (d->basis == LS_BASIS_REAL) {
+        snprintf(out, len, "real data");
+    } else {
+        snprintf(out, len, "params/run data only");
+    }
+}
+
 static void summary(ls_runner *r)
 {
     const ls_playbook *pb = r->pb;
@@ -175,19 +206,60 @@ static void summary(ls_runner *r)
         outf(r, "  none\n");
     for (size_t i = 0; i < r->ndec; i++) {
         const ls_decision *d = &r->dec[i];
-        char basis[300];
-        if (d->basis == 3)
-            snprintf(basis, sizeof basis, "the DRY-RUN FLAG (a real run would decide %s here)",
-                     d->value ? "false" : "true");
-        else if (d->basis == 2)
-            snprintf(basis, sizeof basis, "SIMULATED data (dry_run.result of %s)", d->sim_from ? d->sim_from : "?");
-        else if (d->basis == 1)
-            snprintf(basis, sizeof basis, "real data");
-        else
-            snprintf(basis, sizeof basis, "params/run data only");
+        char basis[600];
+        basis_text(r, d, basis, sizeof basis);
         outf(r, "  %-20s %-8s %-40s = %-5s on %s\n", pb->states[d->state].name, d->kind, d->text,
              d->value ? "true" : "false", basis);
     }
+}
+
+/* Counts of a dry run's decisions that checked nothing: ", N on ..." parts
+ * for the final line ("" when every decision rested on real data). */
+static void dry_run_note(const ls_runner *r, char *out, size_t len)
+{
+    size_t unch = 0, sim = 0, flag = 0;
+    for (size_t i = 0; i < r->ndec; i++) {
+        unch += r->dec[i].basis == LS_BASIS_UNCHANGED;
+        sim += r->dec[i].basis == LS_BASIS_SIMULATED;
+        flag += r->dec[i].basis == LS_BASIS_FLAG;
+    }
+    out[0] = '\0';
+    if (!r->dry_run || unch + sim + flag == 0)
+        return;
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, len - n, " (dry run: %zu decision%s rested on the unchanged system", unch,
+                          unch == 1 ? "" : "s");
+    if (n < len && sim)
+        n += (size_t)snprintf(out + n, len - n, "; %zu on simulated results", sim);
+    if (n < len && flag)
+        n += (size_t)snprintf(out + n, len - n, "; %zu only on the dry-run flag", flag);
+    if (n < len)
+        snprintf(out + n, len - n, ")");
+}
+
+ls_value ls_out_decisions(const ls_runner *r)
+{
+    static const char *const names[] = {"params", "real", "simulated", "dry_run_flag", "unchanged"};
+    ls_value list = ls_list_new();
+    for (size_t i = 0; i < r->ndec; i++) {
+        const ls_decision *d = &r->dec[i];
+        ls_value m = ls_map_new();
+        ls_map_set(&m, "state", ls_string(r->pb->states[d->state].name));
+        ls_map_set(&m, "kind", ls_string(d->kind));
+        ls_map_set(&m, "condition", ls_string(d->text));
+        ls_map_set(&m, "value", ls_bool(d->value));
+        ls_map_set(&m, "basis", ls_string(d->basis >= 0 && d->basis <= 4 ? names[d->basis] : "params"));
+        if (d->sim_from != NULL)
+            ls_map_set(&m, "simulated", ls_string(d->sim_from));
+        if (d->nunchanged > 0) {
+            ls_value by = ls_list_new();
+            for (size_t k = 0; k < d->nunchanged; k++)
+                ls_list_push(&by, ls_string(r->pb->states[d->unchanged_by[k]].name));
+            ls_map_set(&m, "unchanged_by", by);
+        }
+        ls_list_push(&list, m);
+    }
+    return list;
 }
 
 void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
@@ -212,9 +284,12 @@ void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
                  "lockstep: continue with: lockstep resume %s%s\n",
                  r->run_id, name, el, detail ? detail : "", r->run_id, hint);
     }
-    else
-        snprintf(buf, sizeof buf, "lockstep: run %s%s ended in %s at %s after %s%s%s\n", r->run_id,
-                 r->dry_run ? " (dry run)" : "", what, name, el, detail ? ": " : "", detail ? detail : "");
+    else {
+        char note[300];
+        dry_run_note(r, note, sizeof note);
+        snprintf(buf, sizeof buf, "lockstep: run %s%s ended in %s at %s after %s%s%s%s\n", r->run_id,
+                 r->dry_run ? " (dry run)" : "", what, name, el, detail ? ": " : "", detail ? detail : "", note);
+    }
     /* The final line is shown even with --quiet; on stderr when it is bad news. */
     put_redacted(strcmp(what, "success") == 0 ? stdout : stderr, buf);
     fflush(stdout);

@@ -199,6 +199,34 @@ class SimTest(unittest.TestCase):
         p = self.run_prog("docker", "compose", "-f", "/nonexistent/compose.yml", "ps", ok=False)
         self.assertIn("no such file or directory", p.stderr)
 
+    def test_docker_manifest_inspect_asks_the_registry(self):
+        # Known images answer with a schema 2 manifest, before any pull, and
+        # change nothing; unknown ones fail as docker does.
+        p = self.run_prog("docker", "manifest", "inspect", "registry.example/core-admin:v2.5.1", ok=True)
+        man = json.loads(p.stdout)
+        self.assertEqual(man["schemaVersion"], 2)
+        self.assertEqual(man["mediaType"], "application/vnd.docker.distribution.manifest.v2+json")
+        self.assertTrue(man["config"]["digest"].startswith("sha256:"))
+        again = json.loads(self.run_prog("docker", "manifest", "inspect", "core-admin:v2.5.1", ok=True).stdout)
+        self.assertEqual(again, man)  # stable digests, with or without the registry prefix
+        other = json.loads(self.run_prog("docker", "manifest", "inspect", "core-admin:v2.5.0", ok=True).stdout)
+        self.assertNotEqual(other["config"]["digest"], man["config"]["digest"])
+        verbose = json.loads(self.run_prog("docker", "manifest", "inspect", "--insecure", "-v",
+                                           "registry.example/core-admin:v2.4.0", ok=True).stdout)
+        self.assertEqual(verbose["Ref"], "registry.example/core-admin:v2.4.0")
+        self.assertEqual(verbose["SchemaV2Manifest"]["schemaVersion"], 2)
+        p = self.run_prog("docker", "manifest", "inspect", "registry.example/core-admin:v9.9.9", ok=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr, "no such manifest: registry.example/core-admin:v9.9.9\n")
+        self.assertEqual(p.stdout, "")
+        p = self.run_prog("docker", "manifest", "inspect", "registry.example/core-admin", ok=False)
+        self.assertIn("no such manifest: registry.example/core-admin:latest", p.stderr)
+        self.assertNotEqual(self.run_prog("docker", "manifest", "inspect", ok=False).returncode, 0)
+        self.assertNotEqual(self.run_prog("docker", "manifest", "push", "x", ok=False).returncode, 0)
+        state = json.loads(subprocess.run([PY, os.path.join(SIM, "ctl"), "show"], check=True, env=self.env,
+                                          capture_output=True, text=True).stdout)["state"]
+        self.assertEqual(state["pulled"], [])
+
     def test_diagnostics_api(self):
         base = self.env["CORE_API"]
         self.assertEqual(json.loads(urllib.request.urlopen(base + "/api/diagnostics/auditfallback").read()),

@@ -16,6 +16,7 @@ The fake programs (bin/kubectl, bin/docker), the diagnostics server and
 import base64
 import copy
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -113,6 +114,28 @@ class Sim:
             return images[ref]
         short = ref.rsplit("/", 1)[-1]
         return images.get(short)
+
+    def manifest(self, ref):
+        """What the registry answers for `docker manifest inspect REF`: a
+        schema 2 image manifest whose digests are derived from the image's
+        name, so they are stable; None when the image is unknown."""
+        if self.image(ref) is None:
+            return None
+        short = ref.rsplit("/", 1)[-1]
+
+        def digest(what):
+            return "sha256:" + hashlib.sha256(f"{short} {what}".encode()).hexdigest()
+
+        return {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": digest("config")},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 3370706,
+                        "digest": digest("layer 0")},
+                       {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 41234567,
+                        "digest": digest("layer 1")}],
+        }
 
     # ---- MongoDB ------------------------------------------------------
     def db(self):
