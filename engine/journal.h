@@ -87,9 +87,10 @@
  *                   an attempt whose outcome was unknown
  *   transition      from, to, reason (next|branch|failure|timeout)
  *   run_resumed     by, host, pid: a resume took the run over
- *   run_halted      state, reason
+ *   run_halted      state, reason, decisions (dry runs only)
  *   run_finished    outcome (success|failure), state, error (only on a
- *                   runtime error)
+ *                   runtime error), decisions (dry runs only: each
+ *                   decision and the data it rested on, run_out.c)
  *
  * Any string longer than LS_JOURNAL_INLINE_MAX bytes is stored whole in a
  * content-addressed blob file, RUN_DIR/blobs/SHA256 (0600, fsynced before

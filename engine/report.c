@@ -165,6 +165,21 @@ static void path_text(const report *r, ls_buf *b, void (*text)(ls_buf *, const c
     }
 }
 
+/* What a decision rested on: real, simulated (of STATE), unchanged (the
+ * simulated changes it missed), params, the dry-run flag. */
+static void basis_text(ls_value d, ls_buf *b)
+{
+    const char *basis = str_of(d, "basis");
+    ls_buf_adds(b, strcmp(basis, "unchanged") == 0 ? "UNCHANGED data" : basis);
+    if (ls_map_get(d, "simulated").kind == LS_STRING)
+        ls_buf_printf(b, " (dry_run.result of %s)", str_of(d, "simulated"));
+    ls_value by = ls_map_get(d, "unchanged_by");
+    for (size_t i = 0; i < ls_list_len(by); i++)
+        ls_buf_printf(b, "%s%s", i ? ", " : " (the simulated ", ls_str_ptr(ls_list_at(by, i)));
+    if (ls_list_len(by))
+        ls_buf_adds(b, " would have changed what it read)");
+}
+
 static void approvals_of(const ls_fold_state *s, ls_buf *b)
 {
     if (s->approved_by_user)
@@ -332,10 +347,14 @@ static void markdown(const report *r, ls_buf *b)
             ls_buf_adds(b, " | ");
             md_text(b, str_of(d, "kind"));
             ls_buf_adds(b, ": ");
-            md_text(b, str_of(d, "text"));
+            md_text(b, str_of(d, "condition"));
             ls_buf_printf(b, " | %s | ", ls_map_get(d, "value").kind == LS_BOOL && ls_map_get(d, "value").u.b
                                              ? "true" : "false");
-            md_text(b, str_of(d, "basis"));
+            ls_buf bt;
+            ls_buf_init(&bt, 4096);
+            basis_text(d, &bt);
+            md_text(b, ls_buf_str(&bt));
+            ls_buf_free(&bt);
             ls_buf_adds(b, " |\n");
         }
     }
@@ -588,10 +607,14 @@ static void html(const report *r, ls_buf *b)
             ls_buf_adds(b, "</td><td>");
             html_text(b, str_of(d, "kind"));
             ls_buf_adds(b, ": <code>");
-            html_text(b, str_of(d, "text"));
+            html_text(b, str_of(d, "condition"));
             ls_buf_printf(b, "</code></td><td>%s</td><td>",
                           ls_map_get(d, "value").kind == LS_BOOL && ls_map_get(d, "value").u.b ? "true" : "false");
-            html_text(b, str_of(d, "basis"));
+            ls_buf bt;
+            ls_buf_init(&bt, 4096);
+            basis_text(d, &bt);
+            html_text(b, ls_buf_str(&bt));
+            ls_buf_free(&bt);
             ls_buf_adds(b, "</td></tr>\n");
         }
         ls_buf_adds(b, "</table>\n");
@@ -633,6 +656,12 @@ static int gather(report *r, const char *sd, const char *id)
         ls_map_set(&r->taken, ls_buf_str(&k), ls_bool(true));
     }
     ls_buf_free(&k);
+    /* A dry run's decisions and what each rested on: its last event. */
+    ls_value dec = ls_map_get(r->f.end_event, "decisions");
+    if (dec.kind == LS_LIST) {
+        ls_value_free(r->decisions);
+        r->decisions = ls_value_copy(dec);
+    }
     r->started_ms = ls_journal_ms_of(str_of(r->f.first, "ts"));
     r->ended_ms = r->f.end_event.kind == LS_MAP ? ls_journal_ms_of(str_of(r->f.end_event, "ts")) : 0;
     for (size_t i = 0; i < r->f.nstates; i++) {

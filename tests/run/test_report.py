@@ -169,6 +169,18 @@ else:
         check(green > 2000, f"screenshot: visited states are visible ({green} pixels)")
         print(f"report: screenshot {w}x{h}, {blue} path pixels, {green} visited-state pixels")
 
+# A dry run's report shows each decision and what it rested on.
+c3 = Case("report-dry", PB)
+rc, out, err = c3.run("--dry-run", env=env)
+eq(rc, 0, "the dry run ends in success: " + err)
+rc, out, err = c3.cmd("report", c3.last_run(), "--format", "json")
+ddoc = json.loads(out)
+check(len(ddoc["decisions"]) > 0 and all("basis" in d for d in ddoc["decisions"]),
+      "dry-run report: decisions with their basis: " + out[-400:])
+rc, out, err = c3.cmd("report", c3.last_run())
+check('id="decisions"' in out, "dry-run report: the HTML has the decisions table")
+c3.cleanup()
+
 # A damaged journal: every format says so.
 jp = os.path.join(c.state, "runs", rid, "journal.jsonl")
 data = open(jp, "rb").read().replace(b'"visit":1', b'"visit":9', 1)
