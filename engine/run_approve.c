@@ -43,7 +43,9 @@ int ls_run_approve(ls_runner *r, int idx, const char *prompt, char *by_out, size
          * durable before asking. */
         if (ls_run_sync(r) != 0)
             return 2;
+        int64_t asked = ls_now_ms();
         int a = ls_out_ask(prompt);
+        r->state_t0 += ls_now_ms() - asked; /* a person's time is not the state's */
         if (a == 1)
             via = "tty";
         else if (a == 0)
@@ -114,6 +116,28 @@ char *ls_run_approval_prompt(ls_runner *r, const ls_state *st, ls_value inputs, 
     }
     if (b.len == 0)
         ls_buf_printf(&b, "Run %s (%s)?", st->name, st->action ? st->action->name : "state");
+    /* What exactly is being approved: the action, where it acts, and its
+     * rendered inputs (the caller redacts the prompt before showing it). */
+    if (st->action != NULL && strcmp(st->action->name, "manual.confirm") != 0) {
+        ls_buf_printf(&b, "\n  action: %s", st->action->name);
+        if (strcmp(st->action->family, "kubectl") == 0) {
+            ls_value ctx = ls_map_get(inputs, "context"), ns = ls_map_get(inputs, "namespace");
+            ls_buf_printf(&b, "\n  kubernetes: context %s, namespace %s",
+                          ctx.kind == LS_STRING && ls_str_len(ctx) ? ls_str_ptr(ctx) : "(the current one)",
+                          ns.kind == LS_STRING && ls_str_len(ns) ? ls_str_ptr(ns) : "(the context's default)");
+        }
+        for (size_t i = 0; i < ls_map_len(inputs); i++) {
+            const char *k = ls_map_key_at(inputs, i);
+            if (strcmp(k, "context") == 0 || strcmp(k, "namespace") == 0)
+                continue;
+            ls_value v = ls_map_value_at(inputs, i);
+            if (v.kind == LS_NULL)
+                continue;
+            char *t = ls_value_to_text(v, NULL);
+            ls_buf_printf(&b, "\n  %s: %.300s%s", k, t ? t : "", t && strlen(t) > 300 ? "..." : "");
+            free(t);
+        }
+    }
     char *s = ls_buf_steal(&b);
     return s ? s : strdup("");
 }

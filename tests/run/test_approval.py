@@ -95,8 +95,30 @@ rc, out = run_tty(c, ["y", "y"])
 eq(rc, 0, "tty y exit: " + out)
 check("Read the notes for v2" in out and "Really change v2?" in out, "tty prompts shown: " + out)
 check(c.exists("changed"), "tty yes: change did not run")
+check("action: exec" in out and '"touch"' in out, "the prompt shows the action and its rendered inputs: " + out)
 ev = c.journal()
 eq([(a["by"], a["via"]) for a in c.events(ev, "approval")], [("bob", "tty"), ("bob", "tty")], "tty journaled")
+
+# the prompt shows what will act and where, with secrets masked
+c = Case("tty-inputs", """lockstep: 1
+name: ti
+start: roll
+params: {pw: {type: string, secret: true, default: "Pr0mpt-Secret-1"}}
+defaults: {on_failure: failed}
+states:
+  roll:
+    action: kubectl.set_image
+    confirm: "Roll?"
+    with: {deployment: web, container: web, image: "reg/web:v2", namespace: prod, context: east,
+           kubectl: '@DIR@/fake-kubectl', kubeconfig: "/tmp/${{ params.pw }}"}
+    next: done
+  done: {terminal: success}
+  failed: {terminal: failure}
+""")
+rc, out = run_tty(c, ["n"])
+check("kubernetes: context east, namespace prod" in out, "the prompt names the context and namespace: " + out)
+check("image: reg/web:v2" in out, "the prompt shows the rendered image: " + out)
+check("Pr0mpt-Secret-1" not in out and "***" in out, "the prompt masks secrets: " + out)
 
 c = Case("tty-no", PB)
 rc, out = run_tty(c, ["y", "n"])
