@@ -774,6 +774,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
         L.root = ls_yaml_parse(pb->text, pb->text_len, L.file, d);
         if (L.root)
             ls_load_root(&L);
+        ls_load_deferred(&L);
     }
     ls_ynode_free(L.root);
     for (size_t i = 0; i < L.nvf; i++)

@@ -33,6 +33,7 @@ typedef struct ls_loader {
     size_t name_mask;
     size_t *by_name;      /* state indexes sorted by name, made on first need */
     size_t broken;        /* transitions that did not resolve: graph checks would mislead */
+    struct ls_deferred *dfr; size_t ndfr, capdfr; /* scalars templated over params (load_state.c) */
 } ls_loader;
 
 /* load.c helpers */
@@ -45,6 +46,12 @@ char *ls_load_strdup(const char *s);
 /* The closest name (edit distance <= 2), or NULL: for "did you mean". */
 const char *ls_load_suggest(const char *name, const char *const *names, size_t n);
 bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len);
+
+/* load_state.c: a state's `timeout` and `retry` scalars written as a
+ * template over params are set once the params are known (validate with
+ * values, plan, run); ls_load_deferred does it, or leaves the defaults
+ * when params are not checked (structure-only validate). */
+void ls_load_deferred(ls_loader *L);
 
 /* notify.c: the top-level notify: list into pb->notify. */
 void ls_load_notify(ls_loader *L, const ls_ynode *n);

@@ -44,6 +44,116 @@ static void ls_state_branches(ls_loader *L, ls_state *st, const ls_ynode *n)
     }
 }
 
+/* ---- scalars templated over params -------------------------------------- */
+
+typedef enum { DF_TIMEOUT, DF_ATTEMPTS, DF_DELAY, DF_MAX_DELAY, DF_BACKOFF } ls_dfkind;
+
+struct ls_deferred {
+    ls_dfkind kind;
+    ls_state *st;
+    ls_tmpl *t;
+    ls_loc loc;
+    const char *what;
+};
+
+/* A scalar that holds `${{ ... }}`: compiled over params alone and set by
+ * ls_load_deferred.  True when n was such a template (deferred or not). */
+static bool ls_defer(ls_loader *L, ls_state *st, const ls_ynode *n, ls_dfkind kind, const char *what)
+{
+    if (n->kind != LS_Y_SCALAR || strstr(n->str, "${{") == NULL)
+        return false;
+    ls_tmpl *t = ls_tmpl_string(n->str, n->len, n->loc, &L->env, L->d);
+    if (!t)
+        return true;
+    if (ls_tmpl_roots(t) & ~(unsigned)LS_ROOT_PARAMS) {
+        /* Set before the run starts, from params alone. */
+        ls_diag_error(L->d, n->loc, "%s: a template here can only read params (it is set before anything runs)", what);
+        ls_tmpl_free(t);
+        return true;
+    }
+    if (L->ndfr == L->capdfr) {
+        size_t ncap = L->capdfr ? L->capdfr * 2 : 16;
+        struct ls_deferred *d = realloc(L->dfr, ncap * sizeof *d);
+        if (!d)
+            abort();
+        L->dfr = d;
+        L->capdfr = ncap;
+    }
+    L->dfr[L->ndfr++] = (struct ls_deferred){kind, st, t, n->loc, what};
+    return true;
+}
+
+void ls_load_deferred(ls_loader *L)
+{
+    ls_eval_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.params = L->pb->param_values;
+    ctx.states = ls_map_new();
+    ctx.run = ls_map_new();
+    bool params_ok = L->d->errors == 0; /* else the params may not be there to read */
+    for (size_t i = 0; i < L->ndfr; i++) {
+        struct ls_deferred *d = &L->dfr[i];
+        ls_state *st = d->st;
+        if (L->opts->check_params && params_ok) {
+            ls_value v = ls_null();
+            ls_error err;
+            ls_error_clear(&err);
+            if (ls_tmpl_render(d->t, &ctx, &v, &err) != 0) {
+                char msg[1024];
+                ls_error_format(&err, msg, sizeof msg);
+                ls_diag_error(L->d, d->loc, "%s: %s", d->what, msg);
+            } else {
+                char *text = ls_value_to_text(v, NULL);
+                const char *s = text ? text : "";
+                char *end = NULL;
+                int64_t ms = 0;
+                bool ok = true;
+                if (d->kind == DF_ATTEMPTS) {
+                    long long a = v.kind == LS_INT ? v.u.i : strtoll(s, &end, 10);
+                    ok = (v.kind == LS_INT || (end && *end == '\0' && end != s)) && a >= 1 && a <= 1000000;
+                    if (ok)
+                        st->retry.attempts = (int)a;
+                    else
+                        ls_diag_error(L->d, d->loc, "%s is '%s' here: it must be an integer from 1 to 1000000",
+                                      d->what, s);
+                } else if (d->kind == DF_BACKOFF) {
+                    double f = v.kind == LS_INT ? (double)v.u.i : v.kind == LS_FLOAT ? v.u.f : strtod(s, &end);
+                    ok = (v.kind == LS_INT || v.kind == LS_FLOAT || (end && *end == '\0' && end != s)) &&
+                         f >= 1.0 && f <= 100.0;
+                    if (ok)
+                        st->retry.backoff = f;
+                    else
+                        ls_diag_error(L->d, d->loc, "%s is '%s' here: it must be a number from 1 to 100", d->what, s);
+                } else {
+                    if (v.kind == LS_INT && v.u.i >= 0 && v.u.i <= INT64_MAX / 1000)
+                        ms = v.u.i * 1000;
+                    else
+                        ok = ls_duration_parse(s, strlen(s), &ms) == 0;
+                    if (ok && d->kind == DF_TIMEOUT && ms == 0)
+                        ok = false;
+                    if (!ok)
+                        ls_diag_error(L->d, d->loc, "%s is '%s' here: write a duration such as 250ms, 30s, 5m, 1h30m%s",
+                                      d->what, s, d->kind == DF_TIMEOUT ? " (greater than 0)" : "");
+                    else if (d->kind == DF_TIMEOUT)
+                        st->timeout_ms = ms;
+                    else if (d->kind == DF_DELAY)
+                        st->retry.delay_ms = ms;
+                    else
+                        st->retry.max_delay_ms = ms;
+                }
+                free(text);
+            }
+            ls_value_free(v);
+        }
+        ls_tmpl_free(d->t);
+    }
+    ls_value_free(ctx.states);
+    ls_value_free(ctx.run);
+    free(L->dfr);
+    L->dfr = NULL;
+    L->ndfr = L->capdfr = 0;
+}
+
 static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
 {
     static const char *const keys[] = {"attempts", "delay", "backoff", "max_delay", "until", NULL};
@@ -53,7 +163,7 @@ static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
     }
     ls_load_check_keys(L, n, "retry", keys);
     const ls_ynode *v;
-    if ((v = ls_ymap_get(n, "attempts"))) {
+    if ((v = ls_ymap_get(n, "attempts")) && !ls_defer(L, st, v, DF_ATTEMPTS, "retry.attempts")) {
         ls_value a = ls_yaml_scalar(v);
         if (v->kind != LS_Y_SCALAR || a.kind != LS_INT || a.u.i < 1 || a.u.i > 1000000)
             ls_diag_error(L->d, v->loc, "retry.attempts must be an integer from 1 to 1000000");
@@ -61,11 +171,11 @@ static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
             st->retry.attempts = (int)a.u.i;
         ls_value_free(a);
     }
-    if ((v = ls_ymap_get(n, "delay")))
+    if ((v = ls_ymap_get(n, "delay")) && !ls_defer(L, st, v, DF_DELAY, "retry.delay"))
         ls_load_duration(L, v, "retry.delay", &st->retry.delay_ms);
-    if ((v = ls_ymap_get(n, "max_delay")))
+    if ((v = ls_ymap_get(n, "max_delay")) && !ls_defer(L, st, v, DF_MAX_DELAY, "retry.max_delay"))
         ls_load_duration(L, v, "retry.max_delay", &st->retry.max_delay_ms);
-    if ((v = ls_ymap_get(n, "backoff"))) {
+    if ((v = ls_ymap_get(n, "backoff")) && !ls_defer(L, st, v, DF_BACKOFF, "retry.backoff")) {
         ls_value b = ls_yaml_scalar(v);
         double f = b.kind == LS_INT ? (double)b.u.i : b.kind == LS_FLOAT ? b.u.f : 0.0;
         if (v->kind != LS_Y_SCALAR || (b.kind != LS_INT && b.kind != LS_FLOAT) || !(f >= 1.0 && f <= 100.0))
@@ -292,11 +402,12 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         st->expect = ls_load_expr_list(L, v, "expect", true, &st->nexpect);
     if (has_action_key && (v = ls_ymap_get(n, "retry")))
         ls_state_retry(L, st, v);
-    if (has_action_key && (v = ls_ymap_get(n, "timeout")) && ls_load_duration(L, v, "timeout", &st->timeout_ms) &&
-        st->timeout_ms == 0)
+    bool timeout_templated = has_action_key && (v = ls_ymap_get(n, "timeout")) && ls_defer(L, st, v, DF_TIMEOUT, "timeout");
+    if (has_action_key && !timeout_templated && (v = ls_ymap_get(n, "timeout")) &&
+        ls_load_duration(L, v, "timeout", &st->timeout_ms) && st->timeout_ms == 0)
         ls_diag_error(L->d, v->loc, "timeout must be greater than 0");
     if (st->action && !st->timeout_ms)
-        st->timeout_ms = pb->default_timeout_ms;
+        st->timeout_ms = pb->default_timeout_ms; /* a templated timeout replaces it once params are known */
     if ((v = ls_ymap_get(n, "next"))) {
         if (v->kind == LS_Y_SEQ)
             ls_state_branches(L, st, v);
@@ -311,7 +422,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     }
     if ((v = ls_ymap_get(n, "on_timeout"))) {
         st->on_timeout = ls_load_state_ref(L, v, "on_timeout");
-        if (st->on_timeout >= 0 && !st->timeout_ms && (st->action || !has_action_key))
+        if (st->on_timeout >= 0 && !st->timeout_ms && !timeout_templated && (st->action || !has_action_key))
             ls_diag_warning(L->d, v->loc, "on_timeout can never be taken: state '%s' has no %s", st->name,
                             st->action ? "timeout (and defaults has none)" : "action to time out");
     }

@@ -288,4 +288,33 @@ check("v1" in out and "${{ states.a.result.stdout }}" in out, "plan renders para
 check("expect:" in out and " g" in out and "guards.g" not in out, "plan shows guards by name: " + out)
 check("mutates: yes" in out and "phase prep" in out, "plan shows mutates and phase: " + out)
 
+# timeout and retry from params: an environment can give production its own
+c = Case("templated", """lockstep: 1
+name: templated
+start: slow
+params:
+  t: {type: string, default: 10m}
+  tries: {type: int, default: 1}
+defaults: {on_failure: failed}
+states:
+  slow:
+    action: exec
+    with: {argv: [sleep, '600']}
+    timeout: "${{ params.t }}"
+    retry: {attempts: "${{ params.tries }}"}
+    on_timeout: timed_out
+    next: done
+  done: {terminal: success}
+  timed_out: {terminal: failure}
+  failed: {terminal: failure}
+""")
+rc, out, err = c.run("--set", "t=1s", "--set", "tries=2", timeout=600)
+eq(rc, 1, "templated timeout: the run fails")
+ev = c.journal()
+eq([e["status"] for e in c.events(ev, "action_finished")], ["timed_out", "timed_out"], "two attempts, each timed out")
+eq(c.path_of(ev), ["slow", "timed_out"], "templated timeout: on_timeout taken")
+rc, out, err = c.cmd("plan", c.pb, "--set", "t=45m")
+check("45m" in out, "plan shows the timeout the params give: " + out)
+rc, out, err = c.cmd("validate", c.pb, "--set", "tries=0")
+eq(rc, 2, "a templated retry.attempts of 0 is refused at validate")
 finish()
