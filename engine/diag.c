@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "secret.h"
+#include "work.h"
 
 void ls_diags_init(ls_diags *d)
 {
@@ -24,6 +25,8 @@ void ls_diags_free(ls_diags *d)
     for (size_t i = 0; i < d->nsources; i++) {
         free(d->sources[i].name);
         free(d->sources[i].text);
+        free(d->sources[i].lines);
+        free(d->sources[i].masks);
     }
     free(d->items);
     free(d->sources);
@@ -46,7 +49,7 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     for (size_t i = 0; i < d->nsources; i++) {
         ls_source *s = &d->sources[i];
         if (strcmp(s->name, name) == 0) {
-            if (text && !s->text) {
+            if (text && !s->text && !s->hidden) {
                 s->text = ls_memdup(text, len);
                 s->len = s->text ? len : 0;
             }
@@ -62,6 +65,7 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
         d->capsources = ncap;
     }
     ls_source *s = &d->sources[d->nsources];
+    memset(s, 0, sizeof *s);
     s->name = ls_memdup(name, strlen(name));
     if (!s->name)
         return NULL;
@@ -69,6 +73,50 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     s->len = s->text ? len : 0;
     d->nsources++;
     return s->name;
+}
+
+static ls_source *ls_diags_find(const ls_diags *d, const char *file)
+{
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
+            return &d->sources[i];
+    return NULL;
+}
+
+void ls_diags_mask(ls_diags *d, ls_loc from, ls_loc to)
+{
+    ls_source *s = from.file ? ls_diags_find(d, from.file) : NULL;
+    if (!s || from.line == 0)
+        return;
+    if (s->nmasks == s->capmasks) {
+        size_t ncap = s->capmasks ? s->capmasks * 2 : 4;
+        ls_span *nm = realloc(s->masks, ncap * sizeof *nm);
+        if (!nm) {
+            ls_diags_hide(d, from.file); /* cannot mask it: show none of the file */
+            return;
+        }
+        s->masks = nm;
+        s->capmasks = ncap;
+    }
+    ls_span sp = {from.line, from.col, to.line, to.col};
+    if (to.line < from.line || (to.line == from.line && to.col <= from.col)) {
+        sp.to_line = from.line; /* no end known: to the end of the line */
+        sp.to_col = UINT32_MAX;
+    }
+    s->masks[s->nmasks++] = sp;
+}
+
+void ls_diags_hide(ls_diags *d, const char *file)
+{
+    ls_source *s = file ? ls_diags_find(d, file) : NULL;
+    if (!s)
+        return;
+    s->hidden = true;
+    free(s->text);
+    free(s->lines);
+    s->text = NULL;
+    s->lines = NULL;
+    s->len = s->nlines = 0;
 }
 
 void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
@@ -116,18 +164,10 @@ static int ls_diag_cmp(const void *pa, const void *pb)
     return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
 }
 
-static const ls_source *ls_diags_find(const ls_diags *d, const char *file)
-{
-    for (size_t i = 0; i < d->nsources; i++)
-        if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
-            return &d->sources[i];
-    return NULL;
-}
-
 /* Writes diagnostic text: secrets redacted, and control characters (C0
  * but tab, DEL, C1) as '?', since messages quote keys and values from the
  * file and must not reach the terminal as escape sequences. */
-static void ls_put_redacted(FILE *out, const char *s, size_t n)
+static void ls_put_redacted(ls_buf *out, const char *s, size_t n)
 {
     size_t rn = 0;
     char *r = ls_redact(s, n, &rn);
@@ -143,7 +183,7 @@ static void ls_put_redacted(FILE *out, const char *s, size_t n)
             r[i] = '?';
         }
     }
-    fwrite(r, 1, rn, out);
+    ls_buf_add(out, r, rn);
     free(r);
 }
 
@@ -171,22 +211,52 @@ static bool ls_utf8_ok(const char *s, size_t n)
     return true;
 }
 
+/* Builds the source's line table: one scan of the text for all its
+ * excerpts, however many. */
+static bool ls_source_lines(ls_source *src)
+{
+    if (src->lines)
+        return true;
+    size_t n = 1;
+    for (const char *p = src->text, *end = src->text + src->len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    LS_WORK(src->len);
+    src->lines = malloc(n * sizeof *src->lines);
+    if (!src->lines)
+        return false;
+    src->lines[0] = 0;
+    size_t k = 1;
+    for (const char *p = src->text, *end = src->text + src->len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        src->lines[k++] = (size_t)(p - src->text) + 1;
+    src->nlines = n;
+    return true;
+}
+
+/* Whether the character at line:col is inside a masked span.  A source
+ * has few spans (one per secret value in it): a plain scan. */
+static bool ls_masked(const ls_source *src, uint32_t line, uint32_t col)
+{
+    for (size_t i = 0; i < src->nmasks; i++) {
+        const ls_span *m = &src->masks[i];
+        bool after_from = line > m->from_line || (line == m->from_line && col >= m->from_col);
+        bool before_to = line < m->to_line || (line == m->to_line && col < m->to_col);
+        if (after_from && before_to)
+            return true;
+    }
+    return false;
+}
+
 /* The source line and a caret under loc.col (a character column); tabs
  * expand to 8 columns.  The line is a file's bytes, shown on a terminal:
  * control characters (C0, DEL, C1) and, on a line that is not UTF-8,
  * every non-ASCII character show as '?', so a hostile file cannot drive
- * the operator's terminal. */
-static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
+ * the operator's terminal.  A masked run (a secret's value) shows as one
+ * `***`, and a caret inside it points at the run. */
+static void ls_print_caret(ls_buf *out, ls_source *src, ls_loc loc)
 {
-    if (!src || !src->text || loc.line == 0)
+    if (!src || !src->text || loc.line == 0 || !ls_source_lines(src) || loc.line > src->nlines)
         return;
-    const char *p = src->text, *end = src->text + src->len;
-    for (uint32_t l = 1; l < loc.line; l++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            return;
-        p = nl + 1;
-    }
+    const char *p = src->text + src->lines[loc.line - 1], *end = src->text + src->len;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol)
         eol = end;
@@ -194,22 +264,34 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
         eol--;
     if ((size_t)(eol - p) > 4096)
         eol = p + 4096; /* a minified file: show the start only */
+    LS_WORK(eol - p);
     ls_buf line, caret;
     ls_buf_init(&line, 64 * 1024);
     ls_buf_init(&caret, 64 * 1024);
-    size_t vcol = 0, caret_at = 0;
+    size_t vcol = 0, caret_at = 0, run_at = 0;
     uint32_t ch = 0; /* characters before q: columns count characters, as libyaml's marks do */
-    bool placed = false;
+    bool placed = false, in_mask = false;
     bool utf8 = ls_utf8_ok(p, (size_t)(eol - p));
     for (const char *q = p; q < eol; q++) {
         bool lead = ((unsigned char)*q & 0xC0) != 0x80;
+        if (lead && src->nmasks) {
+            bool m = ls_masked(src, loc.line, ch + 1);
+            if (m && !in_mask) {
+                run_at = vcol;
+                ls_buf_add(&line, "***", 3);
+                vcol += 3;
+            }
+            in_mask = m;
+        }
         if (lead && !placed && ch + 1 == loc.col) {
-            caret_at = vcol;
+            caret_at = in_mask ? run_at : vcol;
             placed = true;
         }
         if (lead)
             ch++;
-        if (*q == '\t') {
+        if (in_mask) {
+            continue; /* its bytes are not shown */
+        } else if (*q == '\t') {
             size_t next = (vcol / 8 + 1) * 8;
             while (vcol < next) {
                 ls_buf_addc(&line, ' ');
@@ -239,11 +321,22 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
     ls_buf_addc(&caret, '^');
     char num[16];
     int w = snprintf(num, sizeof num, "%u", (unsigned)loc.line);
-    fprintf(out, "%*s%s | ", 3, "", num);
+    ls_buf_printf(out, "%*s%s | ", 3, "", num);
     ls_put_redacted(out, ls_buf_str(&line), line.len);
-    fprintf(out, "\n%*s | %s\n", 3 + w, "", ls_buf_str(&caret));
+    ls_buf_printf(out, "\n%*s | %s\n", 3 + w, "", ls_buf_str(&caret));
     ls_buf_free(&line);
     ls_buf_free(&caret);
+}
+
+/* Output goes out in blocks of this size or more: a few writes for
+ * thousands of diagnostics on an unbuffered stderr. */
+#define LS_DIAG_FLUSH (64u * 1024u)
+
+static void ls_diag_flush(ls_buf *b, FILE *out)
+{
+    if (b->len)
+        fwrite(b->ptr, 1, b->len, out);
+    ls_buf_reset(b);
 }
 
 size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets)
@@ -251,6 +344,9 @@ size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets)
     if (d->len > 1)
         qsort(d->items, d->len, sizeof *d->items, ls_diag_cmp);
     size_t errors = 0;
+    ls_buf b;
+    ls_buf_init(&b, LS_BUF_UNLIMITED);
+    ls_source *src = NULL; /* the file of the diagnostics before: sorted, so they come by file */
     for (size_t i = 0; i < d->len; i++) {
         const ls_diag *g = &d->items[i];
         bool err = g->sev == LS_SEV_ERROR || strict;
@@ -258,17 +354,24 @@ size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets)
             errors++;
         const char *sev = err ? "error" : "warning";
         if (g->loc.file && g->loc.line)
-            fprintf(out, "%s:%u:%u: %s: ", g->loc.file, (unsigned)g->loc.line,
-                    (unsigned)(g->loc.col ? g->loc.col : 1), sev);
+            ls_buf_printf(&b, "%s:%u:%u: %s: ", g->loc.file, (unsigned)g->loc.line,
+                          (unsigned)(g->loc.col ? g->loc.col : 1), sev);
         else if (g->loc.file)
-            fprintf(out, "%s: %s: ", g->loc.file, sev);
+            ls_buf_printf(&b, "%s: %s: ", g->loc.file, sev);
         else
-            fprintf(out, "lockstep: %s: ", sev);
-        ls_put_redacted(out, g->msg, strlen(g->msg));
-        fputc('\n', out);
-        if (carets && g->loc.file)
-            ls_print_caret(out, ls_diags_find(d, g->loc.file), g->loc);
+            ls_buf_printf(&b, "lockstep: %s: ", sev);
+        ls_put_redacted(&b, g->msg, strlen(g->msg));
+        ls_buf_addc(&b, '\n');
+        if (carets && g->loc.file) {
+            if (!src || (src->name != g->loc.file && strcmp(src->name, g->loc.file) != 0))
+                src = ls_diags_find(d, g->loc.file);
+            ls_print_caret(&b, src, g->loc);
+        }
+        if (b.len >= LS_DIAG_FLUSH)
+            ls_diag_flush(&b, out);
     }
+    ls_diag_flush(&b, out);
+    ls_buf_free(&b);
     return errors;
 }
 

@@ -342,6 +342,8 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 break;
             }
             node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
+            node->end_line = (uint32_t)ev.end_mark.line + 1;
+            node->end_col = (uint32_t)ev.end_mark.column + 1;
             node->len = ev.data.scalar.length;
             node->str = ls_yalloc(&arena, node->len + 1, 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
@@ -385,6 +387,8 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
             ls_ynode *c = stack[--depth];
+            c->end_line = (uint32_t)ev.end_mark.line + 1;
+            c->end_col = (uint32_t)ev.end_mark.column + 1;
             ls_ycontainer_close(&arena, c, &kids, first_kid[depth]);
             if (c->kind == LS_Y_MAP && !ls_ymap_check_dups(c, d))
                 failed = true;
@@ -461,6 +465,12 @@ ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key)
         if (map->keys[i]->len == kl && memcmp(map->keys[i]->str, key, kl) == 0)
             return map->items[i];
     return NULL;
+}
+
+ls_loc ls_ynode_end(const ls_ynode *n)
+{
+    ls_loc l = {n->loc.file, n->end_line, n->end_col};
+    return l;
 }
 
 static bool ls_is_null_text(const char *s)
