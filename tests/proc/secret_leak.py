@@ -58,7 +58,7 @@ def check(cond, what):
 
 
 def run(args, cwd, env):
-    return subprocess.run([LOCKSTEP] + args, cwd=cwd, env=env, capture_output=True, timeout=120)
+    return subprocess.run([LOCKSTEP] + args, cwd=cwd, env=env, capture_output=True, timeout=300)
 
 
 def scan(label, data, uri_password_allowed=False):
