@@ -19,6 +19,7 @@
  * secrets and no "://" in the text (found with memmem) it is a plain copy.
  */
 #include "secret.h"
+#include "work.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -133,6 +134,7 @@ static void mark(uint8_t **mask, size_t len, size_t from, size_t to, bool *oom)
             return;
         }
     }
+    LS_WORK(to - from);
     memset(*mask + from, 1, to - from);
 }
 
@@ -272,6 +274,7 @@ static bool view_decode(const view *in, step_fn step, view *out, bool *changed)
         return false;
     }
     size_t o = 0;
+    LS_WORK(in->n);
     for (size_t i = 0; i < in->n;) {
         char seq[4];
         size_t k = 0;
@@ -313,17 +316,21 @@ static void search(const view *v, const secret *sc, size_t len, uint8_t **mask, 
 {
     const char *b = v->b, *s = sc->s;
     size_t n = v->n, k = 0;
+    size_t done = 0; /* the original is marked up to here: matches come in order */
     if (sc->len > n)
         return;
     for (size_t i = 0; i < n && !*oom; i++) {
+        LS_WORK(1);
         if (k == 0) {
             const char *p = memchr(b + i, s[0], n - i);
             if (p == NULL)
                 return;
             i = (size_t)(p - b);
         }
-        while (k > 0 && b[i] != s[k])
+        while (k > 0 && b[i] != s[k]) {
+            LS_WORK(1);
             k = sc->fail[k - 1];
+        }
         if (b[i] == s[k])
             k++;
         if (k == sc->len) {
@@ -335,7 +342,10 @@ static void search(const view *v, const secret *sc, size_t len, uint8_t **mask, 
             while (after < n && view_at(v, after, len) == last_at)
                 after++;
             to = view_at(v, after, len);
-            mark(mask, len, from, to, oom);
+            if (to > done) { /* overlapping matches mark each byte once */
+                mark(mask, len, from > done ? from : done, to, oom);
+                done = to;
+            }
             k = sc->fail[k - 1];
         }
     }

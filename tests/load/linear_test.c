@@ -9,7 +9,9 @@
  *   - a mapping with n copies of one key: n - 1 "duplicate key" errors,
  *     each naming the first occurrence;
  *   - a string with n ${{ }} templates;
- *   - n diagnostics with excerpts of an n-line file, printed.
+ *   - n diagnostics with excerpts of an n-line file, printed;
+ *   - redacting a secret of n/4 characters from a text of n that holds it
+ *     overlapping at every byte, and once JSON-escaped.
  *
  * The counts are deterministic, so this test cannot be slowed into failing
  * (or into passing) by a busy machine.
@@ -21,6 +23,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "expr.h"
+#include "secret.h"
 #include "work.h"
 #include "yaml_doc.h"
 
@@ -156,6 +159,39 @@ static unsigned long long excerpts(size_t n)
     return work;
 }
 
+/* ---- the redactor ---- */
+
+static unsigned long long redaction(size_t n)
+{
+    size_t m = n / 4;
+    char *sec = malloc(m), *text = malloc(n + 6 * m + 2);
+    if (!sec || !text)
+        return 0;
+    memset(sec, 'a', m);
+    /* "<", n a's (the secret matches at each of n - m + 1 places, each
+     * overlapping the next), ">", then the secret with its a's as \u0061:
+     * two runs to mask, each marked once. */
+    size_t t = 0;
+    text[t++] = '<';
+    memset(text + t, 'a', n);
+    t += n;
+    text[t++] = '>';
+    for (size_t i = 0; i < m; i++, t += 6)
+        memcpy(text + t, "\\u0061", 6);
+    ls_secret_clear();
+    ls_secret_add(sec, m);
+    ls_work = 0;
+    size_t rn = 0;
+    char *r = ls_redact(text, t, &rn);
+    unsigned long long work = ls_work;
+    CHECK(r && rn == 8 && memcmp(r, "<***>***", 8) == 0, "n=%zu: redacted to %zu bytes", n, rn);
+    free(r);
+    ls_secret_clear();
+    free(sec);
+    free(text);
+    return work;
+}
+
 static void growth(const char *what, unsigned long long (*f)(size_t), size_t n)
 {
     unsigned long long small = f(n), large = f(4 * n);
@@ -170,6 +206,7 @@ int main(void)
     growth("duplicate keys in one mapping", dup_keys, 5000);
     growth("${{ }} templates in one string", templates, 5000);
     growth("diagnostics with excerpts", excerpts, 5000);
+    growth("redacting a long secret", redaction, 20000);
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;

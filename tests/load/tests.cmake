@@ -11,5 +11,6 @@ lockstep_py_test(load_input_kinds ${CMAKE_CURRENT_LIST_DIR}/input_kinds.py)
 # files it checks, built with the work counter (engine/work.h); the linker
 # takes them before the engine library's.
 lockstep_c_test(load_linear SOURCES ${CMAKE_CURRENT_LIST_DIR}/linear_test.c
-  ${PROJECT_SOURCE_DIR}/engine/yaml.c ${PROJECT_SOURCE_DIR}/engine/template.c ${PROJECT_SOURCE_DIR}/engine/diag.c)
+  ${PROJECT_SOURCE_DIR}/engine/yaml.c ${PROJECT_SOURCE_DIR}/engine/template.c ${PROJECT_SOURCE_DIR}/engine/diag.c
+  ${PROJECT_SOURCE_DIR}/engine/secret.c)
 target_compile_definitions(load_linear PRIVATE LS_WORK_COUNT)
