@@ -30,6 +30,7 @@
 
 #include "buf.h"
 #include "expr.h"
+#include "file.h"
 #include "registry.h"
 #include "secret.h"
 
@@ -240,36 +241,12 @@ static ls_act_status act_log_scan(ls_call *call, ls_value *result, ls_error *err
 static char *read_file(const char *path, size_t *len, const char *who, ls_error *err)
 {
     ls_loc none = {0};
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        ls_error_set(err, none, "%s: cannot read '%s': %s", who, path, strerror(errno));
+    char why[256], *text = NULL;
+    if (ls_file_read(path, ENV_FILE_MAX, &text, len, why, sizeof why) != 0) {
+        ls_error_set(err, none, "%s: cannot read '%s': %s", who, path, why);
         return NULL;
     }
-    ls_buf b;
-    ls_buf_init(&b, ENV_FILE_MAX);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (ls_buf_add(&b, chunk, n) != 0) {
-            fclose(f);
-            ls_buf_free(&b);
-            ls_error_set(err, none, "%s: '%s' is larger than %u bytes", who, path, ENV_FILE_MAX);
-            return NULL;
-        }
-    }
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad) {
-        ls_buf_free(&b);
-        ls_error_set(err, none, "%s: cannot read '%s'", who, path);
-        return NULL;
-    }
-    *len = b.len;
-    if (b.len == 0) {
-        ls_buf_free(&b);
-        return strdup("");
-    }
-    return ls_buf_steal(&b);
+    return text;
 }
 
 static bool key_char(char c, bool first)

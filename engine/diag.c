@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "secret.h"
+#include "work.h"
 
 void ls_diags_init(ls_diags *d)
 {
@@ -24,6 +25,8 @@ void ls_diags_free(ls_diags *d)
     for (size_t i = 0; i < d->nsources; i++) {
         free(d->sources[i].name);
         free(d->sources[i].text);
+        free(d->sources[i].lines);
+        free(d->sources[i].masks);
     }
     free(d->items);
     free(d->sources);
@@ -46,7 +49,7 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     for (size_t i = 0; i < d->nsources; i++) {
         ls_source *s = &d->sources[i];
         if (strcmp(s->name, name) == 0) {
-            if (text && !s->text) {
+            if (text && !s->text && !s->hidden) {
                 s->text = ls_memdup(text, len);
                 s->len = s->text ? len : 0;
             }
@@ -62,6 +65,7 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
         d->capsources = ncap;
     }
     ls_source *s = &d->sources[d->nsources];
+    memset(s, 0, sizeof *s);
     s->name = ls_memdup(name, strlen(name));
     if (!s->name)
         return NULL;
@@ -69,6 +73,50 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     s->len = s->text ? len : 0;
     d->nsources++;
     return s->name;
+}
+
+static ls_source *ls_diags_find(const ls_diags *d, const char *file)
+{
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
+            return &d->sources[i];
+    return NULL;
+}
+
+void ls_diags_mask(ls_diags *d, ls_loc from, ls_loc to)
+{
+    ls_source *s = from.file ? ls_diags_find(d, from.file) : NULL;
+    if (!s || from.line == 0)
+        return;
+    if (s->nmasks == s->capmasks) {
+        size_t ncap = s->capmasks ? s->capmasks * 2 : 4;
+        ls_span *nm = realloc(s->masks, ncap * sizeof *nm);
+        if (!nm) {
+            ls_diags_hide(d, from.file); /* cannot mask it: show none of the file */
+            return;
+        }
+        s->masks = nm;
+        s->capmasks = ncap;
+    }
+    ls_span sp = {from.line, from.col, to.line, to.col};
+    if (to.line < from.line || (to.line == from.line && to.col <= from.col)) {
+        sp.to_line = from.line; /* no end known: to the end of the line */
+        sp.to_col = UINT32_MAX;
+    }
+    s->masks[s->nmasks++] = sp;
+}
+
+void ls_diags_hide(ls_diags *d, const char *file)
+{
+    ls_source *s = file ? ls_diags_find(d, file) : NULL;
+    if (!s)
+        return;
+    s->hidden = true;
+    free(s->text);
+    free(s->lines);
+    s->text = NULL;
+    s->lines = NULL;
+    s->len = s->nlines = 0;
 }
 
 void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
@@ -116,34 +164,45 @@ static int ls_diag_cmp(const void *pa, const void *pb)
     return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
 }
 
-static const ls_source *ls_diags_find(const ls_diags *d, const char *file)
+/* Appends text with control characters (C0 but tab, DEL, C1) as '?':
+ * one pass, runs of plain bytes copied at once. */
+static void ls_put_clean(ls_buf *out, const char *r, size_t rn)
 {
-    for (size_t i = 0; i < d->nsources; i++)
-        if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
-            return &d->sources[i];
-    return NULL;
+    size_t i = 0, run = 0;
+    while (i < rn) {
+        unsigned char c = (unsigned char)r[i];
+        if (c >= 0x20 && c < 0x7F) { /* nearly every byte */
+            i++;
+            continue;
+        }
+        bool c1 = c == 0xC2 && i + 1 < rn && (unsigned char)r[i + 1] >= 0x80 && (unsigned char)r[i + 1] <= 0x9F;
+        if (c1 || (c < 0x20 && c != '\t') || c == 0x7F) {
+            ls_buf_add(out, r + run, i - run);
+            ls_buf_addc(out, '?');
+            i += c1 ? 2 : 1; /* a C1 character's continuation byte goes with it */
+            run = i;
+        } else {
+            i++;
+        }
+    }
+    ls_buf_add(out, r + run, rn - run);
 }
 
-/* Writes diagnostic text: secrets redacted, and control characters (C0
- * but tab, DEL, C1) as '?', since messages quote keys and values from the
- * file and must not reach the terminal as escape sequences. */
-static void ls_put_redacted(FILE *out, const char *s, size_t n)
+/* Writes diagnostic text: secrets redacted, and control characters as
+ * '?', since messages quote keys and values from the file and must not
+ * reach the terminal as escape sequences.  With no secret held and no
+ * URI in the text there is nothing to redact: no copy is made. */
+static void ls_put_redacted(ls_buf *out, const char *s, size_t n)
 {
+    if (ls_secret_count() == 0 && (n < 3 || !memmem(s, n, "://", 3))) {
+        ls_put_clean(out, s, n);
+        return;
+    }
     size_t rn = 0;
     char *r = ls_redact(s, n, &rn);
     if (!r)
         return;
-    for (size_t i = 0; i < rn; i++) {
-        unsigned char c = (unsigned char)r[i];
-        if (c == 0xC2 && i + 1 < rn && (unsigned char)r[i + 1] >= 0x80 && (unsigned char)r[i + 1] <= 0x9F) {
-            r[i] = '?';
-            memmove(r + i + 1, r + i + 2, rn - i - 2);
-            rn--;
-        } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
-            r[i] = '?';
-        }
-    }
-    fwrite(r, 1, rn, out);
+    ls_put_clean(out, r, rn);
     free(r);
 }
 
@@ -171,22 +230,76 @@ static bool ls_utf8_ok(const char *s, size_t n)
     return true;
 }
 
+/* Builds the source's line table: one scan of the text for all its
+ * excerpts, however many. */
+static bool ls_source_lines(ls_source *src)
+{
+    if (src->lines)
+        return true;
+    size_t n = 1;
+    for (const char *p = src->text, *end = src->text + src->len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    LS_WORK(src->len);
+    src->lines = malloc(n * sizeof *src->lines);
+    if (!src->lines)
+        return false;
+    src->lines[0] = 0;
+    size_t k = 1;
+    for (const char *p = src->text, *end = src->text + src->len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        src->lines[k++] = (size_t)(p - src->text) + 1;
+    src->nlines = n;
+    return true;
+}
+
+/* Whether the character at line:col is inside a masked span.  A source
+ * has few spans (one per secret value in it): a plain scan. */
+static bool ls_masked(const ls_source *src, uint32_t line, uint32_t col)
+{
+    for (size_t i = 0; i < src->nmasks; i++) {
+        const ls_span *m = &src->masks[i];
+        bool after_from = line > m->from_line || (line == m->from_line && col >= m->from_col);
+        bool before_to = line < m->to_line || (line == m->to_line && col < m->to_col);
+        if (after_from && before_to)
+            return true;
+    }
+    return false;
+}
+
+static void ls_put_spaces(ls_buf *out, size_t n)
+{
+    static const char spaces[] = "                                                                ";
+    for (; n > sizeof spaces - 1; n -= sizeof spaces - 1)
+        ls_buf_add(out, spaces, sizeof spaces - 1);
+    ls_buf_add(out, spaces, n);
+}
+
+/* "   LINE | text" and, under it, the caret at display column caret_at. */
+static void ls_print_excerpt(ls_buf *out, uint32_t lineno, const ls_buf *line, size_t caret_at)
+{
+    size_t at = out->len;
+    ls_buf_add(out, "   ", 3);
+    ls_buf_add_int(out, lineno);
+    size_t w = out->len - at; /* "   LINE" */
+    ls_buf_add(out, " | ", 3);
+    ls_put_redacted(out, ls_buf_str(line), line->len);
+    ls_buf_addc(out, '\n');
+    ls_put_spaces(out, w + 1);
+    ls_buf_add(out, "| ", 2);
+    ls_put_spaces(out, caret_at);
+    ls_buf_add(out, "^\n", 2);
+}
+
 /* The source line and a caret under loc.col (a character column); tabs
  * expand to 8 columns.  The line is a file's bytes, shown on a terminal:
  * control characters (C0, DEL, C1) and, on a line that is not UTF-8,
  * every non-ASCII character show as '?', so a hostile file cannot drive
- * the operator's terminal. */
-static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
+ * the operator's terminal.  A masked run (a secret's value) shows as one
+ * `***`, and a caret inside it points at the run. */
+static void ls_print_caret(ls_buf *out, ls_source *src, ls_loc loc, ls_buf *line)
 {
-    if (!src || !src->text || loc.line == 0)
+    if (!src || !src->text || loc.line == 0 || !ls_source_lines(src) || loc.line > src->nlines)
         return;
-    const char *p = src->text, *end = src->text + src->len;
-    for (uint32_t l = 1; l < loc.line; l++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            return;
-        p = nl + 1;
-    }
+    const char *p = src->text + src->lines[loc.line - 1], *end = src->text + src->len;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol)
         eol = end;
@@ -194,38 +307,57 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
         eol--;
     if ((size_t)(eol - p) > 4096)
         eol = p + 4096; /* a minified file: show the start only */
-    ls_buf line, caret;
-    ls_buf_init(&line, 64 * 1024);
-    ls_buf_init(&caret, 64 * 1024);
-    size_t vcol = 0, caret_at = 0;
+    LS_WORK(eol - p);
+    ls_buf_reset(line); /* scratch, kept by the caller across excerpts */
+    bool plain = !src->nmasks; /* printable ASCII, no tab, nothing masked: shown as it is */
+    for (const char *q = p; plain && q < eol; q++)
+        plain = *q >= 0x20 && *q < 0x7F;
+    if (plain) {
+        size_t n = (size_t)(eol - p);
+        ls_buf_add(line, p, n);
+        ls_print_excerpt(out, loc.line, line, loc.col && loc.col - 1 < n ? loc.col - 1 : n);
+        return;
+    }
+    size_t vcol = 0, caret_at = 0, run_at = 0;
     uint32_t ch = 0; /* characters before q: columns count characters, as libyaml's marks do */
-    bool placed = false;
+    bool placed = false, in_mask = false;
     bool utf8 = ls_utf8_ok(p, (size_t)(eol - p));
     for (const char *q = p; q < eol; q++) {
         bool lead = ((unsigned char)*q & 0xC0) != 0x80;
+        if (lead && src->nmasks) {
+            bool m = ls_masked(src, loc.line, ch + 1);
+            if (m && !in_mask) {
+                run_at = vcol;
+                ls_buf_add(line, "***", 3);
+                vcol += 3;
+            }
+            in_mask = m;
+        }
         if (lead && !placed && ch + 1 == loc.col) {
-            caret_at = vcol;
+            caret_at = in_mask ? run_at : vcol;
             placed = true;
         }
         if (lead)
             ch++;
-        if (*q == '\t') {
+        if (in_mask) {
+            continue; /* its bytes are not shown */
+        } else if (*q == '\t') {
             size_t next = (vcol / 8 + 1) * 8;
             while (vcol < next) {
-                ls_buf_addc(&line, ' ');
+                ls_buf_addc(line, ' ');
                 vcol++;
             }
         } else if (!lead) {
             if (utf8) /* a continuation byte: part of the character before */
-                ls_buf_addc(&line, *q);
+                ls_buf_addc(line, *q);
         } else {
             unsigned char c = (unsigned char)*q;
             bool c1 = c == 0xC2 && q + 1 < eol && (unsigned char)q[1] >= 0x80 && (unsigned char)q[1] <= 0x9F;
             bool shown = utf8 ? !(c < 0x20 || c == 0x7F || c1) : (c >= 0x20 && c < 0x7F);
             if (shown) {
-                ls_buf_addc(&line, *q);
+                ls_buf_addc(line, *q);
             } else {
-                ls_buf_addc(&line, '?');
+                ls_buf_addc(line, '?');
                 if (c1)
                     q++; /* its continuation byte goes with it */
             }
@@ -234,41 +366,63 @@ static void ls_print_caret(FILE *out, const ls_source *src, ls_loc loc)
     }
     if (!placed)
         caret_at = vcol; /* past the end of the line: caret after it */
-    for (size_t i = 0; i < caret_at; i++)
-        ls_buf_addc(&caret, ' ');
-    ls_buf_addc(&caret, '^');
-    char num[16];
-    int w = snprintf(num, sizeof num, "%u", (unsigned)loc.line);
-    fprintf(out, "%*s%s | ", 3, "", num);
-    ls_put_redacted(out, ls_buf_str(&line), line.len);
-    fprintf(out, "\n%*s | %s\n", 3 + w, "", ls_buf_str(&caret));
-    ls_buf_free(&line);
-    ls_buf_free(&caret);
+    ls_print_excerpt(out, loc.line, line, caret_at);
+}
+
+/* Output goes out in blocks of this size or more: a few writes for
+ * thousands of diagnostics on an unbuffered stderr. */
+#define LS_DIAG_FLUSH (64u * 1024u)
+
+static void ls_diag_flush(ls_buf *b, FILE *out)
+{
+    if (b->len)
+        fwrite(b->ptr, 1, b->len, out);
+    ls_buf_reset(b);
 }
 
 size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets)
 {
-    if (d->len > 1)
+    /* Diagnostics mostly arrive in order: sort only when they did not. */
+    bool sorted = true;
+    for (size_t i = 1; i < d->len && sorted; i++)
+        sorted = ls_diag_cmp(&d->items[i - 1], &d->items[i]) <= 0;
+    if (!sorted)
         qsort(d->items, d->len, sizeof *d->items, ls_diag_cmp);
     size_t errors = 0;
+    ls_buf b, line;
+    ls_buf_init(&b, LS_BUF_UNLIMITED);
+    ls_buf_init(&line, 64 * 1024);
+    ls_source *src = NULL; /* the file of the diagnostics before: sorted, so they come by file */
     for (size_t i = 0; i < d->len; i++) {
         const ls_diag *g = &d->items[i];
         bool err = g->sev == LS_SEV_ERROR || strict;
         if (err)
             errors++;
         const char *sev = err ? "error" : "warning";
-        if (g->loc.file && g->loc.line)
-            fprintf(out, "%s:%u:%u: %s: ", g->loc.file, (unsigned)g->loc.line,
-                    (unsigned)(g->loc.col ? g->loc.col : 1), sev);
-        else if (g->loc.file)
-            fprintf(out, "%s: %s: ", g->loc.file, sev);
-        else
-            fprintf(out, "lockstep: %s: ", sev);
-        ls_put_redacted(out, g->msg, strlen(g->msg));
-        fputc('\n', out);
-        if (carets && g->loc.file)
-            ls_print_caret(out, ls_diags_find(d, g->loc.file), g->loc);
+        /* FILE:LINE:COL: SEV: , FILE: SEV: or lockstep: SEV: */
+        ls_buf_adds(&b, g->loc.file ? g->loc.file : "lockstep");
+        if (g->loc.file && g->loc.line) {
+            ls_buf_addc(&b, ':');
+            ls_buf_add_int(&b, g->loc.line);
+            ls_buf_addc(&b, ':');
+            ls_buf_add_int(&b, g->loc.col ? g->loc.col : 1);
+        }
+        ls_buf_add(&b, ": ", 2);
+        ls_buf_adds(&b, sev);
+        ls_buf_add(&b, ": ", 2);
+        ls_put_redacted(&b, g->msg, strlen(g->msg));
+        ls_buf_addc(&b, '\n');
+        if (carets && g->loc.file) {
+            if (!src || (src->name != g->loc.file && strcmp(src->name, g->loc.file) != 0))
+                src = ls_diags_find(d, g->loc.file);
+            ls_print_caret(&b, src, g->loc, &line);
+        }
+        if (b.len >= LS_DIAG_FLUSH)
+            ls_diag_flush(&b, out);
     }
+    ls_diag_flush(&b, out);
+    ls_buf_free(&b);
+    ls_buf_free(&line);
     return errors;
 }
 

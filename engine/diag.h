@@ -8,8 +8,10 @@
  * ls_diags collects every problem of a load in one pass; ls_diags_print
  * sorts them by file, line and column and prints each as
  *     FILE:LINE:COL: error|warning: message
- * followed by the source line and a caret, as jq and Lua do.  Messages go
- * through the secret redactor when printed.
+ * followed by the source line and a caret, as jq and Lua do.  Messages and
+ * source lines go through the secret redactor when printed, and the spans
+ * registered with ls_diags_mask (a secret's value, valid or not) show as
+ * `***` in excerpts.
  *
  * ls_error is the runtime error object (shaped like libbson's bson_error_t:
  * a code, a message, plus a place).  The first error set wins.
@@ -37,10 +39,21 @@ typedef struct ls_diag {
     size_t order; /* insertion order: a stable tie-break */
 } ls_diag;
 
+/* A stretch of a source shown as `***` in every excerpt (a secret's value
+ * as written in a values file): from `from` up to, not including, `to`. */
+typedef struct ls_span {
+    uint32_t from_line, from_col, to_line, to_col;
+} ls_span;
+
 typedef struct ls_source {
     char *name;
-    char *text; /* owned copy, may be NULL when unreadable */
+    char *text;    /* owned copy, may be NULL when unreadable or hidden */
     size_t len;
+    size_t *lines; /* offset of each line's start, built at the first excerpt */
+    size_t nlines;
+    ls_span *masks;
+    size_t nmasks, capmasks;
+    bool hidden;   /* ls_diags_hide: never shown, even if registered again */
 } ls_source;
 
 typedef struct ls_diags {
@@ -56,12 +69,20 @@ void ls_diags_free(ls_diags *d);
 /* Registers a file's text for caret display; returns the interned name to
  * put in ls_loc.file.  `text` is copied (may be NULL). */
 const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len);
+/* Shows the source between from (inclusive) and to (exclusive; libyaml's
+ * end mark of a node) as `***` in every excerpt.  Both in one file. */
+void ls_diags_mask(ls_diags *d, ls_loc from, ls_loc to);
+/* Shows no excerpt of the file at all: its text holds a secret whose place
+ * is unknown (a values file that is not valid YAML). */
+void ls_diags_hide(ls_diags *d, const char *file);
 void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define ls_diag_error(d, loc, ...) ls_diag_add((d), LS_SEV_ERROR, (loc), __VA_ARGS__)
 #define ls_diag_warning(d, loc, ...) ls_diag_add((d), LS_SEV_WARNING, (loc), __VA_ARGS__)
 /* Sorts and prints; with `strict` warnings print as errors.  Returns the
- * number of errors (counting warnings under strict). */
+ * number of errors (counting warnings under strict).  One pass: each
+ * source's line table is built once, and the text goes out in large
+ * writes (stderr is unbuffered), not a few bytes at a time. */
 size_t ls_diags_print(ls_diags *d, FILE *out, bool strict, bool carets);
 
 typedef struct ls_error {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "file.h"
 #include "load_int.h"
 #include "sha256.h"
 
@@ -38,54 +39,12 @@ bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **
 {
     *file = ls_diags_source(d, path, NULL, 0);
     ls_loc at = {*file, 0, 0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        ls_diag_error(d, at, "cannot open: %s", strerror(errno));
+    char why[256];
+    if (ls_file_read(path, LS_MAX_FILE, text, len, why, sizeof why) != 0) {
+        ls_diag_error(d, at, "%s", why);
         return false;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ls_diag_error(d, at, "%s", S_ISDIR(st.st_mode) ? "is a directory, not a YAML file" : "not a regular file");
-        close(fd);
-        return false;
-    }
-    if ((uintmax_t)st.st_size > LS_MAX_FILE) {
-        ls_diag_error(d, at, "file too large (%jd bytes; the limit is %u)", (intmax_t)st.st_size, LS_MAX_FILE);
-        close(fd);
-        return false;
-    }
-    size_t cap = (size_t)st.st_size, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf)
-        abort();
-    for (;;) {
-        if (n == cap) {
-            if (cap >= LS_MAX_FILE)
-                break;
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb)
-                abort();
-            buf = nb;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            ls_diag_error(d, at, "cannot read: %s", strerror(errno));
-            free(buf);
-            close(fd);
-            return false;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *file = ls_diags_source(d, path, buf, n);
-    *text = buf;
-    *len = n;
+    *file = ls_diags_source(d, path, *text, *len);
     return true;
 }
 

@@ -71,7 +71,8 @@ static bool ls_param_from_node(const ls_param *p, const ls_ynode *n, ls_value *o
     }
     if (!ok) {
         if (p->type == LS_PT_BOOL && ls_yaml_is_yaml11_bool(n))
-            snprintf(why, wl, "expected a bool ('%s' is read as a string: write true or false)", n->str);
+            snprintf(why, wl, "expected a bool ('%s' is read as a string: write true or false)",
+                     p->secret ? "(secret)" : n->str);
         else
             snprintf(why, wl, "expected %s %s, got %s", p->type == LS_PT_INT ? "an" : "a",
                      ls_ptype_names[p->type], ls_ykind_name(n));
@@ -206,6 +207,33 @@ static void ls_register_secret(ls_value v)
     free(t);
 }
 
+/* A secret's value as written in a file shows as *** in every excerpt,
+ * whether or not it is a valid value (a wrong-typed one is not registered
+ * with the redactor, and one shorter than LS_SECRET_MIN never is). */
+static void ls_mask_secret_node(ls_loader *L, const ls_ynode *n)
+{
+    ls_diags_mask(L->d, n->loc, ls_ynode_end(n));
+}
+
+/* A secret's value must be empty (none) or at least LS_SECRET_MIN
+ * characters: the redactor would have to mask every occurrence of a
+ * shorter one in all output, which garbles every message and gives the
+ * secret away.  False (with an error at `at`) when too short. */
+static bool ls_secret_long_enough(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src)
+{
+    size_t n = 0;
+    char *t = v.kind == LS_STRING ? NULL : ls_value_to_text(v, &n);
+    if (v.kind == LS_STRING)
+        n = ls_str_len(v);
+    free(t);
+    if (n == 0 || n >= LS_SECRET_MIN)
+        return true;
+    ls_diag_error(L->d, at, "param '%s': %svalue (secret) is shorter than %d characters: a secret must be "
+                  "at least %d characters long (or empty), since the redactor masks every occurrence of it "
+                  "in all output", p->name, src, LS_SECRET_MIN, LS_SECRET_MIN);
+    return false;
+}
+
 static bool ls_param_number(ls_loader *L, const ls_ynode *n, const char *what, double *out)
 {
     ls_value v = ls_yaml_scalar(n);
@@ -304,13 +332,15 @@ static void ls_param_spec(ls_loader *L, ls_param *p, const ls_ynode *n)
     }
     if ((v = ls_ymap_get(n, "default"))) {
         ls_value dv;
+        if (p->secret)
+            ls_mask_secret_node(L, v);
         if (p->required)
             ls_diag_error(L->d, v->loc, "param '%s' is required and has a default: a default makes it optional",
                           p->name);
         if (!ls_param_from_node(p, v, &dv, why, sizeof why)) {
             ls_diag_error(L->d, v->loc, "param '%s': default: %s", p->name, why);
         } else {
-            if (p->secret)
+            if (p->secret && ls_secret_long_enough(L, p, dv, v->loc, "default "))
                 ls_register_secret(dv);
             ls_param_check(L, p, dv, v->loc, "default ");
             p->def = dv;
@@ -372,8 +402,16 @@ static void ls_read_values_file(ls_loader *L, const char *path, const char *why)
         return;
     ls_ynode *root = ls_yaml_parse(text, len, file, d);
     free(text);
-    if (!root)
+    if (!root) {
+        /* Where a secret's value sits in a file that is not YAML is not
+         * known: with any secret param declared, show no line of it. */
+        for (size_t i = 0; i < L->pb->nparams; i++)
+            if (L->pb->params[i].secret) {
+                ls_diags_hide(d, file);
+                break;
+            }
         return;
+    }
     if (root->kind != LS_Y_MAP) {
         ls_diag_error(d, root->loc, "a values file is a mapping {params: {...}, defaults: {...}}, not a %s",
                       ls_ykind_name(root));
@@ -463,7 +501,13 @@ void ls_params_resolve(ls_loader *L)
             if (p->secret)
                 ls_secret_add(ev, strlen(ev));
             ls_value v;
-            if (ls_param_from_text(p, ev, &v, why, sizeof why)) {
+            char envsrc[300];
+            snprintf(envsrc, sizeof envsrc, "env %s ", p->env);
+            bool ok = ls_param_from_text(p, ev, &v, why, sizeof why);
+            if (ok && p->secret && !ls_secret_long_enough(L, p, v, p->loc, envsrc)) {
+                ls_value_free(v);
+                bad[i] = true;
+            } else if (ok) {
                 ls_value_free(vals[i]);
                 vals[i] = v;
                 given[i] = true;
@@ -491,8 +535,15 @@ void ls_params_resolve(ls_loader *L)
                 continue;
             ls_param *p = &pb->params[i];
             ls_value v;
+            if (p->secret)
+                ls_mask_secret_node(L, pm->items[k]);
             if (!ls_param_from_node(p, pm->items[k], &v, why, sizeof why)) {
                 ls_diag_error(L->d, pm->items[k]->loc, "param '%s': %s", p->name, why);
+                bad[i] = true;
+                continue;
+            }
+            if (p->secret && !ls_secret_long_enough(L, p, v, pm->items[k]->loc, "")) {
+                ls_value_free(v);
                 bad[i] = true;
                 continue;
             }
@@ -543,6 +594,11 @@ void ls_params_resolve(ls_loader *L)
                 ls_diag_error(L->d, none, "param '%s': --set value (secret) is not valid: %s", p->name, why);
             else
                 ls_diag_error(L->d, none, "param '%s': --set value '%s' is not valid: %s", p->name, eq + 1, why);
+            bad[i] = true;
+            continue;
+        }
+        if (p->secret && !ls_secret_long_enough(L, p, v, none, "--set ")) {
+            ls_value_free(v);
             bad[i] = true;
             continue;
         }

@@ -55,6 +55,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "diag.h"
+#include "file.h"
 #include "playbook.h"
 #include "run.h"
 #include "yaml_doc.h"
@@ -148,32 +149,9 @@ static char *sc_strdup(const char *s)
 
 static char *sc_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+    char *text = NULL;
+    if (ls_file_read(path, SC_MAX_FILE, &text, len, err, errlen) != 0)
         return NULL;
-    }
-    ls_buf b;
-    ls_buf_init(&b, SC_MAX_FILE);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (ls_buf_add(&b, chunk, n) != 0)
-            break;
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (b.overflow || bad) {
-        if (bad)
-            snprintf(err, errlen, "cannot read: %s", strerror(errno));
-        else
-            snprintf(err, errlen, "larger than %u bytes", SC_MAX_FILE);
-        ls_buf_free(&b);
-        return NULL;
-    }
-    *len = b.len;
-    char *text = ls_buf_steal(&b);
-    if (!text)
-        text = sc_strdup("");
     return text;
 }
 

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "expr_int.h"
+#include "work.h"
 
 typedef enum { LS_T_LITERAL, LS_T_STRING, LS_T_LIST, LS_T_MAP } ls_tkind;
 
@@ -73,23 +74,38 @@ static void ls_tparts_push(ls_tmpl *t, size_t *cap, size_t first, ls_expr *e, ls
     t->nparts++;
 }
 
-/* Place of byte `off` of a template that starts at loc. */
-static ls_loc ls_tloc(ls_loc loc, const char *s, size_t off)
+/* Places of bytes of a template that starts at `start`, asked for in
+ * increasing order: the cursor moves on from the last place asked, so a
+ * string with 20,000 ${{ }} is scanned once, not once per expression. */
+typedef struct ls_tcursor {
+    ls_loc start;
+    const char *s;
+    size_t off;          /* bytes counted so far */
+    uint32_t lines, chars; /* newlines before off; characters since the last */
+} ls_tcursor;
+
+static ls_loc ls_tloc(ls_tcursor *c, size_t off)
 {
-    uint32_t lines = 0, chars = 0; /* columns count characters, as in expr.c */
-    for (size_t i = 0; i < off; i++) {
-        if (s[i] == '\n') {
-            lines++;
-            chars = 0;
-        } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            chars++;
+    if (off < c->off) { /* never asked for today; stay correct if it is */
+        c->off = 0;
+        c->lines = c->chars = 0;
+    }
+    LS_WORK(off - c->off);
+    for (size_t i = c->off; i < off; i++) {
+        if (c->s[i] == '\n') {
+            c->lines++;
+            c->chars = 0;
+        } else if (((unsigned char)c->s[i] & 0xC0) != 0x80) {
+            c->chars++; /* columns count characters, as in expr.c */
         }
     }
-    if (lines == 0) {
-        loc.col += chars;
+    c->off = off;
+    ls_loc loc = c->start;
+    if (c->lines == 0) {
+        loc.col += c->chars;
     } else {
-        loc.line += lines;
-        loc.col = chars + 1;
+        loc.line += c->lines;
+        loc.col = c->chars + 1;
     }
     return loc;
 }
@@ -118,6 +134,7 @@ static size_t ls_find_close(const char *s, size_t len, size_t from)
 ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_env *env, ls_diags *d)
 {
     ls_tmpl *t = ls_tmpl_new(LS_T_STRING, loc);
+    ls_tcursor cur = {loc, s, 0, 0, 0};
     ls_buf lit;
     ls_buf_init(&lit, LS_BUF_UNLIMITED);
     size_t cap = 0, i = 0;
@@ -138,7 +155,7 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
             size_t close = ls_find_close(s, len, i + 3);
             if (close >= len) {
                 if (d)
-                    ls_diag_error(d, ls_tloc(loc, s, i), "unterminated ${{ in template (missing }})");
+                    ls_diag_error(d, ls_tloc(&cur, i), "unterminated ${{ in template (missing }})");
                 failed = true;
                 break;
             }
@@ -149,12 +166,12 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
                 ee--;
             if (ee == eb) {
                 if (d)
-                    ls_diag_error(d, ls_tloc(loc, s, i), "empty ${{ }} in template");
+                    ls_diag_error(d, ls_tloc(&cur, i), "empty ${{ }} in template");
                 failed = true;
                 i = close + 2;
                 continue;
             }
-            ls_expr *e = ls_expr_compile(s + eb, ee - eb, ls_tloc(loc, s, eb), env, d);
+            ls_expr *e = ls_expr_compile(s + eb, ee - eb, ls_tloc(&cur, eb), env, d);
             if (!e) {
                 failed = true; /* keep scanning: report every bad part */
                 i = close + 2;

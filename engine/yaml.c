@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "expr.h"
+#include "work.h"
 #include "yaml_doc.h"
 
 static ls_loc ls_ymark(const char *file, yaml_mark_t m)
@@ -212,6 +213,7 @@ static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t f
 static int ls_ykey_cmp(const void *pa, const void *pb)
 {
     const ls_ynode *a = *(ls_ynode *const *)pa, *b = *(ls_ynode *const *)pb;
+    LS_WORK(1);
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->str, b->str, n);
     if (c)
@@ -223,7 +225,9 @@ static int ls_ykey_cmp(const void *pa, const void *pb)
     return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col ? 1 : 0;
 }
 
-/* Duplicate keys, found by sorting (a mapping may have 100,000 keys). */
+/* Duplicate keys, found by sorting (a mapping may have 100,000 keys, all
+ * the same one): n log n comparisons, and each repeat names the first
+ * occurrence, which sorts first in its run (ties go by place). */
 static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
 {
     if (m->n < 2)
@@ -232,9 +236,11 @@ static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
         /* Small mappings (nearly all): pairwise, no sort, no allocation. */
         bool dup = false;
         for (size_t i = 1; i < m->n && !dup; i++)
-            for (size_t j = 0; j < i && !dup; j++)
+            for (size_t j = 0; j < i && !dup; j++) {
+                LS_WORK(1);
                 dup = m->keys[i]->len == m->keys[j]->len &&
                       memcmp(m->keys[i]->str, m->keys[j]->str, m->keys[i]->len) == 0;
+            }
         if (!dup)
             return true;
     }
@@ -244,14 +250,15 @@ static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
     memcpy(k, m->keys, m->n * sizeof *k);
     qsort(k, m->n, sizeof *k, ls_ykey_cmp);
     bool ok = true;
+    size_t first = 0; /* the start of the run of equal keys that k[i] is in */
     for (size_t i = 1; i < m->n; i++) {
+        LS_WORK(1);
         if (k[i]->len == k[i - 1]->len && memcmp(k[i]->str, k[i - 1]->str, k[i]->len) == 0) {
-            size_t j = i - 1;
-            while (j > 0 && k[j - 1]->len == k[i]->len && memcmp(k[j - 1]->str, k[i]->str, k[i]->len) == 0)
-                j--;
             ls_diag_error(d, k[i]->loc, "duplicate key '%s' (first at line %u)", k[i]->str,
-                          (unsigned)k[j]->loc.line);
+                          (unsigned)k[first]->loc.line);
             ok = false;
+        } else {
+            first = i;
         }
     }
     free(k);
@@ -342,6 +349,8 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 break;
             }
             node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
+            node->end_line = (uint32_t)ev.end_mark.line + 1;
+            node->end_col = (uint32_t)ev.end_mark.column + 1;
             node->len = ev.data.scalar.length;
             node->str = ls_yalloc(&arena, node->len + 1, 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
@@ -385,6 +394,8 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
             ls_ynode *c = stack[--depth];
+            c->end_line = (uint32_t)ev.end_mark.line + 1;
+            c->end_col = (uint32_t)ev.end_mark.column + 1;
             ls_ycontainer_close(&arena, c, &kids, first_kid[depth]);
             if (c->kind == LS_Y_MAP && !ls_ymap_check_dups(c, d))
                 failed = true;
@@ -461,6 +472,12 @@ ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key)
         if (map->keys[i]->len == kl && memcmp(map->keys[i]->str, key, kl) == 0)
             return map->items[i];
     return NULL;
+}
+
+ls_loc ls_ynode_end(const ls_ynode *n)
+{
+    ls_loc l = {n->loc.file, n->end_line, n->end_col};
+    return l;
 }
 
 static bool ls_is_null_text(const char *s)

@@ -32,6 +32,7 @@ typedef enum ls_ytag {
 
 typedef struct ls_ynode {
     ls_loc loc;           /* where the node starts */
+    uint32_t end_line, end_col; /* where it ends (1-based, exclusive): for ls_diags_mask */
     /* scalar */
     char *str;            /* NUL-terminated; may hold NULs from escapes */
     size_t len;
@@ -53,6 +54,8 @@ void ls_ynode_free(ls_ynode *root); /* a root from ls_yaml_parse, or NULL */
 
 /* The value of the key (borrowed) or NULL. */
 ls_ynode *ls_ymap_get(const ls_ynode *map, const char *key);
+/* The place just past the node: with n->loc, the span ls_diags_mask hides. */
+ls_loc ls_ynode_end(const ls_ynode *n);
 
 /* Scalar resolution: plain `~`, `null`, empty -> null; true/false -> bool;
  * integers; floats; everything else (and every quoted scalar) -> string. */

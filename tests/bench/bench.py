@@ -92,6 +92,17 @@ def gen_validate_playbook(path, n):
         f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
 
 
+def gen_warnings_playbook(path, n, warn):
+    """n params with a default; with `warn` each default is a bare 3 with no
+    type (a warning each), else the string "3" (none): the same file but for
+    the warnings (B12)."""
+    with open(path, "w") as f:
+        f.write("lockstep: 1\nname: bench-warnings\nstart: a\nparams:\n")
+        for i in range(n):
+            f.write("  p%d: {default: %s}\n" % (i, "3" if warn else '"3"'))
+        f.write("states:\n  a: {action: noop, next: done}\n  done: {terminal: success}\n")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -150,6 +161,17 @@ class Bench:
         big, little = alternate(val(p_large), val(p_small), self.args.runs)
         self.row("B4", "validate %d states / validate %d states" % (large, small), big / little, "<= 12")
         return p_small
+
+    def b12(self, n):
+        """Diagnostics: n warnings, each with its excerpt, on stderr as the
+        operator sees them (unbuffered)."""
+        p_warn = os.path.join(self.tmp, "b9w.yaml")
+        p_none = os.path.join(self.tmp, "b9.yaml")
+        gen_warnings_playbook(p_warn, n, True)
+        gen_warnings_playbook(p_none, n, False)
+        a, b = alternate(lambda: self.lockstep("validate", p_warn), lambda: self.lockstep("validate", p_none),
+                         self.args.runs)
+        self.row("B12", "validate with %d warnings / the same file without them" % n, a / b, "<= 1.5")
 
     def b5(self, n):
         out = subprocess.run([self.tool("bench_guard"), str(n)], check=True,
@@ -305,14 +327,17 @@ def main():
     args = ap.parse_args()
     if args.tiny:
         args.runs = 1
-    sizes = dict(exec=5, decide=20, small=50, large=200, evals=10000, docs=200, loop=50, noop=20) if args.tiny else \
-        dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000, loop=25000, noop=500)
+    sizes = dict(exec=5, decide=20, small=50, large=200, evals=10000, docs=200, warnings=50, loop=50,
+                 noop=20) if args.tiny else \
+        dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000, warnings=10000,
+             loop=25000, noop=500)
     b = Bench(args)
     try:
         p_exec = b.b1(sizes["exec"])
         b.b2(sizes["decide"])
         p_small = b.b3_b4(sizes["small"], sizes["large"])
         b.b5(sizes["evals"])
+        b.b12(sizes["warnings"])
         b.b6(p_small, p_exec)
         b.journal_rows(sizes["loop"], sizes["noop"])
         b.mongo_benches(sizes["docs"])

@@ -57,7 +57,7 @@ class World:
                 "--db", self.db_name]
         if os.environ.get("LOCKSTEP_TEST_MONGODB_URI"):
             args += ["--mongodb-uri", os.environ["LOCKSTEP_TEST_MONGODB_URI"]]
-        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=300).stdout
         self.env = dict(os.environ)
         for line in out.splitlines():
             if not line.startswith("export "):
@@ -67,12 +67,12 @@ class World:
             self.env[k] = v
         self.env["LOCKSTEP_STATE_DIR"] = os.path.join(self.dir, "state")
         self.backups = os.path.join(self.dir, "backups")
-        self.client = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=5000)
+        self.client = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=60000)
         self.db = self.client[self.db_name]
 
     def ctl(self, *args):
         return subprocess.run([PY, os.path.join(SIM, "ctl")] + list(args), env=self.env, check=True,
-                              capture_output=True, text=True, timeout=30).stdout
+                              capture_output=True, text=True, timeout=300).stdout
 
     def show(self):
         return json.loads(self.ctl("show"))
@@ -95,7 +95,7 @@ class World:
     def run(self, *extra):
         args = [BIN, "run", PLAYBOOK, "--env", "sim", "--set", "new_tag=v2.5.0", "--set", "expected_schema=12",
                 "--set", "backup_dir=" + self.backups, "--yes", "--output", "json"] + list(extra)
-        p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=300)
+        p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=600)
         events = []
         for line in p.stdout.splitlines():
             try:
@@ -114,7 +114,7 @@ class World:
             pass
         self.client.close()
         subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", os.path.join(self.dir, "sim")],
-                       capture_output=True, timeout=30)
+                       capture_output=True, timeout=300)
 
 
 def read_dump(folder):

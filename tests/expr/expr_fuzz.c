@@ -39,10 +39,14 @@ static const char *const k_vocab[] = {
     "${{", "}}", "$${{", "\\", "'", "\"", "{", "}", ":", " ", "\n", "\t", "#", "@", "1h30m", "250ms",
 };
 
+/* CPU seconds of this process: a bound on the work done, which a busy
+ * machine does not stretch as it stretches wall time.  The bounds below
+ * are for a sanitizer build; what they catch (quadratic or worse work on
+ * deep or huge input) takes minutes. */
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -77,7 +81,7 @@ static void must_reject(const char *what, const char *s, size_t n, bool is_json)
     }
     double dt = now_s() - t0;
     g_inputs++;
-    if (ok || dt > 1.0) {
+    if (ok || dt > 10.0) {
         printf("FAIL %s: %s in %.3fs\n", what, ok ? "accepted" : "rejected", dt);
         g_failures++;
     }
@@ -206,7 +210,7 @@ int main(int argc, char **argv)
         noise[i] = (char)rndn(256);
     double t0 = now_s();
     one(noise, big);
-    if (now_s() - t0 > 2.0) {
+    if (now_s() - t0 > 20.0) {
         printf("FAIL 1 MB of noise took %.3fs\n", now_s() - t0);
         g_failures++;
     }

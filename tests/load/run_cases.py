@@ -11,6 +11,8 @@ what must happen (the playbook text above them is what is validated):
     # expect: FILE:L:C: error: msg  one expected line of stderr, in order
     # absent: TEXT                  TEXT must appear nowhere in stdout or
                                     stderr (a secret value)
+    # shown: TEXT                   one line of the source excerpts (the
+                                    lines under the diagnostics) is TEXT
 
 Every stderr line that does not start with a blank (the caret display) and is
 not the closing "FILE: invalid (...)" summary must match an expect line
@@ -30,7 +32,7 @@ SUMMARY = re.compile(r"^\S+: invalid \(\d+ errors?(, and warnings)?\)$")
 
 
 def parse_case(path):
-    args, env, expect, absent, exit_code = [], {}, [], [], None
+    args, env, expect, absent, shown, exit_code = [], {}, [], [], [], None
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -45,18 +47,20 @@ def parse_case(path):
                 absent.append(line[len("# absent: "):])
             elif line.startswith("# expect: "):
                 expect.append(line[len("# expect: "):])
+            elif line.startswith("# shown: "):
+                shown.append(line[len("# shown: "):])
     if exit_code is None:
         exit_code = 2 if any(": error: " in e for e in expect) else 0
-    return args, env, expect, absent, exit_code
+    return args, env, expect, absent, shown, exit_code
 
 
 def run_case(d, name):
-    args, env, expect, absent, want_exit = parse_case(os.path.join(d, name))
+    args, env, expect, absent, shown, want_exit = parse_case(os.path.join(d, name))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LS_TEST_")}
     full_env.setdefault("MONGOC_DISABLE_SHM", "1")  # libmongoc's load-time "Falling back to malloc" warning
     full_env.update(env)
     p = subprocess.run([BIN, "validate", name] + args, cwd=d, env=full_env,
-                       capture_output=True, timeout=20)
+                       capture_output=True, timeout=300)
     err = p.stderr.decode("utf-8", "replace").splitlines()
     got = [l for l in err if l and not l.startswith(" ") and not SUMMARY.match(l)]
     problems = []
@@ -66,6 +70,10 @@ def run_case(d, name):
         problems.append("diagnostics differ:\n  expected:\n%s\n  got:\n%s" % (
             "\n".join("    " + e for e in expect) or "    (none)",
             "\n".join("    " + g for g in got) or "    (none)"))
+    excerpt = [l for l in err if l.startswith(" ")]
+    for s in shown:
+        if s not in excerpt:
+            problems.append("no excerpt line %r among:\n%s" % (s, "\n".join(excerpt) or "(none)"))
     for a in absent:
         if a.encode() in p.stdout or a.encode() in p.stderr:
             problems.append("%r appears in the output" % a)

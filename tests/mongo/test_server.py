@@ -27,13 +27,13 @@ ready = os.path.join(d, "uri")
 proc = subprocess.Popen(["/usr/bin/python3", SERVER, "--port", "0", "--ready-file", ready],
                         stderr=subprocess.PIPE, text=True)
 try:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not os.path.exists(ready) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     uri = open(ready).read()
     check(uri.startswith("mongodb://127.0.0.1:") and uri.endswith("/"), "ready file %r" % uri)
     check(os.listdir(d) == ["uri"], "temporary ready file left: %s" % os.listdir(d))
-    c = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000)
+    c = pymongo.MongoClient(uri, serverSelectionTimeoutMS=60000)
     check(c.admin.command("ping")["ok"] == 1.0, "ping")
     check(isinstance(c.admin.command("buildInfo")["version"], str), "buildInfo version")
     check("uptime" in c.admin.command("serverStatus"), "serverStatus")
@@ -66,7 +66,7 @@ try:
 finally:
     proc.send_signal(signal.SIGTERM)
     try:
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
         proc.kill()
         rc = None

@@ -12,16 +12,39 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 LOCKSTEP = os.environ["LOCKSTEP_BIN"]
 TOKEN = "s3cr3t-T0KEN-9f8e7d"
 URI_PASSWORD = "pw-in-uri-4c3b2a"
+# A secret with every character that JSON or URL encoders rewrite.
+TOKEN2 = 'pa"ss/w\\rd \u00e9+1 9f8e'
+
+
+def encoded_forms(t):
+    """How a program may print t: JSON-escaped (with and without \\/, \\u for
+    non-ASCII or not, upper- or lower-case hex) and URL-encoded (%20 or +)."""
+    j = json.dumps(t)[1:-1]
+    ju = json.dumps(t, ensure_ascii=False)[1:-1]
+    q = urllib.parse.quote(t, safe="")
+    forms = {t, j, ju, j.replace("/", "\\/"), j.replace("\\u00e9", "\\u00E9"), q,
+             urllib.parse.quote_plus(t, safe=""), q.lower(), urllib.parse.quote(t, safe="/")}
+    return sorted(forms)
+
+
+# The program prints each form, on its own line.
+PRINT_FORMS = ("import json, sys, urllib.parse as u; t = sys.argv[1]; j = json.dumps(t)[1:-1]; "
+               "print(j); print(json.dumps(t, ensure_ascii=False)[1:-1]); print(j.replace('/', chr(92) + '/')); "
+               "print(j.replace('u00e9', 'u00E9')); q = u.quote(t, safe=''); print(q); "
+               "print(u.quote_plus(t, safe='')); print(q.lower()); print(u.quote(t, safe='/')); "
+               "print(json.dumps({'token': t}))")
 
 PLAYBOOK = """\
 lockstep: 1
 name: secret-leak
 params:
   token: {type: string, secret: true, env: LS_LEAK_TOKEN}
+  token2: {type: string, secret: true, env: LS_LEAK_TOKEN2}
   db_uri: {type: string, default: "mongodb://admin:%(pw)s@db:27017/app"}
   evil: {type: string, default: "; touch PWNED"}
 start: use
@@ -36,6 +59,12 @@ states:
     action: exec
     with:
       argv: ["printf", "%%s|%%s", "${{ params.evil }}", "prefix-${{ params.token }}-suffix"]
+    next: encoded
+    on_failure: bad
+  encoded:
+    action: exec
+    with:
+      argv: ["/usr/bin/python3", "-c", %(prog)s, "${{ params.token2 }}"]
     next: fails
     on_failure: bad
   fails:
@@ -46,7 +75,7 @@ states:
     on_failure: done
   done: {terminal: success}
   bad: {terminal: failure}
-""" % {"pw": URI_PASSWORD}
+""" % {"pw": URI_PASSWORD, "prog": json.dumps(PRINT_FORMS)}
 
 failures = []
 
@@ -58,11 +87,13 @@ def check(cond, what):
 
 
 def run(args, cwd, env):
-    return subprocess.run([LOCKSTEP] + args, cwd=cwd, env=env, capture_output=True, timeout=120)
+    return subprocess.run([LOCKSTEP] + args, cwd=cwd, env=env, capture_output=True, timeout=300)
 
 
 def scan(label, data, uri_password_allowed=False):
     check(TOKEN.encode() not in data, "%s contains the secret param" % label)
+    for form in encoded_forms(TOKEN2):
+        check(form.encode() not in data, "%s contains the second secret as %r" % (label, form))
     if not uri_password_allowed:
         check(URI_PASSWORD.encode() not in data, "%s contains the URI's password" % label)
 
@@ -73,7 +104,7 @@ def main():
         with open(pb, "w") as f:
             f.write(PLAYBOOK)
         state_dir = os.path.join(tmp, "state")
-        env = dict(os.environ, LS_LEAK_TOKEN=TOKEN)
+        env = dict(os.environ, LS_LEAK_TOKEN=TOKEN, LS_LEAK_TOKEN2=TOKEN2)
 
         runs = [
             ["validate", pb],
@@ -118,6 +149,8 @@ def main():
         check(use.get("stderr") == "err ***\n", "use stderr: %r" % use.get("stderr"))
         inj = results.get("injected", {}).get("result", {})
         check(inj.get("stdout") == "; touch PWNED|prefix-***-suffix", "injected stdout: %r" % inj.get("stdout"))
+        enc = results.get("encoded", {}).get("result", {})
+        check(enc.get("stdout") == "***\n" * 8 + '{"token": "***"}\n', "encoded stdout: %r" % enc.get("stdout"))
         fails = results.get("fails", {})
         check(fails.get("status") == "failed", "fails status: %r" % fails.get("status"))
         check("exited with code 3" in (fails.get("error") or "") and "***" in (fails.get("error") or ""),

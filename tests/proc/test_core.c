@@ -176,7 +176,8 @@ static void test_cancel(void)
         int64_t took = ls_now_ms() - t0;
         CHECK(st == LS_ACT_CANCELLED, "%s: %s", names[i], status_name(st));
         CHECK(strcmp(err.msg, errors[i]) == 0, "%s: %s", names[i], err.msg);
-        CHECK(took < 2500, "%s took %lld ms", names[i], (long long)took);
+        /* well under the 30 s it would take uncancelled, with room for a busy machine */
+        CHECK(took < 25000, "%s took %lld ms", names[i], (long long)took);
         CHECK(result.kind == LS_MAP, "%s result", names[i]);
         ls_value_free(result);
         ls_value_free(in);
@@ -199,7 +200,7 @@ static void test_injection(void)
     ls_map_set(&in, "cwd", ls_string(dir));
     ls_value result;
     ls_error err;
-    ls_act_status st = call_action(core("exec"), in, 5000, NULL, NULL, &result, &err);
+    ls_act_status st = call_action(core("exec"), in, 300000, NULL, NULL, &result, &err);
     CHECK(st == LS_ACT_OK, "%s", err.msg);
     CHECK(strcmp(ls_str_ptr(ls_map_get(result, "stdout")), "<; touch PWNED>") == 0, "stdout %s",
           ls_str_ptr(ls_map_get(result, "stdout")));
@@ -225,9 +226,9 @@ static void test_call(void)
     ls_call c;
     memset(&c, 0, sizeof c);
     CHECK(ls_call_remaining_ms(&c) == INT64_MAX, "no deadline");
-    c.deadline_ms = ls_now_ms() + 10000;
+    c.deadline_ms = ls_now_ms() + 600000;
     int64_t left = ls_call_remaining_ms(&c);
-    CHECK(left > 9000 && left <= 10000, "left %lld", (long long)left);
+    CHECK(left > 540000 && left <= 600000, "left %lld", (long long)left); /* a minute for a busy machine */
     c.deadline_ms = ls_now_ms() - 5;
     CHECK(ls_call_remaining_ms(&c) == 0, "past deadline");
 

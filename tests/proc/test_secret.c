@@ -2,6 +2,7 @@
  * The redactor, driven by redact.cases (see its header), plus the secret
  * set's own rules (copies, duplicates, empty strings).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@ static void test_set_rules(void)
     ls_secret_add("mutable", 7);
     ls_secret_add("", 0);
     ls_secret_add(NULL, 3);
+    ls_secret_add("abc", 3); /* shorter than LS_SECRET_MIN: not held */
     CHECK(ls_secret_count() == 1, "count %zu", ls_secret_count());
     size_t n = 0;
     char *r = ls_redact("a mutable b", 11, &n);
@@ -113,10 +115,10 @@ static void test_random(void)
     static const char alphabet[] = "abc:/@ ";
     for (int round = 0; round < 3000; round++) {
         ls_secret_clear();
-        char secrets[3][6];
+        char secrets[3][LS_SECRET_MIN + 2];
         size_t nsec = next_rand() % 4;
         for (size_t k = 0; k < nsec; k++) {
-            size_t len = 1 + next_rand() % 5;
+            size_t len = LS_SECRET_MIN + next_rand() % 2;
             for (size_t i = 0; i < len; i++)
                 secrets[k][i] = alphabet[next_rand() % 3]; /* a, b or c */
             secrets[k][len] = '\0';
@@ -135,6 +137,76 @@ static void test_random(void)
             CHECK(strstr(r, secrets[k]) == NULL, "round %d: '%s' left in '%s'", round, secrets[k], r);
         if (nsec == 0 && memmem(text, tlen, "://", 3) == NULL)
             CHECK(n == tlen && memcmp(r, text, n) == 0, "round %d: changed '%s'", round, r);
+        free(r);
+    }
+    ls_secret_clear();
+}
+
+/* One byte of a secret, encoded at random the way a JSON encoder or a
+ * URL encoder may write it. */
+static void encode_byte(char *out, size_t *o, unsigned char c, bool json)
+{
+    static const char hex_lo[] = "0123456789abcdef", hex_up[] = "0123456789ABCDEF";
+    const char *hex = next_rand() % 2 ? hex_lo : hex_up;
+    uint32_t pick = next_rand() % 3;
+    if (json) {
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : NULL;
+        if (esc && pick != 2) {
+            memcpy(out + *o, esc, 2);
+            *o += 2;
+        } else if (c == '/' && pick == 0) {
+            memcpy(out + *o, "\\/", 2);
+            *o += 2;
+        } else if (c < 0x80 && (pick == 2 || c < 0x20 || c == '"' || c == '\\')) {
+            out[(*o)++] = '\\';
+            out[(*o)++] = 'u';
+            out[(*o)++] = '0';
+            out[(*o)++] = '0';
+            out[(*o)++] = hex[c >> 4];
+            out[(*o)++] = hex[c & 15];
+        } else {
+            out[(*o)++] = (char)c;
+        }
+    } else {
+        if (c == ' ' && pick == 0) {
+            out[(*o)++] = '+';
+        } else if (pick != 2 || c == '%' || c == '+' || c == ' ') {
+            out[(*o)++] = '%';
+            out[(*o)++] = hex[c >> 4];
+            out[(*o)++] = hex[c & 15];
+        } else {
+            out[(*o)++] = (char)c;
+        }
+    }
+}
+
+/* A secret over characters that encoders escape, written JSON-escaped or
+ * URL-encoded at random between markers: the whole encoding is masked and
+ * nothing around it. */
+static void test_encoded(void)
+{
+    static const char alphabet[] = "ab\"\\/ +%\n&=";
+    for (int round = 0; round < 3000; round++) {
+        ls_secret_clear();
+        char sec[16];
+        size_t len = LS_SECRET_MIN + next_rand() % 8;
+        for (size_t i = 0; i < len; i++)
+            sec[i] = alphabet[next_rand() % (sizeof alphabet - 1)];
+        sec[len] = '\0';
+        ls_secret_add(sec, len);
+        bool json = next_rand() % 2;
+        char text[256];
+        size_t o = 0;
+        memcpy(text, "x<", 2);
+        o = 2;
+        for (size_t i = 0; i < len; i++)
+            encode_byte(text, &o, (unsigned char)sec[i], json);
+        memcpy(text + o, ">y", 2);
+        o += 2;
+        size_t n = 0;
+        char *r = ls_redact(text, o, &n);
+        CHECK(r != NULL && n == 7 && memcmp(r, "x<***>y", 7) == 0, "round %d (%s): '%.*s' -> '%s'", round,
+              json ? "json" : "url", (int)o, text, r ? r : "(null)");
         free(r);
     }
     ls_secret_clear();
@@ -163,6 +235,7 @@ int main(int argc, char **argv)
     fclose(f);
     test_set_rules();
     test_random();
+    test_encoded();
     ls_secret_clear();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);

@@ -16,7 +16,7 @@ def main():
         name = os.path.basename(path)
         with open(path[: -len(".yaml")] + ".expected") as f:
             expected = f.read()
-        p = subprocess.run([LOCKSTEP, "validate", name], cwd=HERE, capture_output=True, text=True, timeout=60)
+        p = subprocess.run([LOCKSTEP, "validate", name], cwd=HERE, capture_output=True, text=True, timeout=300)
         if p.returncode != 2 or p.stderr != expected:
             failures += 1
             print("FAIL %s: exit %d\n--- expected\n%s--- got\n%s" % (name, p.returncode, expected, p.stderr),

@@ -31,7 +31,7 @@ try:
     check(rc != 4, "a dry run is not blocked by the lock")
     # the holder halts on SIGTERM (exit 3) and releases the lock
     p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=20)
+    out, err = p.communicate(timeout=300)
     eq(p.returncode, 3, "SIGTERM'd holder exit")
 finally:
     if p.poll() is None:

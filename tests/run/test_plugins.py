@@ -36,7 +36,7 @@ PLUGIN_DIR = os.path.dirname(os.path.realpath(BIN))
 
 def lockstep_at(case, exe, *args):
     p = subprocess.run([exe, *args], cwd=case.dir, env=case.env(), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 

@@ -21,14 +21,14 @@ for name in ("sim", "staging", "production"):
             "--set", "new_tag=v2.5.0", "--set", "expected_schema=12"]
     # The simulator's start script exports CORE_API; staging and production name theirs.
     venv = dict(env, CORE_API="http://127.0.0.1:1") if name == "sim" else env
-    p = subprocess.run(args, capture_output=True, text=True, env=venv, timeout=60)
+    p = subprocess.run(args, capture_output=True, text=True, env=venv, timeout=300)
     if p.returncode != 0:
         problems.append(f"validate --env {name} --strict: exit {p.returncode}\n{p.stdout}{p.stderr}")
 
 scenarios = sorted(glob.glob(os.path.join(MC, "tests", "*.yaml")))
 if len(scenarios) < 12:
     problems.append(f"only {len(scenarios)} scenarios")
-p = subprocess.run([BIN, "test", "--coverage"] + scenarios, capture_output=True, text=True, timeout=120)
+p = subprocess.run([BIN, "test", "--coverage"] + scenarios, capture_output=True, text=True, timeout=300)
 lines = p.stdout.splitlines()
 if p.returncode != 0:
     problems.append(f"lockstep test exit {p.returncode}:\n" + "\n".join(l for l in lines if not l.startswith("PASS")) + p.stderr)

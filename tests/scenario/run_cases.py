@@ -57,7 +57,7 @@ def main():
             continue
         case = parse(os.path.join(cases_dir, name))
         p = subprocess.run([BIN, "test"] + case["args"], cwd=HERE, capture_output=True, text=True,
-                           timeout=60, env=dict(os.environ, NO_COLOR="1"))
+                           timeout=300, env=dict(os.environ, NO_COLOR="1"))
         problems = []
         if p.returncode != case["exit"]:
             problems.append(f"exit {p.returncode}, expected {case['exit']}")

@@ -45,7 +45,7 @@ class SimTest(unittest.TestCase):
     def run_prog(self, prog, *args, env=None, ok=None):
         e = dict(self.env, **(env or {}))
         p = subprocess.run([os.path.join(SIM, "bin", prog), *args], capture_output=True, text=True, env=e,
-                           timeout=60)
+                           timeout=300)
         if ok is True:
             self.assertEqual(p.returncode, 0, p.stderr)
         if ok is False:
