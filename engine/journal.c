@@ -876,7 +876,10 @@ static int read_tip(const char *dir, int64_t *seq, char hash[65])
     if (s == 0 ? strcmp(h, "-") != 0 : (strlen(h) != 64 || !is_hex64(h)))
         return -1;
     *seq = s;
-    snprintf(hash, 65, "%s", s == 0 ? "" : h);
+    if (s == 0)
+        hash[0] = '\0';
+    else
+        memcpy(hash, h, 65); /* 64 hex digits and the NUL, checked above */
     return 0;
 }
 
