@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_opts.h"
+#include "cli_schema.h"
 #include "graph.h"
 #include "registry.h"
 
@@ -296,12 +297,16 @@ static void ls_action_json(const ls_action *a, FILE *out)
 }
 
 static const char ls_actions_usage[] =
-    "usage: lockstep actions [NAME] [--format text|markdown|json]\n"
+    "usage: lockstep actions [NAME] [--format text|markdown|json|schema]\n"
     "\n"
     "Describes the built-in actions from the registry the engine runs: inputs\n"
     "(type, required, default; family inputs such as kubectl's context too),\n"
     "result fields, when the action fails, whether it mutates and whether it is\n"
     "idempotent.  docs/actions.md is `lockstep actions --format markdown`.\n"
+    "\n"
+    "  --format FORMAT   text: a list, or one action in full (default); markdown: the\n"
+    "                    reference page; json: the table as JSON; schema: the playbook\n"
+    "                    JSON Schema with each action's inputs (schemas/playbook.schema.json)\n"
     "\n"
     "exit: 0, or 2 for an unknown action or a usage error\n";
 
@@ -329,10 +334,17 @@ int ls_cmd_actions(int argc, char **argv)
         }
     }
     int kind = strcmp(format, "text") == 0 ? 0 : strcmp(format, "markdown") == 0 ? 1
-             : strcmp(format, "json") == 0 ? 2 : -1;
+             : strcmp(format, "json") == 0 ? 2 : strcmp(format, "schema") == 0 ? 3 : -1;
     if (kind < 0) {
-        fprintf(stderr, "lockstep actions: --format is text, markdown or json\n");
+        fprintf(stderr, "lockstep actions: --format is text, markdown, json or schema\n");
         return 2;
+    }
+    if (kind == 3) {
+        if (name) {
+            fprintf(stderr, "lockstep actions: --format schema describes every action: give no NAME\n");
+            return 2;
+        }
+        return ls_schema_write(stdout) == 0 && fflush(stdout) == 0 ? 0 : 2;
     }
     const ls_action *only = NULL;
     if (name && !(only = ls_action_find(name))) {

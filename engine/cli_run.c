@@ -183,8 +183,16 @@ static int check_states(const ls_playbook *pb, const strlist *names, const char 
 
 static const char plan_help[] =
     "usage: lockstep plan PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
-    "prints every state with its action and inputs rendered (secrets as ***), guards and\n"
-    "transitions; runs nothing and connects to nothing.\n";
+    "\n"
+    "Prints every state with its action and inputs rendered (secrets as ***), guards and\n"
+    "transitions; runs nothing and connects to nothing.\n"
+    "\n"
+    "  --env NAME      read environments/NAME.yaml beside the playbook (params, defaults)\n"
+    "  --values FILE   a values file {params: {...}, defaults: {...}}; may repeat, later wins\n"
+    "  --set K=V       a param value, parsed as the param's type; may repeat\n"
+    "  --strict        warnings count as errors\n"
+    "\n"
+    "exit: 0 printed, 2 invalid playbook or params, or a usage error\n";
 
 int ls_cmd_plan(int argc, char **argv)
 {
@@ -219,7 +227,26 @@ static const char run_help[] =
     "usage: lockstep run PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
     "                    [--dry-run] [--yes] [--approve STATE]... [--state-dir DIR]\n"
     "                    [--output text|json] [--quiet]\n"
-    "exit: 0 success, 1 failure, 2 invalid input, 3 halted (resumable), 4 locked\n";
+    "\n"
+    "Runs the playbook's state machine, journaling every step under\n"
+    "STATE_DIR/runs/RUN_ID/ so that a halted or killed run can be resumed.\n"
+    "\n"
+    "  --env NAME        read environments/NAME.yaml beside the playbook (params, defaults)\n"
+    "  --values FILE     a values file {params: {...}, defaults: {...}}; may repeat, later wins\n"
+    "  --set K=V         a param value, parsed as the param's type; may repeat\n"
+    "  --strict          warnings count as errors\n"
+    "  --dry-run         rehearse: probes (mutates: false) run for real, mutating actions\n"
+    "                    do not (their result is the state's dry_run.result); approvals\n"
+    "                    are given automatically and journaled\n"
+    "  --yes             approve every confirm state and manual.confirm without asking\n"
+    "  --approve STATE   approve this one state without asking; may repeat.  Without a\n"
+    "                    TTY, an approval not given by --yes/--approve halts the run (exit 3)\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --output text|json  text: progress lines and a summary (default); json: the\n"
+    "                    journal events on stdout, one JSON object per line\n"
+    "  --quiet           print only errors and the final line\n"
+    "\n"
+    "exit: 0 success, 1 failure, 2 invalid input (nothing ran), 3 halted (resumable), 4 locked\n";
 
 static void fill_run_opts(const cli_opts *o, ls_run_opts *ro)
 {
@@ -272,8 +299,21 @@ out:
 static const char resume_help[] =
     "usage: lockstep resume RUN_ID [--state-dir DIR] [--yes] [--approve STATE]...\n"
     "                       [--assume STATE=ok|failed]... [--set K=V]... [--output text|json] [--quiet]\n"
-    "continues a halted or interrupted run from its journal.  Secret params are read again\n"
-    "from their env variables or --set; the playbook must be unchanged.\n";
+    "\n"
+    "Continues a halted or interrupted run from its journal, without running again\n"
+    "what already finished.  Secret params are read again from their env variables\n"
+    "or --set; the playbook must be unchanged (same sha256).\n"
+    "\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --yes             approve every confirm state and manual.confirm without asking\n"
+    "  --approve STATE   approve this one state without asking; may repeat\n"
+    "  --assume STATE=ok|failed  the interrupted, non-idempotent STATE did succeed (ok:\n"
+    "                    empty result) or did not (failed: its failure transition)\n"
+    "  --set K=V         a param value (secret params are not kept in the journal); may repeat\n"
+    "  --output text|json  text progress and summary (default), or journal events as JSON lines\n"
+    "  --quiet           print only errors and the final line\n"
+    "\n"
+    "exit: as lockstep run; 2 also when the run finished already or its playbook changed\n";
 
 int ls_cmd_resume(int argc, char **argv)
 {
@@ -358,8 +398,16 @@ out:
 
 static const char status_help[] =
     "usage: lockstep status [RUN_ID] [--state-dir DIR] [--output text|json] [--verify]\n"
-    "lists runs, shows one run's states, or (--verify RUN_ID) checks its journal's hash chain:\n"
-    "exit 0 intact, 1 broken (the first bad line is named).\n";
+    "\n"
+    "Without RUN_ID lists the runs (id, playbook, env, start, outcome); with RUN_ID\n"
+    "shows each state's status, attempts, visits and error.\n"
+    "\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --output text|json  a table (default) or one JSON document\n"
+    "  --verify          with RUN_ID: check the journal's hash chain; exit 0 intact,\n"
+    "                    1 broken (the first altered, removed or inserted line is named)\n"
+    "\n"
+    "exit: 0, 1 (--verify: broken chain), 2 unknown run or usage error\n";
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -456,13 +504,27 @@ static int status_list(const char *sd, bool json)
     } else if (ls_list_len(rows) == 0) {
         printf("no runs in %s\n", sd);
     } else {
-        printf("%-24s %-28s %-12s %-25s %s\n", "RUN", "PLAYBOOK", "ENV", "STARTED", "OUTCOME");
+        /* Columns as wide as their widest cell: run ids are 26 characters,
+         * playbook names and envs as long as their authors made them. */
+        int w[4] = {3, 8, 3, 7};
         for (size_t i = 0; i < ls_list_len(rows); i++) {
             ls_value r = ls_list_at(rows, i);
             ls_value env = ls_map_get(r, "env");
-            printf("%-24s %-28s %-12s %-25s %s%s%s%s\n", ls_str_ptr(ls_map_get(r, "run_id")),
-                   ls_str_ptr(ls_map_get(r, "playbook")), env.kind == LS_STRING ? ls_str_ptr(env) : "-",
-                   ls_str_ptr(ls_map_get(r, "started")), ls_str_ptr(ls_map_get(r, "outcome")),
+            const char *cell[4] = {ls_str_ptr(ls_map_get(r, "run_id")), ls_str_ptr(ls_map_get(r, "playbook")),
+                                   env.kind == LS_STRING ? ls_str_ptr(env) : "-",
+                                   ls_str_ptr(ls_map_get(r, "started"))};
+            for (int c = 0; c < 4; c++)
+                if (strlen(cell[c]) > (size_t)w[c] && strlen(cell[c]) < 200)
+                    w[c] = (int)strlen(cell[c]);
+        }
+        printf("%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "RUN", w[1], "PLAYBOOK", w[2], "ENV", w[3], "STARTED",
+               "OUTCOME");
+        for (size_t i = 0; i < ls_list_len(rows); i++) {
+            ls_value r = ls_list_at(rows, i);
+            ls_value env = ls_map_get(r, "env");
+            printf("%-*s  %-*s  %-*s  %-*s  %s%s%s%s\n", w[0], ls_str_ptr(ls_map_get(r, "run_id")), w[1],
+                   ls_str_ptr(ls_map_get(r, "playbook")), w[2], env.kind == LS_STRING ? ls_str_ptr(env) : "-",
+                   w[3], ls_str_ptr(ls_map_get(r, "started")), ls_str_ptr(ls_map_get(r, "outcome")),
                    ls_map_get(r, "state").kind == LS_STRING ? " at " : "", ls_str_ptr(ls_map_get(r, "state")),
                    ls_map_get(r, "dry_run").u.b ? " (dry run)" : "");
         }
