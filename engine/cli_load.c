@@ -191,6 +191,8 @@ static const char ls_graph_usage[] =
     "states as diamonds.  Edges carry guard names or conditions; failure edges\n"
     "are dashed red, timeout edges dotted orange.\n"
     "\n"
+    "  --format dot|mermaid  dot: Graphviz (default); mermaid: a flowchart for Markdown pages\n"
+    "\n"
     "  lockstep graph upgrade.yaml | dot -Tsvg > upgrade.svg\n"
     "\n"
     "exit: 0 written, 2 invalid playbook or usage error\n";

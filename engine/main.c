@@ -39,25 +39,27 @@ static void usage(FILE *out)
           out);
 }
 
-/* "did you mean": the command within two edits, else the only command the
- * word begins ("val" -> validate); NULL when there is no good guess. */
+/* "did you mean": the only command the word begins ("val" -> validate),
+ * else one within two edits (not for a word of one or two letters, which
+ * is within two edits of too much); NULL when there is no good guess. */
 static const char *suggest(const char *word)
 {
     const char *names[sizeof commands / sizeof commands[0]];
     size_t n = 0;
     for (const command *c = commands; c->name; c++)
         names[n++] = c->name;
-    const char *best = ls_load_suggest(word, names, n);
-    if (best || word[0] == '\0')
+    const char *best = NULL;
+    size_t len = strlen(word), prefixed = 0;
+    for (size_t i = 0; i < n && len > 0; i++)
+        if (strncmp(names[i], word, len) == 0) {
+            best = names[i];
+            prefixed++;
+        }
+    if (prefixed == 1)
         return best;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(names[i], word, strlen(word)) != 0)
-            continue;
-        if (best)
-            return NULL;
-        best = names[i];
-    }
-    return best;
+    if (prefixed > 1 || len < 3)
+        return NULL;
+    return ls_load_suggest(word, names, n);
 }
 
 int main(int argc, char **argv)
