@@ -7,8 +7,11 @@
 
 #include "cli.h"
 #include "cli_opts.h"
+#include "cli_schema.h"
 #include "graph.h"
+#include "load_int.h"
 #include "registry.h"
+#include "secret.h"
 
 static bool ls_is_help(const char *a)
 {
@@ -17,6 +20,7 @@ static bool ls_is_help(const char *a)
 
 static const char ls_validate_usage[] =
     "usage: lockstep validate PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
+    "                         [--output text|json]\n"
     "\n"
     "Checks a playbook and the param values it would run with; nothing runs.\n"
     "Every problem is printed as FILE:LINE:COL: error|warning: message, sorted.\n"
@@ -25,18 +29,115 @@ static const char ls_validate_usage[] =
     "  --values FILE   a values file {params: {...}, defaults: {...}}; may repeat\n"
     "  --set K=V       a param value, parsed as the param's type; may repeat\n"
     "  --strict        warnings count as errors\n"
+    "  --output text|json  text: the problems on stderr (default); json: one document on\n"
+    "                  stdout {path, valid, errors, warnings, diagnostics: [{file, line,\n"
+    "                  column, severity, message, suggestion}]}\n"
     "\n"
     "exit: 0 valid (warnings may be printed), 2 invalid or usage error\n";
+
+/* What a message proposes instead: the name in "did you mean 'X'", or for
+ * an unknown key or input the closest name of its "(allowed: a, b)" or
+ * "(inputs: a, b)" list; NULL if none. */
+static char *ls_diag_suggestion(const char *msg)
+{
+    const char *p = strstr(msg, "did you mean '");
+    if (p) {
+        p += strlen("did you mean '");
+        const char *q = strchr(p, '\'');
+        return q ? strndup(p, (size_t)(q - p)) : NULL;
+    }
+    static const struct { const char *name, *list; } forms[] = {
+        {"unknown key '", "(allowed: "}, {"has no input '", "(inputs: "}};
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        const char *k = strstr(msg, forms[f].name), *al = strstr(msg, forms[f].list);
+        const char *ke = k ? strchr(k + strlen(forms[f].name), '\'') : NULL;
+        if (!ke || !al)
+            continue;
+        k += strlen(forms[f].name);
+        char *key = strndup(k, (size_t)(ke - k));
+        char *list = strdup(al + strlen(forms[f].list));
+        const char *names[64];
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = list ? strtok_r(list, ",) ", &save) : NULL; t && n < 64; t = strtok_r(NULL, ",) ", &save))
+            names[n++] = t;
+        const char *best = key ? ls_load_suggest(key, names, n) : NULL;
+        char *out = best ? strdup(best) : NULL;
+        free(key);
+        free(list);
+        return out;
+    }
+    return NULL;
+}
+
+static int ls_diag_order(const void *pa, const void *pb)
+{
+    const ls_diag *a = pa, *b = pb;
+    int c = strcmp(a->loc.file ? a->loc.file : "", b->loc.file ? b->loc.file : "");
+    if (c)
+        return c;
+    if (a->loc.line != b->loc.line)
+        return a->loc.line < b->loc.line ? -1 : 1;
+    if (a->loc.col != b->loc.col)
+        return a->loc.col < b->loc.col ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
+}
+
+/* validate --output json: the diagnostics as one JSON document, redacted. */
+static void ls_validate_json(const ls_cli_opts *o, ls_diags *d, bool valid, FILE *out)
+{
+    if (d->len > 1)
+        qsort(d->items, d->len, sizeof *d->items, ls_diag_order);
+    ls_value doc = ls_map_new(), list = ls_list_new();
+    ls_map_set(&doc, "path", ls_string(o->load.path));
+    ls_map_set(&doc, "valid", ls_bool(valid));
+    ls_map_set(&doc, "errors", ls_int((int64_t)(d->errors + (o->strict ? d->warnings : 0))));
+    ls_map_set(&doc, "warnings", ls_int((int64_t)(o->strict ? 0 : d->warnings)));
+    for (size_t i = 0; i < d->len; i++) {
+        const ls_diag *g = &d->items[i];
+        ls_value e = ls_map_new();
+        ls_map_set(&e, "file", g->loc.file ? ls_string(g->loc.file) : ls_null());
+        ls_map_set(&e, "line", g->loc.line ? ls_int(g->loc.line) : ls_null());
+        ls_map_set(&e, "column", g->loc.line ? ls_int(g->loc.col ? g->loc.col : 1) : ls_null());
+        ls_map_set(&e, "severity", ls_string(g->sev == LS_SEV_ERROR || o->strict ? "error" : "warning"));
+        ls_map_set(&e, "message", ls_string(g->msg));
+        char *hint = ls_diag_suggestion(g->msg);
+        if (hint)
+            ls_map_set(&e, "suggestion", ls_string(hint));
+        free(hint);
+        ls_list_push(&list, e);
+    }
+    ls_map_set(&doc, "diagnostics", list);
+    ls_value red = ls_redact_value(doc);
+    char *j = ls_value_to_json(red, NULL);
+    fprintf(out, "%s\n", j ? j : "null");
+    free(j);
+    ls_value_free(red);
+    ls_value_free(doc);
+}
 
 int ls_cmd_validate(int argc, char **argv)
 {
     ls_cli_opts o;
     ls_cli_opts_init(&o);
+    bool json = false;
     for (int i = 1; i < argc;) {
         if (ls_is_help(argv[i])) {
             fputs(ls_validate_usage, stdout);
             ls_cli_opts_free(&o);
             return 0;
+        }
+        const char *a = argv[i];
+        if (strcmp(a, "--output") == 0 || strncmp(a, "--output=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[i + 1] : NULL);
+            i += a[8] == '=' ? 1 : 2;
+            if (!v || (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)) {
+                fprintf(stderr, "lockstep validate: --output is text or json\n");
+                ls_cli_opts_free(&o);
+                return 2;
+            }
+            json = strcmp(v, "json") == 0;
+            continue;
         }
         int r = ls_cli_opts_take(&o, "validate", argc, argv, &i);
         if (r == 0) {
@@ -54,6 +155,16 @@ int ls_cmd_validate(int argc, char **argv)
     }
     ls_diags d;
     ls_diags_init(&d);
+    if (json) {
+        o.load.check_params = true;
+        ls_playbook *jp = ls_playbook_load(&o.load, &d);
+        bool valid = jp && d.errors == 0 && !(o.strict && d.warnings);
+        ls_validate_json(&o, &d, valid, stdout);
+        ls_playbook_free(jp);
+        ls_diags_free(&d);
+        ls_cli_opts_free(&o);
+        return fflush(stdout) == 0 && valid ? 0 : 2;
+    }
     ls_playbook *pb = ls_cli_load(&o, true, &d, stderr);
     int rc = 2;
     if (pb) {
@@ -79,6 +190,8 @@ static const char ls_graph_usage[] =
     "(success: double circle, green; failure: double octagon, red), decision\n"
     "states as diamonds.  Edges carry guard names or conditions; failure edges\n"
     "are dashed red, timeout edges dotted orange.\n"
+    "\n"
+    "  --format dot|mermaid  dot: Graphviz (default); mermaid: a flowchart for Markdown pages\n"
     "\n"
     "  lockstep graph upgrade.yaml | dot -Tsvg > upgrade.svg\n"
     "\n"
@@ -296,12 +409,16 @@ static void ls_action_json(const ls_action *a, FILE *out)
 }
 
 static const char ls_actions_usage[] =
-    "usage: lockstep actions [NAME] [--format text|markdown|json]\n"
+    "usage: lockstep actions [NAME] [--format text|markdown|json|schema]\n"
     "\n"
     "Describes the built-in actions from the registry the engine runs: inputs\n"
     "(type, required, default; family inputs such as kubectl's context too),\n"
     "result fields, when the action fails, whether it mutates and whether it is\n"
     "idempotent.  docs/actions.md is `lockstep actions --format markdown`.\n"
+    "\n"
+    "  --format FORMAT   text: a list, or one action in full (default); markdown: the\n"
+    "                    reference page; json: the table as JSON; schema: the playbook\n"
+    "                    JSON Schema with each action's inputs (schemas/playbook.schema.json)\n"
     "\n"
     "exit: 0, or 2 for an unknown action or a usage error\n";
 
@@ -329,10 +446,17 @@ int ls_cmd_actions(int argc, char **argv)
         }
     }
     int kind = strcmp(format, "text") == 0 ? 0 : strcmp(format, "markdown") == 0 ? 1
-             : strcmp(format, "json") == 0 ? 2 : -1;
+             : strcmp(format, "json") == 0 ? 2 : strcmp(format, "schema") == 0 ? 3 : -1;
     if (kind < 0) {
-        fprintf(stderr, "lockstep actions: --format is text, markdown or json\n");
+        fprintf(stderr, "lockstep actions: --format is text, markdown, json or schema\n");
         return 2;
+    }
+    if (kind == 3) {
+        if (name) {
+            fprintf(stderr, "lockstep actions: --format schema describes every action: give no NAME\n");
+            return 2;
+        }
+        return ls_schema_write(stdout) == 0 && fflush(stdout) == 0 ? 0 : 2;
     }
     const ls_action *only = NULL;
     if (name && !(only = ls_action_find(name))) {

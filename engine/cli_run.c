@@ -192,8 +192,16 @@ static int check_states(const ls_playbook *pb, const strlist *names, const char 
 
 static const char plan_help[] =
     "usage: lockstep plan PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
-    "prints every state with its action and inputs rendered (secrets as ***), guards and\n"
-    "transitions; runs nothing and connects to nothing.\n";
+    "\n"
+    "Prints every state with its action and inputs rendered (secrets as ***), guards and\n"
+    "transitions; runs nothing and connects to nothing.\n"
+    "\n"
+    "  --env NAME      read environments/NAME.yaml beside the playbook (params, defaults)\n"
+    "  --values FILE   a values file {params: {...}, defaults: {...}}; may repeat, later wins\n"
+    "  --set K=V       a param value, parsed as the param's type; may repeat\n"
+    "  --strict        warnings count as errors\n"
+    "\n"
+    "exit: 0 printed, 2 invalid playbook or params, or a usage error\n";
 
 int ls_cmd_plan(int argc, char **argv)
 {
@@ -228,9 +236,28 @@ static const char run_help[] =
     "usage: lockstep run PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
     "                    [--dry-run] [--yes] [--approve STATE]... [--state-dir DIR]\n"
     "                    [--output text|json] [--quiet] [--heartbeat DURATION]\n"
-    "  --heartbeat D  when stderr is not a terminal (CI, a pipe), print a progress line for the\n"
-    "                 running state every D (default 30s; 0: never)\n"
-    "exit: 0 success, 1 failure, 2 invalid input, 3 halted (resumable), 4 locked\n";
+    "\n"
+    "Runs the playbook's state machine, journaling every step under\n"
+    "STATE_DIR/runs/RUN_ID/ so that a halted or killed run can be resumed.\n"
+    "\n"
+    "  --env NAME        read environments/NAME.yaml beside the playbook (params, defaults)\n"
+    "  --values FILE     a values file {params: {...}, defaults: {...}}; may repeat, later wins\n"
+    "  --set K=V         a param value, parsed as the param's type; may repeat\n"
+    "  --strict          warnings count as errors\n"
+    "  --dry-run         rehearse: probes (mutates: false) run for real, mutating actions\n"
+    "                    do not (their result is the state's dry_run.result); approvals\n"
+    "                    are given automatically and journaled\n"
+    "  --yes             approve every confirm state and manual.confirm without asking\n"
+    "  --approve STATE   approve this one state without asking; may repeat.  Without a\n"
+    "                    TTY, an approval not given by --yes/--approve halts the run (exit 3)\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --output text|json  text: progress lines and a summary (default); json: the\n"
+    "                    journal events on stdout, one JSON object per line\n"
+    "  --quiet           print only errors and the final line\n"
+    "  --heartbeat DURATION  when stderr is not a terminal (CI, a pipe), a progress line\n"
+    "                    for the running state this often (default 30s; 0: never)\n"
+    "\n"
+    "exit: 0 success, 1 failure, 2 invalid input (nothing ran), 3 halted (resumable), 4 locked\n";
 
 static void fill_run_opts(const cli_opts *o, ls_run_opts *ro)
 {
@@ -287,12 +314,28 @@ static const char resume_help[] =
     "usage: lockstep resume RUN_ID [--state-dir DIR] [--yes] [--approve STATE]...\n"
     "                       [--assume STATE=ok|failed|rerun]... [--set K=V]... [--output text|json] [--quiet]\n"
     "                       [--heartbeat DURATION]\n"
-    "continues a halted or interrupted run from its journal, after checking the journal whole\n"
-    "(a damaged or cut journal is refused: exit 2).  Secret params are read again from their env\n"
-    "variables or --set; the playbook must be unchanged.  An action interrupted with unknown\n"
-    "outcome runs again if it is idempotent, else its state's landed: probe decides, else\n"
-    "--assume STATE=ok (it took effect), =failed (take its failure path) or =rerun (run it\n"
-    "again; you take responsibility, and the journal records who said so).\n";
+    "\n"
+    "Continues a halted or interrupted run from its journal, without running again\n"
+    "what already finished.  The journal is checked whole first: a damaged, cut or empty\n"
+    "journal is refused (exit 2) and nothing runs.  Secret params are read again from\n"
+    "their env variables or --set; the playbook must be unchanged (same sha256).  An\n"
+    "action interrupted with unknown outcome runs again if it is idempotent, else its\n"
+    "state's landed: probe decides, else --assume says what happened.\n"
+    "\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --yes             approve every confirm state and manual.confirm without asking\n"
+    "  --approve STATE   approve this one state without asking; may repeat\n"
+    "  --assume STATE=ok|failed|rerun  what the interrupted, non-idempotent STATE did: ok\n"
+    "                    (it took effect; empty result), failed (it did not: its failure\n"
+    "                    transition) or rerun (run it again; you take responsibility, and\n"
+    "                    the journal records who said so)\n"
+    "  --set K=V         a param value (secret params are not kept in the journal); may repeat\n"
+    "  --output text|json  text progress and summary (default), or journal events as JSON lines\n"
+    "  --quiet           print only errors and the final line\n"
+    "  --heartbeat DURATION  as for run\n"
+    "\n"
+    "exit: as lockstep run; 2 also when the run finished already, its playbook changed or\n"
+    "its journal is damaged\n";
 
 int ls_cmd_resume(int argc, char **argv)
 {
@@ -379,8 +422,16 @@ out:
 
 static const char status_help[] =
     "usage: lockstep status [RUN_ID] [--state-dir DIR] [--output text|json] [--verify]\n"
-    "lists runs, shows one run's states, or (--verify RUN_ID) checks its journal's hash chain:\n"
-    "exit 0 intact, 1 broken (the first bad line is named).\n";
+    "\n"
+    "Without RUN_ID lists the runs (id, playbook, env, start, outcome); with RUN_ID\n"
+    "shows each state's status, attempts, visits and error.\n"
+    "\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  --output text|json  a table (default) or one JSON document\n"
+    "  --verify          with RUN_ID: check the journal's hash chain; exit 0 intact,\n"
+    "                    1 broken (the first altered, removed or inserted line is named)\n"
+    "\n"
+    "exit: 0, 1 (--verify: broken chain), 2 unknown run or usage error\n";
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -479,13 +530,27 @@ static int status_list(const char *sd, bool json)
     } else if (ls_list_len(rows) == 0) {
         printf("no runs in %s\n", sd);
     } else {
-        printf("%-24s %-28s %-12s %-25s %s\n", "RUN", "PLAYBOOK", "ENV", "STARTED", "OUTCOME");
+        /* Columns as wide as their widest cell: run ids are 26 characters,
+         * playbook names and envs as long as their authors made them. */
+        int w[4] = {3, 8, 3, 7};
         for (size_t i = 0; i < ls_list_len(rows); i++) {
             ls_value r = ls_list_at(rows, i);
             ls_value env = ls_map_get(r, "env");
-            printf("%-24s %-28s %-12s %-25s %s%s%s%s\n", ls_str_ptr(ls_map_get(r, "run_id")),
-                   ls_str_ptr(ls_map_get(r, "playbook")), env.kind == LS_STRING ? ls_str_ptr(env) : "-",
-                   ls_str_ptr(ls_map_get(r, "started")), ls_str_ptr(ls_map_get(r, "outcome")),
+            const char *cell[4] = {ls_str_ptr(ls_map_get(r, "run_id")), ls_str_ptr(ls_map_get(r, "playbook")),
+                                   env.kind == LS_STRING ? ls_str_ptr(env) : "-",
+                                   ls_str_ptr(ls_map_get(r, "started"))};
+            for (int c = 0; c < 4; c++)
+                if (strlen(cell[c]) > (size_t)w[c] && strlen(cell[c]) < 200)
+                    w[c] = (int)strlen(cell[c]);
+        }
+        printf("%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "RUN", w[1], "PLAYBOOK", w[2], "ENV", w[3], "STARTED",
+               "OUTCOME");
+        for (size_t i = 0; i < ls_list_len(rows); i++) {
+            ls_value r = ls_list_at(rows, i);
+            ls_value env = ls_map_get(r, "env");
+            printf("%-*s  %-*s  %-*s  %-*s  %s%s%s%s\n", w[0], ls_str_ptr(ls_map_get(r, "run_id")), w[1],
+                   ls_str_ptr(ls_map_get(r, "playbook")), w[2], env.kind == LS_STRING ? ls_str_ptr(env) : "-",
+                   w[3], ls_str_ptr(ls_map_get(r, "started")), ls_str_ptr(ls_map_get(r, "outcome")),
                    ls_map_get(r, "state").kind == LS_STRING ? " at " : "", ls_str_ptr(ls_map_get(r, "state")),
                    ls_map_get(r, "dry_run").u.b ? " (dry run)" : "");
         }

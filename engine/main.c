@@ -1,11 +1,13 @@
 /*
  * lockstep: the command line.  Dispatches to the commands of cli.h; every
- * command parses its own options and returns the exit code of SPEC 4.
+ * command parses its own options and returns its exit code (docs/cli.md).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "load_int.h"
+#include "lockstep_commit.h"
 
 typedef struct command {
     const char *name;
@@ -38,6 +40,29 @@ static void usage(FILE *out)
           out);
 }
 
+/* "did you mean": the only command the word begins ("val" -> validate),
+ * else one within two edits (not for a word of one or two letters, which
+ * is within two edits of too much); NULL when there is no good guess. */
+static const char *suggest(const char *word)
+{
+    const char *names[sizeof commands / sizeof commands[0]];
+    size_t n = 0;
+    for (const command *c = commands; c->name; c++)
+        names[n++] = c->name;
+    const char *best = NULL;
+    size_t len = strlen(word), prefixed = 0;
+    for (size_t i = 0; i < n && len > 0; i++)
+        if (strncmp(names[i], word, len) == 0) {
+            best = names[i];
+            prefixed++;
+        }
+    if (prefixed == 1)
+        return best;
+    if (prefixed > 1 || len < 3)
+        return NULL;
+    return ls_load_suggest(word, names, n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -49,12 +74,16 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("lockstep %s\n", LOCKSTEP_VERSION);
+        printf("lockstep %s (commit %s)\n", LOCKSTEP_VERSION, LOCKSTEP_COMMIT);
         return 0;
     }
     for (const command *c = commands; c->name; c++)
         if (strcmp(argv[1], c->name) == 0)
             return c->fn(argc - 1, argv + 1);
-    fprintf(stderr, "lockstep: unknown command '%s' (see lockstep --help)\n", argv[1]);
+    const char *hint = suggest(argv[1]);
+    if (hint)
+        fprintf(stderr, "lockstep: unknown command '%s' (did you mean '%s'? see lockstep --help)\n", argv[1], hint);
+    else
+        fprintf(stderr, "lockstep: unknown command '%s' (see lockstep --help)\n", argv[1]);
     return 2;
 }

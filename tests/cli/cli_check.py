@@ -38,7 +38,7 @@ def main():
                        (["graph", full, "--format", "png"], b"--format is dot or mermaid"),
                        (["graph"], b"missing PLAYBOOK"),
                        (["actions", "no.such"], b"unknown action 'no.such'"),
-                       (["actions", "--format", "yaml"], b"--format is text, markdown or json")]:
+                       (["actions", "--format", "yaml"], b"--format is text, markdown, json or schema")]:
         p = run(*args)
         check(p.returncode == 2 and want in p.stderr, "%s: exit %d, stderr %r" % (args, p.returncode, p.stderr[:200]))
 
