@@ -626,11 +626,18 @@ static void html(const report *r, ls_buf *b)
 
 static const char report_help[] =
     "usage: lockstep report RUN_ID [--format html|md|junit|json] [--state-dir DIR] [-o FILE]\n"
-    "tells a run from its journal: html (one self-contained page: the machine with the path\n"
-    "taken, per-state timings and attempts, approvals, decisions, the hash-chain verdict), md\n"
-    "(Markdown tables for tickets and pull requests), junit (one testcase per visited state,\n"
-    "for CI) or json.  Default: html.  -o writes to FILE (0644) instead of stdout.\n"
-    "exit 0; 2 when the run cannot be read.  The report says when the journal is damaged.\n";
+    "\n"
+    "Tells a run from its journal.  The report says when the journal is damaged.\n"
+    "\n"
+    "  --format html|md|junit|json  html (default): one self-contained page, the machine\n"
+    "                    with the path taken, per-state timings and attempts, approvals,\n"
+    "                    decisions and what they rested on, the hash-chain verdict; md:\n"
+    "                    Markdown tables for tickets and pull requests; junit: one testcase\n"
+    "                    per visited state, for CI; json: all of it as one document\n"
+    "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
+    "  -o FILE           write the report to FILE instead of stdout\n"
+    "\n"
+    "exit: 0; 2 when the run cannot be read\n";
 
 static int gather(report *r, const char *sd, const char *id)
 {
