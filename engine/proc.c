@@ -52,6 +52,7 @@
 #define POLL_TICK_MS 50      /* the cancel flag is looked at this often */
 #define DEFAULT_GRACE_MS 2000
 #define DRAIN_AFTER_EXIT_MS 200 /* pipes held by an escaped grandchild */
+#define BIG_READ (1 << 20)      /* a scanned stream: the pipe's size, one read per fill */
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -407,6 +408,7 @@ typedef struct child {
     int64_t term_at;       /* when SIGTERM went to the group; 0: not yet */
     int64_t drain_until;   /* after exit: stop waiting for EOF then */
     ls_orphan_note note;   /* its group, recorded in the run directory */
+    char *big;             /* BIG_READ bytes for a scanned (large) stream; NULL: 64 KiB on the stack */
 } child;
 
 /* One read (the fd was reported readable, so it does not block; our ends
@@ -415,9 +417,11 @@ typedef struct child {
  * are dropped from the capture, so the child never blocks. */
 static bool drain(const child *c, stream *s)
 {
-    char chunk[65536];
+    char small[65536];
+    char *chunk = c->big != NULL ? c->big : small;
+    size_t size = c->big != NULL ? BIG_READ : sizeof small;
     for (;;) {
-        ssize_t n = read(s->fd, chunk, sizeof chunk);
+        ssize_t n = read(s->fd, chunk, size);
         if (n > 0) {
             if (c->o->sink != NULL)
                 c->o->sink(c->o->sink_ctx, s->which, chunk, (size_t)n);
@@ -635,7 +639,7 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     /* A scanned stream is usually a large one: a bigger pipe means fewer
      * wake-ups (best effort; the system's limit may refuse). */
     if (o->sink != NULL)
-        (void)fcntl(out_p[1], F_SETPIPE_SZ, 1 << 20);
+        (void)fcntl(out_p[1], F_SETPIPE_SZ, BIG_READ);
 
     /* Writing stdin to a child that has exited must give EPIPE, not kill
      * the engine; the child gets SIGPIPE back at its default.  Only stdin
@@ -675,6 +679,7 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     res->started = true;
 
     c.o = o;
+    c.big = o->sink != NULL ? malloc(BIG_READ) : NULL; /* NULL: the stack buffer does */
     c.grace_ms = o->grace_ms > 0 ? o->grace_ms : DEFAULT_GRACE_MS;
     size_t cap = o->cap ? o->cap : LS_PROC_DEFAULT_CAP;
     c.out.fd = out_p[0];
@@ -698,6 +703,7 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&c.in_fd);
     close_fd(&c.pidfd);
     ls_orphans_release(&c.note); /* already, unless the exit was never seen */
+    free(c.big);
     if (feeds)
         sigaction(SIGPIPE, &old_pipe, NULL);
     if (chld_changed)
