@@ -500,7 +500,7 @@ static const ls_input exec_inputs[] = {
     {"ok_codes", "list", false, "[0]", "exit codes that count as success"},
     {"scan", "list", false, NULL,
      "PCRE2 regexes applied to every line of stdout and stderr as they stream, whatever the capture cap "
-     "(adds matched, count, matches)"},
+     "(adds matched, count, matches)" LS_SCAN_RULES},
     {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };

@@ -162,7 +162,7 @@ static const ls_input compose_inputs[] = {
     {"env", "map", false, NULL, "variables added to docker's environment for interpolation, e.g. IMAGE_TAG"},
     {"scan", "list", false, NULL,
      "PCRE2 regexes applied to every line of the output as it streams, past the 1 MiB capture too (e.g. with "
-     "[logs]; adds matched, count, matches)"},
+     "[logs]; adds matched, count, matches)" LS_SCAN_RULES},
     {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };

@@ -791,7 +791,7 @@ static const ls_input logs_inputs[] = {
     {"since", "string", false, NULL, "only newer lines (--since), e.g. 5m"},
     {"tail", "int", false, NULL, "last N lines per pod (--tail; default with a selector: all)"},
     {"scan", "list", false, NULL,
-     "PCRE2 regexes applied to every log line as it streams, past the 1 MiB capture too (adds matched, count, matches)"},
+     "PCRE2 regexes applied to every log line as it streams, past the 1 MiB capture too (adds matched, count, matches)" LS_SCAN_RULES},
     {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };

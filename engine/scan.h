@@ -32,6 +32,12 @@
 #define LS_SCAN_MAX_PATTERNS 256
 #define LS_SCAN_DEFAULT_MAX 100
 
+/* The rules above as the action table words them (docs/actions.md). */
+#define LS_SCAN_RULES                                                                                              \
+    "; a line counts once, listed with the first pattern that matches it; a \\r before \\n is not part of the "  \
+    "line; a line over 64 KiB is matched in 64 KiB windows overlapping by 4 KiB (^ matches only in the first, $ "  \
+    "only in the last; a match longer than 4 KiB across two windows can be missed)"
+
 typedef struct ls_scan ls_scan;       /* compiled patterns, read-only once made */
 typedef struct ls_scanner ls_scanner; /* one scan in progress */
 
