@@ -632,7 +632,7 @@ static int prepare_window(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **p
 
 static const ls_input scan_inputs[] = {
     {"text", "string", true, NULL, "the text to scan, line by line (e.g. a kubectl.logs result's text)"},
-    {"patterns", "list", true, NULL, "PCRE2 regexes, JIT-compiled; a line matches when any does" LS_SCAN_RULES},
+    {"patterns", "list", true, NULL, "PCRE2 regexes (JIT-compiled for long texts); a line matches when any does" LS_SCAN_RULES},
     {"max_matches", "int", false, "100", "at most this many matches are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };

@@ -1,8 +1,9 @@
 /*
  * Line scans over PCRE2 patterns (scan.h).
  *
- * Each line is one pcre2 match per pattern, JIT-compiled code called
- * through pcre2_jit_match (no per-call option checks); the first pattern
+ * Each line is one pcre2 match per pattern -- once the scan has seen 64 KiB,
+ * JIT-compiled code called through pcre2_jit_match (no per-call option
+ * checks) -- and the first pattern
  * that matches decides the line.  Lines are found with memchr.  A line
  * that arrives in pieces is gathered in a per-stream buffer of at most
  * LS_SCAN_LINE_MAX bytes; past that the windowing of scan.h applies, so a
@@ -11,6 +12,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ struct ls_scan {
     size_t n;
     pcre2_code **code;
     bool *jit;  /* pcre2_jit_compile succeeded for code[i] */
+    bool jit_tried; /* JIT is compiled on first use on a long subject, once */
     ls_value *src; /* the pattern strings, as listed in matches */
 };
 
@@ -33,6 +36,7 @@ typedef struct line_state {
 
 struct ls_scanner {
     const ls_scan *scan;
+    size_t seen;      /* bytes scanned so far (JIT from JIT_AFTER on) */
     pcre2_match_data *md;
     int64_t max, count;
     bool streams;
@@ -107,8 +111,6 @@ ls_scan *ls_scan_compile(ls_value patterns, char *msg, size_t msglen)
             return NULL;
         }
         s->code[i] = c;
-        /* JIT when this PCRE2 has it; the interpreter otherwise. */
-        s->jit[i] = pcre2_jit_compile(c, PCRE2_JIT_COMPLETE) == 0;
         s->src[i] = ls_value_copy(p);
         s->n++;
     }
@@ -188,6 +190,22 @@ int64_t ls_scan_max_matches(ls_value inputs)
 }
 
 /* ---- matching ------------------------------------------------------------ */
+
+/* JIT pays for itself only on long texts (a validate of many small
+ * patterns would only pay for it): the patterns are JIT-compiled when a
+ * scan has seen this much, once per compiled set, and stay so. */
+#define JIT_AFTER (64u * 1024)
+
+static void want_jit(ls_scanner *sc, size_t more)
+{
+    sc->seen += more;
+    if (sc->seen < JIT_AFTER || sc->scan->jit_tried)
+        return;
+    ls_scan *s = (ls_scan *)(uintptr_t)sc->scan; /* a cache: matching is unchanged */
+    s->jit_tried = true;
+    for (size_t k = 0; k < s->n; k++)
+        s->jit[k] = pcre2_jit_compile(s->code[k], PCRE2_JIT_COMPLETE) == 0; /* else: the interpreter */
+}
 
 ls_scanner *ls_scanner_new(const ls_scan *scan, int64_t max_matches, bool streams)
 {
@@ -279,6 +297,7 @@ static void whole_line(ls_scanner *sc, int stream, const char *p, size_t len)
 
 void ls_scanner_text(ls_scanner *sc, const char *text, size_t len)
 {
+    want_jit(sc, len);
     const char *p = text, *end = text + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -288,17 +307,26 @@ void ls_scanner_text(ls_scanner *sc, const char *text, size_t len)
     }
 }
 
-/* Appends a piece of the current line; a full buffer is matched as a
- * window (the line goes on), keeping the overlap.  False on no memory
- * (the piece is then matched as it is). */
-static void gather(ls_scanner *sc, int stream, line_state *st, const char *p, size_t n, bool more)
+/* Appends a piece of the current line.  A full buffer is matched as a
+ * window only when the line goes on past it (the next byte is here), so a
+ * line that fits is always one window, as in whole_line; then the overlap
+ * is kept.  Without memory for the buffer the piece is matched as it is. */
+static void gather(ls_scanner *sc, int stream, line_state *st, const char *p, size_t n)
 {
     if (st->buf == NULL && (st->buf = malloc(LS_SCAN_LINE_MAX)) == NULL) {
-        st->done = window(sc, stream, p, n, !st->cont, !more);
+        st->done = window(sc, stream, p, n, !st->cont, false);
         st->cont = true;
         return;
     }
     while (n > 0 && !st->done) {
+        if (st->len == LS_SCAN_LINE_MAX) {
+            st->done = window(sc, stream, st->buf, st->len, !st->cont, false);
+            memmove(st->buf, st->buf + LS_SCAN_LINE_MAX - LS_SCAN_OVERLAP, LS_SCAN_OVERLAP);
+            st->len = LS_SCAN_OVERLAP;
+            st->cont = true;
+            if (st->done)
+                break;
+        }
         size_t take = LS_SCAN_LINE_MAX - st->len;
         if (take > n)
             take = n;
@@ -306,12 +334,6 @@ static void gather(ls_scanner *sc, int stream, line_state *st, const char *p, si
         st->len += take;
         p += take;
         n -= take;
-        if (st->len == LS_SCAN_LINE_MAX && (n > 0 || more)) {
-            st->done = window(sc, stream, st->buf, st->len, !st->cont, false);
-            memmove(st->buf, st->buf + LS_SCAN_LINE_MAX - LS_SCAN_OVERLAP, LS_SCAN_OVERLAP);
-            st->len = LS_SCAN_OVERLAP;
-            st->cont = true;
-        }
     }
 }
 
@@ -325,6 +347,7 @@ static void line_end(ls_scanner *sc, int stream, line_state *st)
 
 void ls_scanner_feed(ls_scanner *sc, int stream, const char *data, size_t len)
 {
+    want_jit(sc, len);
     line_state *st = &sc->st[stream == 2 ? 2 : 1];
     const char *p = data, *end = data + len;
     while (p < end) {
@@ -334,7 +357,7 @@ void ls_scanner_feed(ls_scanner *sc, int stream, const char *data, size_t len)
             whole_line(sc, stream, p, n); /* the common case: no copy */
         } else {
             if (!st->done)
-                gather(sc, stream, st, p, n, nl == NULL);
+                gather(sc, stream, st, p, n);
             if (nl != NULL)
                 line_end(sc, stream, st);
         }

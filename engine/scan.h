@@ -6,7 +6,8 @@
  * A line matches when any pattern matches it; it counts once, listed with
  * the first pattern that matched.  Lines end at '\n' (a '\r' before it is
  * not part of the line); the last line needs no '\n'.  Patterns are
- * JIT-compiled when PCRE2 can (the interpreter otherwise).
+ * JIT-compiled when PCRE2 can (the interpreter otherwise), once a scan has
+ * seen 64 KiB: on short texts compiling would cost more than it saves.
  *
  * Memory is bounded whatever the input: a line longer than
  * LS_SCAN_LINE_MAX (64 KiB) is matched in windows of that size that
