@@ -161,6 +161,7 @@ typedef struct spawn_args {
     int in_fd, out_fd, err_fd;
     pid_t parent;        /* the engine: the child checks it still is its parent */
     uint64_t reset;      /* bit s-1: set signal s to its default (see reset_set) */
+    long max_fd;         /* without close_range: close 3..max_fd-1 */
     ls_orphan_note note; /* records the child's group in the run directory */
     int err;             /* set by the child when it fails: errno */
 } spawn_args;
@@ -204,6 +205,11 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
      * by a long-lived grandchild would outlive the run. */
     if (rc >= 0)
         rc = syscall(SYS_close_range, 3, ~0u, 0);
+    if (rc < 0 && errno == ENOSYS) { /* a kernel before 5.9 */
+        for (long fd = 3; fd < a->max_fd; fd++)
+            syscall(SYS_close, fd);
+        rc = 0;
+    }
     if (rc >= 0 && a->cwd != NULL)
         rc = syscall(SYS_chdir, a->cwd);
     uint64_t none = 0;
@@ -268,6 +274,17 @@ static uint64_t reset_set(void)
 {
     pthread_once(&reset_once, reset_init);
     return reset_bits;
+}
+
+/* The fd limit, for kernels without close_range (looked up once). */
+static long max_fd(void)
+{
+    static long n;
+    if (n == 0) {
+        long m = sysconf(_SC_OPEN_MAX);
+        n = m > 0 && m < 65536 ? m : 65536;
+    }
+    return n;
 }
 
 /* "dir/prog" for each PATH entry (or prog itself when it has a '/'), in
@@ -349,6 +366,7 @@ static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, c
     a.err_fd = err_w;
     a.parent = getpid();
     a.reset = reset_set();
+    a.max_fd = max_fd();
     ls_orphans_prepare(note);
     a.note = *note;
 
