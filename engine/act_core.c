@@ -15,6 +15,7 @@
 #include "expr.h"
 #include "proc.h"
 #include "registry.h"
+#include "scan.h"
 #include "secret.h"
 
 #define WAIT_TICK_MS 50  /* the cancel flag is looked at this often */
@@ -156,7 +157,7 @@ static void stderr_tail(const ls_proc_result *r, char *out, size_t outlen)
 /* Runs the program and turns the outcome into a status, result and message.
  * `shown` is the redacted, quoted command line for messages. */
 static ls_act_status run_program(const char *who, ls_call *call, prog_spec *p, ls_value ok_codes,
-                                 const char *shown, ls_value *result, ls_error *err)
+                                 const char *shown, ls_scanner *scan, ls_value *result, ls_error *err)
 {
     ls_loc none = {0};
     ls_proc_opts o;
@@ -168,6 +169,10 @@ static ls_act_status run_program(const char *who, ls_call *call, prog_spec *p, l
     o.stdin_len = p->stdin_len;
     o.deadline_ms = call->deadline_ms;
     o.cancel = call->cancel;
+    if (scan != NULL) {
+        o.sink = ls_scanner_sink;
+        o.sink_ctx = scan;
+    }
 
     ls_proc_result r;
     if (ls_proc_run(&o, &r) != 0) {
@@ -177,6 +182,8 @@ static ls_act_status run_program(const char *who, ls_call *call, prog_spec *p, l
     }
     ls_value_free(*result);
     *result = ls_proc_result_value(&r);
+    if (scan != NULL)
+        ls_scanner_finish(scan, result); /* over every byte, whatever the cap */
 
     ls_act_status st = LS_ACT_OK;
     char tail[STDERR_TAIL_MAX + 8];
@@ -262,8 +269,24 @@ static ls_act_status act_exec(ls_call *call, ls_value *result, ls_error *err)
         ls_value_free(words);
         return LS_ACT_FAILED;
     }
+    ls_scan *own = NULL;
+    const ls_scan *scan = ls_scan_for_call("exec", "scan", in, call->prep, &own, err);
+    if (scan == NULL && !ls_is_null(ls_map_get(in, "scan"))) {
+        prog_spec_free(&p);
+        ls_value_free(words);
+        return LS_ACT_FAILED;
+    }
+    ls_scanner *sc = scan ? ls_scanner_new(scan, ls_scan_max_matches(in), true) : NULL;
     char *shown = ls_proc_argv_string(p.argv);
-    ls_act_status st = run_program("exec", call, &p, ok_codes, shown ? shown : "?", result, err);
+    ls_act_status st;
+    if (scan != NULL && sc == NULL) {
+        ls_error_set(err, none, "exec: out of memory");
+        st = LS_ACT_FAILED;
+    } else {
+        st = run_program("exec", call, &p, ok_codes, shown ? shown : "?", sc, result, err);
+    }
+    ls_scanner_free(sc);
+    ls_scan_free(own);
     free(shown);
     prog_spec_free(&p);
     ls_value_free(words);
@@ -314,7 +337,7 @@ static ls_act_status act_shell(ls_call *call, ls_value *result, ls_error *err)
     } else {
         shown = ls_proc_argv_string(p.argv);
     }
-    ls_act_status st = run_program("shell", call, &p, ls_null(), shown ? shown : "?", result, err);
+    ls_act_status st = run_program("shell", call, &p, ls_null(), shown ? shown : "?", NULL, result, err);
     free(shown);
     prog_spec_free(&p);
     return st;
@@ -451,6 +474,12 @@ static int prepare_exec(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
             }
         }
     }
+    if (ls_scan_prepare("exec", "scan", with, d, prep) != 0)
+        rc = -1;
+    if (rc != 0) {
+        ls_scan_free(*prep);
+        *prep = NULL;
+    }
     return rc;
 }
 
@@ -469,6 +498,10 @@ static const ls_input exec_inputs[] = {
     {"cwd", "string", false, NULL, "working directory of the program"},
     {"stdin", "string", false, NULL, "text written to the program's standard input (absent: it reads /dev/null)"},
     {"ok_codes", "list", false, "[0]", "exit codes that count as success"},
+    {"scan", "list", false, NULL,
+     "PCRE2 regexes applied to every line of stdout and stderr as they stream, whatever the capture cap "
+     "(adds matched, count, matches)" LS_SCAN_RULES},
+    {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };
 
@@ -503,6 +536,19 @@ const ls_field ls_program_results[] = {
     {NULL, NULL, NULL},
 };
 
+/* exec: the program's result, and the scan's when `scan` is given. */
+static const ls_field exec_results[] = {
+    {"exit_code", "int", "the program's exit code (-1 when killed by a signal)"},
+    {"stdout", "string", "standard output, capped at 1 MiB"},
+    {"stderr", "string", "standard error, capped at 1 MiB"},
+    {"duration_ms", "int", "wall time of the program"},
+    {"truncated", "bool", "true when stdout or stderr hit the cap (scan still saw every byte)"},
+    {"matched", "bool", "with scan: some line of the output matched"},
+    {"count", "int", "with scan: matching lines in the whole output"},
+    {"matches", "list", "with scan: [{pattern, line, stream}] for the first max_matches matching lines"},
+    {NULL, NULL, NULL},
+};
+
 static const ls_field no_results[] = {
     {NULL, NULL, NULL},
 };
@@ -513,8 +559,8 @@ static const ls_field confirm_results[] = {
 };
 
 const ls_action ls_actions_core[] = {
-    {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, ls_program_results,
-     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, NULL, act_exec},
+    {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, exec_results,
+     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, ls_scan_free, act_exec},
     {"shell", "exec", "run a script with /bin/sh -c (the only action that runs a shell)", shell_inputs,
      ls_program_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell},
     {"wait", "wait", "wait for a duration", wait_inputs, no_results,

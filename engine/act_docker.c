@@ -100,6 +100,8 @@ static ls_act_status act_docker_compose(ls_call *call, ls_value *result, ls_erro
     ls_act_status st = LS_ACT_FAILED;
     char **env = NULL;
     size_t nenv = 0;
+    ls_scan *own = NULL;
+    ls_scanner *sc = NULL;
     if (ls_input_str(call->inputs, "file", who, &file, err) ||
         ls_input_str(call->inputs, "project", who, &project, err) ||
         ls_env_entries(ls_map_get(call->inputs, "env"), who, &env, &nenv, err) ||
@@ -116,8 +118,12 @@ static ls_act_status act_docker_compose(ls_call *call, ls_value *result, ls_erro
     }
     if (ls_argv_add_list(&a, ls_map_get(call->inputs, "args"), who, "args", err))
         goto out;
-    st = ls_prog_run(who, call, &a, env, false, result, err, NULL);
+    if (ls_prog_scanner(who, call, &own, &sc, err) != 0)
+        goto out;
+    st = ls_prog_run_scan(who, call, &a, env, false, sc, result, err, NULL);
 out:
+    ls_scanner_free(sc);
+    ls_scan_free(own);
     ls_env_entries_free(env, nenv);
     ls_argv_free(&a);
     return st;
@@ -154,8 +160,30 @@ static const ls_input compose_inputs[] = {
     {"file", "string", false, NULL, "compose file (-f)"},
     {"project", "string", false, NULL, "project name (-p)"},
     {"env", "map", false, NULL, "variables added to docker's environment for interpolation, e.g. IMAGE_TAG"},
+    {"scan", "list", false, NULL,
+     "PCRE2 regexes applied to every line of the output as it streams, past the 1 MiB capture too (e.g. with "
+     "[logs]; adds matched, count, matches)" LS_SCAN_RULES},
+    {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };
+
+static const ls_field compose_results[] = {
+    {"exit_code", "int", "docker's exit code (-1 when killed by a signal)"},
+    {"stdout", "string", "standard output, capped at 1 MiB"},
+    {"stderr", "string", "standard error, capped at 1 MiB"},
+    {"duration_ms", "int", "wall time"},
+    {"truncated", "bool", "true when stdout or stderr hit the cap (scan still saw every byte)"},
+    {"matched", "bool", "with scan: some line of the output matched"},
+    {"count", "int", "with scan: matching lines in the whole output"},
+    {"matches", "list", "with scan: [{pattern, line, stream}] for the first max_matches matching lines"},
+    {NULL, NULL, NULL},
+};
+
+static int prepare_compose(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
+{
+    (void)loc;
+    return ls_scan_prepare("docker.compose", "scan", with, d, prep);
+}
 
 const ls_action ls_actions_docker[] = {
     {"docker.pull", "docker", "pull an image (`docker pull IMAGE`)", pull_inputs, ls_program_results,
@@ -164,6 +192,7 @@ const ls_action ls_actions_docker[] = {
      run_inputs, ls_program_results, "docker exits non-zero (the container's exit code)", true, false, NULL, NULL, NULL,
      act_docker_run},
     {"docker.compose", "docker", "run `docker compose -f FILE -p PROJECT ARGS...` with env added", compose_inputs,
-     ls_program_results, "docker compose exits non-zero", true, false, compose_mutates, NULL, NULL, act_docker_compose},
+     compose_results, "docker compose exits non-zero", true, false, compose_mutates, prepare_compose, ls_scan_free,
+     act_docker_compose},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
 };

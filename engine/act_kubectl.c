@@ -22,6 +22,7 @@
 #include "expr.h"
 #include "proc.h"
 #include "registry.h"
+#include "scan.h"
 #include "secret.h"
 
 #define STDERR_TAIL_MAX 300
@@ -210,6 +211,28 @@ static void output_tail(const ls_proc_result *r, char *out, size_t outlen)
 ls_act_status ls_prog_run(const char *who, ls_call *call, const ls_argv *argv, char *const *env_add,
                           bool nonzero_ok, ls_value *result, ls_error *err, ls_proc_result *keep)
 {
+    return ls_prog_run_scan(who, call, argv, env_add, nonzero_ok, NULL, result, err, keep);
+}
+
+int ls_prog_scanner(const char *who, ls_call *call, ls_scan **own, ls_scanner **sc, ls_error *err)
+{
+    ls_loc none = {0};
+    *sc = NULL;
+    const ls_scan *scan = ls_scan_for_call(who, "scan", call->inputs, call->prep, own, err);
+    if (scan == NULL)
+        return ls_is_null(ls_map_get(call->inputs, "scan")) ? 0 : -1;
+    *sc = ls_scanner_new(scan, ls_scan_max_matches(call->inputs), true);
+    if (*sc == NULL) {
+        ls_error_set(err, none, "%s: out of memory", who);
+        return -1;
+    }
+    return 0;
+}
+
+ls_act_status ls_prog_run_scan(const char *who, ls_call *call, const ls_argv *argv, char *const *env_add,
+                               bool nonzero_ok, ls_scanner *scan, ls_value *result, ls_error *err,
+                               ls_proc_result *keep)
+{
     ls_loc none = {0};
     if (keep != NULL)
         memset(keep, 0, sizeof *keep);
@@ -223,6 +246,10 @@ ls_act_status ls_prog_run(const char *who, ls_call *call, const ls_argv *argv, c
     o.env_add = (const char *const *)env_add;
     o.deadline_ms = call->deadline_ms;
     o.cancel = call->cancel;
+    if (scan != NULL) {
+        o.sink = ls_scanner_sink;
+        o.sink_ctx = scan;
+    }
 
     ls_proc_result r;
     if (ls_proc_run(&o, &r) != 0) {
@@ -232,6 +259,8 @@ ls_act_status ls_prog_run(const char *who, ls_call *call, const ls_argv *argv, c
     }
     ls_value_free(*result);
     *result = ls_proc_result_value(&r);
+    if (scan != NULL)
+        ls_scanner_finish(scan, result); /* over every byte, whatever the cap */
 
     char *shown = ls_proc_argv_string((const char *const *)argv->v);
     char tail[STDERR_TAIL_MAX + 8];
@@ -642,6 +671,12 @@ static int prepare_run(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep
     return 0;
 }
 
+static int prepare_logs(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
+{
+    (void)loc;
+    return ls_scan_prepare("kubectl.logs", "scan", with, d, prep);
+}
+
 static ls_act_status act_kubectl_logs(ls_call *call, ls_value *result, ls_error *err)
 {
     const char *who = "kubectl.logs";
@@ -683,8 +718,14 @@ static ls_act_status act_kubectl_logs(ls_call *call, ls_value *result, ls_error 
         ls_argv_addf(&a, "--tail=%lld", (long long)tail.u.i);
     else if (sel)
         ls_argv_add(&a, "--tail=-1");
+    ls_scan *own = NULL;
+    ls_scanner *sc = NULL;
+    if (ls_prog_scanner(who, call, &own, &sc, err) != 0)
+        goto out;
     ls_proc_result r;
-    st = ls_prog_run(who, call, &a, NULL, false, result, err, &r);
+    st = ls_prog_run_scan(who, call, &a, NULL, false, sc, result, err, &r);
+    ls_scanner_free(sc);
+    ls_scan_free(own);
     ls_map_set(result, "text", ls_string_n(r.out ? r.out : "", r.out ? r.out_len : 0));
     ls_value lines = ls_list_new();
     for (size_t i = 0; r.out != NULL && i < r.out_len;) {
@@ -749,6 +790,9 @@ static const ls_input logs_inputs[] = {
     {"container", "string", false, NULL, "container name (--container)"},
     {"since", "string", false, NULL, "only newer lines (--since), e.g. 5m"},
     {"tail", "int", false, NULL, "last N lines per pod (--tail; default with a selector: all)"},
+    {"scan", "list", false, NULL,
+     "PCRE2 regexes applied to every log line as it streams, past the 1 MiB capture too (adds matched, count, matches)" LS_SCAN_RULES},
+    {"max_matches", "int", false, "100", "with scan: at most this many matching lines are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };
 
@@ -774,13 +818,16 @@ static const ls_field get_results[] = {
 };
 
 static const ls_field logs_results[] = {
-    {"text", "string", "the log text (stdout)"},
+    {"text", "string", "the log text (stdout), capped at 1 MiB"},
     {"lines", "list", "the log text split into lines"},
     {"exit_code", "int", "kubectl's exit code"},
     {"stdout", "string", "standard output"},
     {"stderr", "string", "standard error"},
     {"duration_ms", "int", "wall time"},
-    {"truncated", "bool", "true when the log hit the 1 MiB cap"},
+    {"truncated", "bool", "true when the log hit the 1 MiB cap (scan still saw every line)"},
+    {"matched", "bool", "with scan: some line of the whole log matched"},
+    {"count", "int", "with scan: matching lines in the whole log"},
+    {"matches", "list", "with scan: [{pattern, line, stream}] for the first max_matches matching lines"},
     {NULL, NULL, NULL},
 };
 
@@ -801,6 +848,6 @@ const ls_action ls_actions_kubectl[] = {
      run_inputs, ls_program_results, "the pod does not exit 0 (its exit code is kubectl's)", true, false, NULL,
      prepare_run, NULL, act_kubectl_run},
     {"kubectl.logs", "kubectl", "read pod logs by label selector or pod name", logs_inputs, logs_results,
-     "kubectl exits non-zero", false, true, NULL, NULL, NULL, act_kubectl_logs},
+     "kubectl exits non-zero", false, true, NULL, prepare_logs, ls_scan_free, act_kubectl_logs},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
 };

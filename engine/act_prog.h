@@ -13,6 +13,7 @@
 #include <lockstep/value.h>
 #include "proc.h"
 #include "registry.h"
+#include "scan.h"
 
 /* Owned strings; `oom` remembers an allocation failure so callers check once. */
 typedef struct ls_argv {
@@ -44,5 +45,13 @@ void ls_env_entries_free(char **e, size_t n);
  * NULL; freed by the caller with ls_proc_result_free). */
 ls_act_status ls_prog_run(const char *who, ls_call *call, const ls_argv *argv, char *const *env_add,
                           bool nonzero_ok, ls_value *result, ls_error *err, ls_proc_result *keep);
+/* The same, with every byte of output fed to `scan` (may be NULL), whose
+ * matched/count/matches then join the result. */
+ls_act_status ls_prog_run_scan(const char *who, ls_call *call, const ls_argv *argv, char *const *env_add,
+                               bool nonzero_ok, ls_scanner *scan, ls_value *result, ls_error *err,
+                               ls_proc_result *keep);
+/* The call's `scan` input as a scanner (*sc NULL when absent; *own the
+ * patterns compiled at run time, to free).  0, or -1 with err. */
+int ls_prog_scanner(const char *who, ls_call *call, ls_scan **own, ls_scanner **sc, ls_error *err);
 
 #endif

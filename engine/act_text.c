@@ -15,9 +15,6 @@
  * (ISO-8601, e.g. 2026-11-25T03:00:00Z) replaces the clock: a testing and
  * rehearsal aid.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
@@ -32,114 +29,18 @@
 #include "expr.h"
 #include "file.h"
 #include "registry.h"
+#include "scan.h"
 #include "secret.h"
 
-#define MAX_PATTERNS 256
 #define ENV_FILE_MAX (4u << 20)
 #define TICK_MS 200
 
 /* ---- log.scan ------------------------------------------------------------- */
 
-typedef struct scan_prep {
-    size_t n;
-    pcre2_code **code;
-    char **src;
-} scan_prep;
-
-static void scan_prep_free(void *p)
-{
-    scan_prep *s = p;
-    if (s == NULL)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        pcre2_code_free(s->code[i]);
-        free(s->src[i]);
-    }
-    free(s->code);
-    free(s->src);
-    free(s);
-}
-
-/* Compiles one pattern; NULL with msg on error. */
-static pcre2_code *compile_one(const char *pat, size_t len, char *msg, size_t msglen)
-{
-    int ec = 0;
-    PCRE2_SIZE off = 0;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ec, &off, NULL);
-    if (c == NULL) {
-        PCRE2_UCHAR m[160];
-        pcre2_get_error_message(ec, m, sizeof m);
-        snprintf(msg, msglen, "bad regex /%.*s/ at offset %zu: %s", (int)(len > 200 ? 200 : len), pat, (size_t)off,
-                 (const char *)m);
-    }
-    return c;
-}
-
-static scan_prep *scan_prep_new(size_t n)
-{
-    scan_prep *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    s->code = calloc(n ? n : 1, sizeof *s->code);
-    s->src = calloc(n ? n : 1, sizeof *s->src);
-    if (s->code == NULL || s->src == NULL) {
-        scan_prep_free(s);
-        return NULL;
-    }
-    return s;
-}
-
 static int prepare_scan(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **prep)
 {
-    *prep = NULL;
-    const ls_tmpl *t = with ? ls_tmpl_map_get(with, "patterns") : NULL;
-    if (t == NULL || !ls_tmpl_is_constant(t))
-        return 0;
-    ls_value v = ls_tmpl_constant(t);
-    if (v.kind != LS_LIST) {
-        ls_diag_error(d, ls_tmpl_loc(t), "log.scan: patterns must be a list of regexes");
-        return -1;
-    }
-    size_t n = ls_list_len(v);
-    if (n == 0 || n > MAX_PATTERNS) {
-        ls_diag_error(d, ls_tmpl_loc(t), "log.scan: patterns must hold 1 to %d regexes", MAX_PATTERNS);
-        return -1;
-    }
-    scan_prep *s = scan_prep_new(n);
-    if (s == NULL) {
-        ls_diag_error(d, loc, "log.scan: out of memory");
-        return -1;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        ls_value p = ls_list_at(v, i);
-        const ls_tmpl *pt = ls_tmpl_at(t, i);
-        ls_loc ploc = pt ? ls_tmpl_loc(pt) : ls_tmpl_loc(t);
-        if (p.kind != LS_STRING) {
-            ls_diag_error(d, ploc, "log.scan: patterns[%zu] is %s, not a regex string", i,
-                          ls_kind_name((ls_kind)p.kind));
-            rc = -1;
-            continue;
-        }
-        char msg[512];
-        pcre2_code *c = compile_one(ls_str_ptr(p), ls_str_len(p), msg, sizeof msg);
-        if (c == NULL) {
-            ls_diag_error(d, ploc, "log.scan: %s", msg);
-            rc = -1;
-            continue;
-        }
-        s->code[s->n] = c;
-        s->src[s->n] = strdup(ls_str_ptr(p));
-        s->n++;
-        if (s->src[s->n - 1] == NULL)
-            rc = -1;
-    }
-    if (rc != 0) {
-        scan_prep_free(s);
-        return -1;
-    }
-    *prep = s;
-    return 0;
+    (void)loc;
+    return ls_scan_prepare("log.scan", "patterns", with, d, prep);
 }
 
 static ls_act_status act_log_scan(ls_call *call, ls_value *result, ls_error *err)
@@ -147,91 +48,27 @@ static ls_act_status act_log_scan(ls_call *call, ls_value *result, ls_error *err
     ls_loc none = {0};
     *result = ls_map_new();
     ls_value text = ls_map_get(call->inputs, "text");
-    ls_value pats = ls_map_get(call->inputs, "patterns");
-    ls_value maxv = ls_map_get(call->inputs, "max_matches");
     if (!ls_is_null(text) && text.kind != LS_STRING) {
         ls_error_set(err, none, "log.scan: text must be a string, not %s", ls_kind_name((ls_kind)text.kind));
         return LS_ACT_FAILED;
     }
-    int64_t max = maxv.kind == LS_INT ? maxv.u.i : 100;
-    if (max < 0)
-        max = 0;
-
-    scan_prep *own = NULL;
-    scan_prep *s = call->prep;
+    ls_scan *own = NULL;
+    const ls_scan *s = ls_scan_for_call("log.scan", "patterns", call->inputs, call->prep, &own, err);
     if (s == NULL) {
-        if (pats.kind != LS_LIST || ls_list_len(pats) > MAX_PATTERNS) {
-            ls_error_set(err, none, "log.scan: patterns must be a list of at most %d regexes", MAX_PATTERNS);
-            return LS_ACT_FAILED;
-        }
-        own = s = scan_prep_new(ls_list_len(pats));
-        if (s == NULL) {
-            ls_error_set(err, none, "log.scan: out of memory");
-            return LS_ACT_FAILED;
-        }
-        for (size_t i = 0; i < ls_list_len(pats); i++) {
-            ls_value p = ls_list_at(pats, i);
-            char msg[512];
-            if (p.kind != LS_STRING) {
-                ls_error_set(err, none, "log.scan: patterns[%zu] is %s, not a regex string", i,
-                             ls_kind_name((ls_kind)p.kind));
-                scan_prep_free(own);
-                return LS_ACT_FAILED;
-            }
-            pcre2_code *c = compile_one(ls_str_ptr(p), ls_str_len(p), msg, sizeof msg);
-            if (c == NULL) {
-                ls_error_set(err, none, "log.scan: patterns[%zu]: %s", i, msg);
-                scan_prep_free(own);
-                return LS_ACT_FAILED;
-            }
-            s->code[s->n] = c;
-            s->src[s->n] = strdup(ls_str_ptr(p));
-            s->n++;
-            if (s->src[s->n - 1] == NULL) {
-                ls_error_set(err, none, "log.scan: out of memory");
-                scan_prep_free(own);
-                return LS_ACT_FAILED;
-            }
-        }
+        if (ls_is_null(ls_map_get(call->inputs, "patterns")))
+            ls_error_set(err, none, "log.scan: patterns is required");
+        return LS_ACT_FAILED;
     }
-
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    if (md == NULL) {
-        scan_prep_free(own);
+    ls_scanner *sc = ls_scanner_new(s, ls_scan_max_matches(call->inputs), false);
+    if (sc == NULL) {
+        ls_scan_free(own);
         ls_error_set(err, none, "log.scan: out of memory");
         return LS_ACT_FAILED;
     }
-    const char *t = ls_str_ptr(text);
-    size_t len = ls_str_len(text);
-    int64_t count = 0;
-    ls_value matches = ls_list_new();
-    for (size_t i = 0; i < len;) {
-        size_t j = i;
-        while (j < len && t[j] != '\n')
-            j++;
-        size_t e = j;
-        if (e > i && t[e - 1] == '\r')
-            e--;
-        for (size_t k = 0; k < s->n; k++) {
-            int rc = pcre2_match(s->code[k], (PCRE2_SPTR)(t + i), e - i, 0, 0, md, NULL);
-            if (rc >= 0) {
-                count++;
-                if ((int64_t)ls_list_len(matches) < max) {
-                    ls_value m = ls_map_new();
-                    ls_map_set(&m, "pattern", ls_string(s->src[k]));
-                    ls_map_set(&m, "line", ls_string_n(t + i, e - i));
-                    ls_list_push(&matches, m);
-                }
-                break; /* one entry per line: the first pattern that matches */
-            }
-        }
-        i = j + 1;
-    }
-    pcre2_match_data_free(md);
-    scan_prep_free(own);
-    ls_map_set(result, "matched", ls_bool(count > 0));
-    ls_map_set(result, "count", ls_int(count));
-    ls_map_set(result, "matches", matches);
+    ls_scanner_text(sc, ls_str_ptr(text), ls_str_len(text));
+    ls_scanner_finish(sc, result);
+    ls_scanner_free(sc);
+    ls_scan_free(own);
     return LS_ACT_OK;
 }
 
@@ -772,7 +609,7 @@ static int prepare_window(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **p
 
 static const ls_input scan_inputs[] = {
     {"text", "string", true, NULL, "the text to scan, line by line (e.g. a kubectl.logs result's text)"},
-    {"patterns", "list", true, NULL, "PCRE2 regexes; a line matches when any does"},
+    {"patterns", "list", true, NULL, "PCRE2 regexes (JIT-compiled for long texts); a line matches when any does" LS_SCAN_RULES},
     {"max_matches", "int", false, "100", "at most this many matches are listed (count keeps counting)"},
     {NULL, NULL, false, NULL, NULL},
 };
@@ -817,7 +654,7 @@ static const ls_field window_results[] = {
 const ls_action ls_actions_text[] = {
     {"log.scan", "log", "scan text for lines matching regexes (branch on matched)", scan_inputs, scan_results,
      "never (a bad pattern computed at run time is an input error)", false, true, NULL, prepare_scan,
-     scan_prep_free, act_log_scan},
+     ls_scan_free, act_log_scan},
     {"env.check", "env", "check that required variables are set (env file, key list or the process environment)",
      env_inputs, env_results, "any required key is missing (the message names them all)", false, true, NULL,
      prepare_env_check, NULL, act_env_check},

@@ -29,6 +29,29 @@ static int ls_need_string(ls_fcall *fc, const char *fn, ls_value v)
     return ls_eval_fail(fc->e, fc->err, "%s() needs a string, got %s", fn, KIND(v));
 }
 
+/* Characters: UTF-8 continuation bytes (10xxxxxx) do not count.  Eight
+ * bytes at a time: an all-ASCII word is eight characters without looking
+ * at each byte, and a word with continuation bytes is counted by one
+ * popcount.  (50 MB of log text: a few milliseconds, not a byte loop.) */
+static size_t utf8_chars(const char *s, size_t len)
+{
+    const uint64_t high = UINT64_C(0x8080808080808080);
+    size_t count = 0, i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        if ((w & high) == 0) {
+            count += 8;
+            continue;
+        }
+        uint64_t cont = w & ~(w << 1) & high; /* bit 7 set, bit 6 clear */
+        count += 8 - (size_t)__builtin_popcountll(cont);
+    }
+    for (; i < len; i++)
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return count;
+}
+
 static int f_len(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
 {
     (void)n;
@@ -36,16 +59,9 @@ static int f_len(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
     case LS_NULL: *out = ls_int(0); return 0;
     case LS_LIST: *out = ls_int((int64_t)ls_list_len(a[0])); return 0;
     case LS_MAP: *out = ls_int((int64_t)ls_map_len(a[0])); return 0;
-    case LS_STRING: {
-        /* Characters: UTF-8 continuation bytes do not count. */
-        const unsigned char *s = (const unsigned char *)ls_str_ptr(a[0]);
-        int64_t count = 0;
-        for (size_t i = 0; i < ls_str_len(a[0]); i++)
-            if ((s[i] & 0xC0) != 0x80)
-                count++;
-        *out = ls_int(count);
+    case LS_STRING:
+        *out = ls_int((int64_t)utf8_chars(ls_str_ptr(a[0]), ls_str_len(a[0])));
         return 0;
-    }
     default:
         return ls_eval_fail(fc->e, fc->err, "len() needs a string, list or map, got %s", KIND(a[0]));
     }

@@ -1,18 +1,23 @@
 /*
  * Running programs (proc.h).
  *
- * The child is started with posix_spawnp from an argv -- never through a
- * shell -- as the leader of a new process group, with default signal
- * dispositions and an empty signal mask whatever the engine has set.
- * glibc (>= 2.24) reports a failed exec through posix_spawnp's return
- * value, so "could not start" is never confused with "exited 127".
- * argv[0] is looked up on the engine's PATH (an `env` input that sets PATH
- * changes the child's environment, not where its program is found).
+ * The child is started with clone(CLONE_VM | CLONE_VFORK) -- what
+ * posix_spawn does inside, minus its per-file-action rlimit lookups and
+ * per-signal queries -- because the child must run code of ours before
+ * the program: it resets every signal to its default, leads a new process
+ * group, asks to be SIGKILLed when the engine dies (PR_SET_PDEATHSIG) and
+ * checks that the engine is still its parent, records its group in the
+ * run directory (orphans.h), then sets up fds and executes the program,
+ * never through a shell.  A failed exec comes back through shared memory,
+ * so "could not start" is never confused with "exited 127".  argv[0] is
+ * looked up on the engine's PATH (an `env` input that sets PATH changes
+ * the child's environment, not where its program is found).
  *
  * One poll() loop then does everything: writes stdin (non-blocking, so a
  * child that does not read cannot block us), drains stdout and stderr (each
  * kept up to the cap, the rest read and thrown away so the child never
- * blocks on a full pipe), watches the child through a pidfd, the deadline
+ * blocks on a full pipe; every byte also goes to the optional sink),
+ * watches the child through a pidfd (from clone), the deadline
  * and the cancel flag (polled at least every 50 ms).  On timeout or cancel
  * the whole group gets SIGTERM, then SIGKILL after the grace period.
  *
@@ -26,11 +31,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -38,12 +45,14 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "orphans.h"
 #include "registry.h"
 #include "secret.h"
 
 #define POLL_TICK_MS 50      /* the cancel flag is looked at this often */
 #define DEFAULT_GRACE_MS 2000
 #define DRAIN_AFTER_EXIT_MS 200 /* pipes held by an escaped grandchild */
+#define BIG_READ (1 << 20)      /* a scanned stream: the pipe's size, one read per fill */
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -140,63 +149,257 @@ static void start_error(ls_proc_result *res, const char *prog, const char *fmt, 
     free(red);
 }
 
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    long fd = syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0)
-        return lift_fd((int)fd); /* close-on-exec already, and so is a lifted copy */
-#else
-    (void)pid;
-#endif
-    return -1;
-}
-
 /* ---- the spawn -------------------------------------------------------- */
 
-static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, char **envp, pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t all, none;
-    int rc;
+/* What the child needs, all prepared by the parent: between clone and
+ * execve the child shares our memory and may only make system calls. */
+typedef struct spawn_args {
+    const char *const *argv;
+    char *const *envp;
+    char **paths;        /* where to look for the program, in order */
+    const char *cwd;
+    int in_fd, out_fd, err_fd;
+    pid_t parent;        /* the engine: the child checks it still is its parent */
+    uint64_t reset;      /* bit s-1: set signal s to its default (see reset_set) */
+    long max_fd;         /* without close_range: close 3..max_fd-1 */
+    ls_orphan_note note; /* records the child's group in the run directory */
+    int err;             /* set by the child when it fails: errno */
+} spawn_args;
 
-    if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
-        return rc;
-    if ((rc = posix_spawnattr_init(&attr)) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return rc;
-    }
-    sigfillset(&all);
-    sigemptyset(&none);
-    if (in_fd >= 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-    else
-        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+/* The kernel's struct sigaction for rt_sigaction (no sa_restorer needed
+ * for SIG_DFL). */
+struct k_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+/* Runs in the child, on a stack inside the parent's frame, while the
+ * parent is suspended (CLONE_VFORK).  Raw system calls only: no libc
+ * state, no allocation, nothing a sanitizer intercepts.  The order
+ * matters: signals to their defaults before the mask opens; the group and
+ * the parent-death signal before anything can fork. */
+__attribute__((no_sanitize("address", "undefined"))) static int child_main(void *p)
+{
+    spawn_args *a = p;
+    struct k_sigaction dfl = {SIG_DFL, 0, NULL, 0};
+    for (long s = 1; s < 65; s++)
+        if (a->reset & (UINT64_C(1) << (s - 1)))
+            syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
+    long rc = syscall(SYS_setpgid, 0, 0);
+    /* Dies with the engine; and if the engine already died, stop here. */
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+        rc = syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (rc == 0 && syscall(SYS_getppid) != a->parent)
+        goto fail_quiet;
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+        ls_orphans_child_note(&a->note, (pid_t)syscall(SYS_getpid));
+    if (rc == 0)
+        rc = syscall(SYS_dup3, a->in_fd, 0, 0);
+    if (rc >= 0)
+        rc = syscall(SYS_dup3, a->out_fd, 1, 0);
+    if (rc >= 0)
+        rc = syscall(SYS_dup3, a->err_fd, 2, 0);
     /* Nothing else of ours leaks into the child: a journal or lock fd held
      * by a long-lived grandchild would outlive the run. */
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (rc == 0 && o->cwd != NULL)
-        rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-    if (rc == 0)
-        rc = posix_spawnattr_setpgroup(&attr, 0);
-    if (rc == 0)
-        rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (rc == 0)
-        rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0)
-        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                                 POSIX_SPAWN_SETSIGMASK);
-    if (rc == 0)
-        rc = posix_spawnp(pid, o->argv[0], &fa, &attr, (char *const *)(uintptr_t)o->argv, envp);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
+    if (rc >= 0)
+        rc = syscall(SYS_close_range, 3, ~0u, 0);
+    if (rc < 0 && errno == ENOSYS) { /* a kernel before 5.9 */
+        for (long fd = 3; fd < a->max_fd; fd++)
+            syscall(SYS_close, fd);
+        rc = 0;
+    }
+    if (rc >= 0 && a->cwd != NULL)
+        rc = syscall(SYS_chdir, a->cwd);
+    uint64_t none = 0;
+    if (rc >= 0)
+        rc = syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    if (rc < 0) {
+        a->err = errno;
+        goto fail_quiet;
+    }
+    /* PATH lookup as execvp does it: a candidate that does not exist is
+     * skipped; "permission denied" is reported when nothing else ran. */
+    int err = ENOENT;
+    bool denied = false;
+    for (char **path = a->paths; *path != NULL; path++) {
+        syscall(SYS_execve, *path, a->argv, a->envp);
+        err = errno;
+        if (err == EACCES)
+            denied = true;
+        else if (err != ENOENT && err != ENOTDIR)
+            break;
+    }
+    a->err = denied && (err == ENOENT || err == ENOTDIR) ? EACCES : err;
+fail_quiet:
+    if (a->err == 0)
+        a->err = ESRCH; /* the engine is gone: not started */
+    syscall(SYS_exit, 127);
+    return 127;
+}
+
+#define SPAWN_STACK (32 * 1024)
+
+/* The signals a child resets to their default.  Looking at all 64 per
+ * program costs 64 system calls in the child (posix_spawn's SETSIGDEF
+ * does two per signal), so they are looked at once, at the first spawn:
+ * every signal then ignored or caught (inherited SIG_IGN, sanitizer
+ * handlers), plus those the engine itself changes later (run.c: INT,
+ * TERM, HUP, PIPE; proc.c: PIPE, CHLD) and the job-control and user
+ * signals a library might.  An embedder that changes another signal
+ * after its first program ran must know that its children inherit an
+ * ignored one (a caught one is reset by execve anyway). */
+static uint64_t reset_bits;
+static pthread_once_t reset_once = PTHREAD_ONCE_INIT;
+
+static void reset_init(void)
+{
+    static const int always[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD, SIGALRM, SIGUSR1,
+                                 SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG, SIGXFSZ, SIGXCPU};
+    uint64_t bits = 0;
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        bits |= UINT64_C(1) << (always[i] - 1);
+    for (int s = 1; s < 65; s++) {
+        if (s == SIGKILL || s == SIGSTOP || (s > 31 && (s < SIGRTMIN || s > SIGRTMAX)))
+            continue;
+        struct sigaction cur;
+        if (sigaction(s, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL)
+            bits |= UINT64_C(1) << (s - 1);
+    }
+    reset_bits = bits;
+}
+
+static uint64_t reset_set(void)
+{
+    pthread_once(&reset_once, reset_init);
+    return reset_bits;
+}
+
+/* The fd limit, for kernels without close_range (looked up once). */
+static long max_fd(void)
+{
+    static long n;
+    if (n == 0) {
+        long m = sysconf(_SC_OPEN_MAX);
+        n = m > 0 && m < 65536 ? m : 65536;
+    }
+    return n;
+}
+
+/* "dir/prog" for each PATH entry (or prog itself when it has a '/'), in
+ * one allocation: pointers, then the strings.  NULL when out of memory. */
+static char **search_paths(const char *prog)
+{
+    const char *path = NULL;
+    size_t plen = strlen(prog), nd = 1, bytes = plen + 1;
+    if (strchr(prog, '/') == NULL) {
+        path = getenv("PATH");
+        if (path == NULL || *path == '\0')
+            path = "/bin:/usr/bin";
+        nd = 1;
+        for (const char *c = path; *c; c++)
+            nd += *c == ':';
+        bytes = strlen(path) + nd * (plen + 2);
+    }
+    char **v = malloc((nd + 1) * sizeof *v + bytes);
+    if (v == NULL)
+        return NULL;
+    char *out = (char *)(v + nd + 1);
+    if (path == NULL) {
+        memcpy(out, prog, plen + 1);
+        v[0] = out;
+        v[1] = NULL;
+        return v;
+    }
+    size_t n = 0;
+    for (const char *d = path;; ) {
+        const char *e = strchr(d, ':');
+        size_t dl = e ? (size_t)(e - d) : strlen(d);
+        v[n++] = out;
+        if (dl > 0) { /* an empty entry is the current directory */
+            memcpy(out, d, dl);
+            out += dl;
+            *out++ = '/';
+        }
+        memcpy(out, prog, plen + 1);
+        out += plen + 1;
+        if (e == NULL)
+            break;
+        d = e + 1;
+    }
+    v[n] = NULL;
+    return v;
+}
+
+/* stdin of a child given none: one /dev/null, opened once. */
+static int dev_null(void)
+{
+    static int fd = -1;
+    if (fd < 0) {
+        int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        fd = n >= 0 ? lift_fd(n) : -1;
+    }
+    return fd;
+}
+
+/* Starts the child (see child_main) and returns 0 with *pid and *pidfd
+ * (-1 when the kernel gives none), or an errno value.  The child's group
+ * is recorded in `note` (orphans.h), released by the caller. */
+static int spawn_child(const ls_proc_opts *o, int in_fd, int out_w, int err_w, char **envp,
+                       ls_orphan_note *note, pid_t *pid, int *pidfd)
+{
+    spawn_args a;
+    memset(&a, 0, sizeof a);
+    a.argv = o->argv;
+    a.envp = envp;
+    a.paths = search_paths(o->argv[0]);
+    if (a.paths == NULL)
+        return ENOMEM;
+    a.cwd = o->cwd;
+    a.in_fd = in_fd >= 0 ? in_fd : dev_null();
+    if (a.in_fd < 0) {
+        free(a.paths);
+        return errno ? errno : EMFILE;
+    }
+    a.out_fd = out_w;
+    a.err_fd = err_w;
+    a.parent = getpid();
+    a.reset = reset_set();
+    a.max_fd = max_fd();
+    ls_orphans_prepare(note);
+    a.note = *note;
+
+    /* The child's stack lies in this frame: the parent is suspended until
+     * the child has executed the program or given up (CLONE_VFORK). */
+    _Alignas(16) char stack[SPAWN_STACK];
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* no handler of ours runs in the child */
+    int fd = -1;
+    pid_t p = clone(child_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &a, &fd);
+    if (p < 0 && errno == EINVAL) { /* a kernel before 5.2: no CLONE_PIDFD */
+        fd = -1;
+        p = clone(child_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    }
+    int cerr = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(a.paths);
+    if (p < 0) {
+        ls_orphans_release(note);
+        return cerr ? cerr : EAGAIN;
+    }
+    if (a.err != 0) { /* it never ran the program: reap it and say why */
+        ls_orphans_release(note);
+        if (fd >= 0)
+            close(fd);
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return a.err;
+    }
+    *pid = p;
+    *pidfd = fd >= 0 ? lift_fd(fd) : -1;
+    return 0;
 }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -205,6 +408,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 typedef struct stream {
     int fd;
+    int which;             /* 1: stdout, 2: stderr (for the sink) */
     ls_buf buf;
 } stream;
 
@@ -212,6 +416,7 @@ typedef struct child {
     const ls_proc_opts *o;
     pid_t pid;             /* also the process group id */
     int pidfd;             /* readable when the child exits; -1: none */
+    bool pid_ready;        /* the pidfd said so */
     int in_fd;             /* our end of its stdin; -1: closed */
     size_t in_off;         /* stdin bytes written so far */
     stream out, err;
@@ -220,25 +425,31 @@ typedef struct child {
     bool lost;             /* reaped by someone else: no status */
     int64_t term_at;       /* when SIGTERM went to the group; 0: not yet */
     int64_t drain_until;   /* after exit: stop waiting for EOF then */
+    ls_orphan_note note;   /* its group, recorded in the run directory */
+    char *big;             /* BIG_READ bytes for a scanned (large) stream; NULL: 64 KiB on the stack */
 } child;
 
 void (*ls_proc_output_hook)(const char *p, size_t n);
 
-/* Reads what is there; returns false at EOF or on a hard error.  Past the
- * cap the bytes are read and dropped, so the child never blocks. */
-static bool drain(stream *s)
+/* One read (the fd was reported readable, so it does not block; our ends
+ * stay blocking, which saves a failing read per wake-up); false at EOF or
+ * on a hard error.  Every byte goes to the sink; past the cap the bytes
+ * are dropped from the capture, so the child never blocks. */
+static bool drain(const child *c, stream *s)
 {
-    char chunk[65536];
+    char small[65536];
+    char *chunk = c->big != NULL ? c->big : small;
+    size_t size = c->big != NULL ? BIG_READ : sizeof small;
     for (;;) {
-        ssize_t n = read(s->fd, chunk, sizeof chunk);
+        ssize_t n = read(s->fd, chunk, size);
         if (n > 0) {
             if (ls_proc_output_hook)
                 ls_proc_output_hook(chunk, (size_t)n);
+            if (c->o->sink != NULL)
+                c->o->sink(c->o->sink_ctx, s->which, chunk, (size_t)n);
             if (!s->buf.overflow)
                 (void)ls_buf_add(&s->buf, chunk, (size_t)n);
-            if ((size_t)n < sizeof chunk)
-                return true;
-            continue;
+            return true;
         }
         if (n == 0)
             return false;
@@ -261,10 +472,23 @@ static void feed_stdin(child *c)
     }
 }
 
-/* Notices the child's exit without reaping it.  The zombie pins the pid,
- * so the group id cannot have been reused when the group gets SIGKILL:
+/* The child has exited and is a zombie: the zombie pins the pid, so the
+ * group id cannot have been reused when the group gets SIGKILL, and
  * whatever it left running in its group (a backgrounded grandchild still
- * holding our pipes) dies with it. */
+ * holding our pipes) dies with it.  Its record is cleared only then,
+ * before it is reaped. */
+static void exited(child *c, int64_t now)
+{
+    c->exited = true;
+    if (!c->lost)
+        kill(-c->pid, SIGKILL);
+    ls_orphans_release(&c->note);
+    c->drain_until = now + DRAIN_AFTER_EXIT_MS;
+    close_fd(&c->in_fd);
+    close_fd(&c->pidfd);
+}
+
+/* Without a pidfd: notices the exit by looking (without reaping). */
 static void check_exit(child *c, int64_t now)
 {
     siginfo_t si;
@@ -273,17 +497,11 @@ static void check_exit(child *c, int64_t now)
     if (rc != 0 && errno == ECHILD) {
         /* Reaped behind our back (SIGCHLD set to SIG_IGN): the exit status
          * is lost and the pid may be reused, so no group kill. */
-        c->exited = true;
         c->lost = true;
-    } else if (rc != 0 || si.si_pid != c->pid) {
-        return;
-    } else {
-        c->exited = true;
-        kill(-c->pid, SIGKILL);
+        exited(c, now);
+    } else if (rc == 0 && si.si_pid == c->pid) {
+        exited(c, now);
     }
-    c->drain_until = now + DRAIN_AFTER_EXIT_MS;
-    close_fd(&c->in_fd);
-    close_fd(&c->pidfd);
 }
 
 /* Deadline and cancel: SIGTERM to the group, SIGKILL after the grace. */
@@ -327,7 +545,7 @@ static int poll_wait_ms(const child *c, int64_t now)
 static void poll_once(child *c, int64_t now)
 {
     struct pollfd pfd[4];
-    int np = 0, i_out = -1, i_err = -1, i_in = -1;
+    int np = 0, i_out = -1, i_err = -1, i_in = -1, i_pid = -1;
     if (c->out.fd >= 0) {
         i_out = np;
         pfd[np++] = (struct pollfd){.fd = c->out.fd, .events = POLLIN};
@@ -340,22 +558,24 @@ static void poll_once(child *c, int64_t now)
         i_in = np;
         pfd[np++] = (struct pollfd){.fd = c->in_fd, .events = POLLOUT};
     }
-    if (c->pidfd >= 0) /* readable on exit: check_exit then notices it */
+    if (c->pidfd >= 0 && !c->exited) {
+        i_pid = np;
         pfd[np++] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
+    }
 
     int pr = poll(pfd, (nfds_t)np, poll_wait_ms(c, now));
     if (pr < 0 && errno != EINTR) {
         /* Cannot watch the pipes any more (never seen): rather than spin or
-         * leave the child blocked on a full pipe, end it; check_exit then
-         * notices and the drain period bounds the rest. */
+         * leave the child blocked on a full pipe, end it; its exit is then
+         * noticed and the drain period bounds the rest. */
         kill(-c->pid, SIGKILL);
         return;
     }
     if (pr <= 0)
         return; /* a tick or EINTR: the caller looks at the clock and flags */
-    if (i_out >= 0 && pfd[i_out].revents && !drain(&c->out))
+    if (i_out >= 0 && pfd[i_out].revents && !drain(c, &c->out))
         close_fd(&c->out.fd);
-    if (i_err >= 0 && pfd[i_err].revents && !drain(&c->err))
+    if (i_err >= 0 && pfd[i_err].revents && !drain(c, &c->err))
         close_fd(&c->err.fd);
     if (i_in >= 0 && pfd[i_in].revents) {
         if (pfd[i_in].revents & (POLLERR | POLLHUP))
@@ -363,14 +583,22 @@ static void poll_once(child *c, int64_t now)
         else
             feed_stdin(c);
     }
+    if (i_pid >= 0 && pfd[i_pid].revents)
+        c->pid_ready = true;
 }
 
 static void supervise(child *c, ls_proc_result *res)
 {
     for (;;) {
         int64_t now = ls_now_ms();
-        if (!c->exited)
-            check_exit(c, now);
+        if (!c->exited) {
+            /* With a pidfd, its readiness says the child is a zombie (we
+             * keep SIGCHLD from reaping it): no waitid needed. */
+            if (c->pid_ready)
+                exited(c, now);
+            else if (c->pidfd < 0)
+                check_exit(c, now);
+        }
         if (!c->exited)
             check_stop(c, res, now);
         if (c->exited && ((c->out.fd < 0 && c->err.fd < 0) || now >= c->drain_until))
@@ -430,10 +658,14 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
         start_error(res, prog, "out of memory");
         goto fail;
     }
+    /* A scanned stream is usually a large one: a bigger pipe means fewer
+     * wake-ups (best effort; the system's limit may refuse). */
+    if (o->sink != NULL)
+        (void)fcntl(out_p[1], F_SETPIPE_SZ, BIG_READ);
 
     /* Writing stdin to a child that has exited must give EPIPE, not kill
-     * the engine; the child gets SIGPIPE back at its default (SETSIGDEF).
-     * Only stdin is ever written. */
+     * the engine; the child gets SIGPIPE back at its default.  Only stdin
+     * is ever written. */
     struct sigaction ign, dfl, old_pipe, old_chld;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
@@ -453,7 +685,7 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
 
     child c;
     memset(&c, 0, sizeof c);
-    int rc = spawn_child(o, in_p[0], out_p[1], err_p[1], envp, &c.pid);
+    int rc = spawn_child(o, in_p[0], out_p[1], err_p[1], envp, &c.note, &c.pid, &c.pidfd);
     free(envp);
     close_fd(&in_p[0]);
     close_fd(&out_p[1]);
@@ -469,22 +701,22 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     res->started = true;
 
     c.o = o;
+    c.big = o->sink != NULL ? malloc(BIG_READ) : NULL; /* NULL: the stack buffer does */
     c.grace_ms = o->grace_ms > 0 ? o->grace_ms : DEFAULT_GRACE_MS;
     size_t cap = o->cap ? o->cap : LS_PROC_DEFAULT_CAP;
     c.out.fd = out_p[0];
+    c.out.which = 1;
     c.err.fd = err_p[0];
+    c.err.which = 2;
     c.in_fd = in_p[1];
     out_p[0] = err_p[0] = in_p[1] = -1;
     ls_buf_init(&c.out.buf, cap);
     ls_buf_init(&c.err.buf, cap);
-    set_nonblock(c.out.fd);
-    set_nonblock(c.err.fd);
     if (c.in_fd >= 0) {
-        set_nonblock(c.in_fd);
+        set_nonblock(c.in_fd); /* a child that does not read cannot block us */
         if (o->stdin_len == 0)
             close_fd(&c.in_fd);
     }
-    c.pidfd = open_pidfd(c.pid);
 
     supervise(&c, res);
 
@@ -492,6 +724,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
     close_fd(&c.err.fd);
     close_fd(&c.in_fd);
     close_fd(&c.pidfd);
+    ls_orphans_release(&c.note); /* already, unless the exit was never seen */
+    free(c.big);
     if (feeds)
         sigaction(SIGPIPE, &old_pipe, NULL);
     if (chld_changed)

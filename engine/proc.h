@@ -4,7 +4,10 @@
  * process group; stdout and stderr are drained concurrently with poll()
  * (no deadlock on large output) and capped; on timeout or cancel the whole
  * group gets SIGTERM, then SIGKILL after a short grace, and the group is
- * reaped so nothing is left behind.
+ * reaped so nothing is left behind.  The child dies with the engine
+ * (PR_SET_PDEATHSIG, and its group through orphans.h), so call
+ * ls_proc_run from a thread that outlives the program: the parent-death
+ * signal follows the thread that started it.
  */
 #ifndef LS_PROC_H
 #define LS_PROC_H
@@ -27,6 +30,10 @@ typedef struct ls_proc_opts {
     int64_t deadline_ms;         /* ls_now_ms() value; 0: none */
     const volatile sig_atomic_t *cancel;
     int grace_ms;                /* SIGTERM -> SIGKILL; 0: 2000 */
+    /* Optional: sees every byte of output as it arrives, whatever the cap
+     * (stream 1: stdout, 2: stderr), e.g. a streaming scan (scan.h). */
+    void (*sink)(void *ctx, int stream, const char *data, size_t len);
+    void *sink_ctx;
 } ls_proc_opts;
 
 typedef struct ls_proc_result {

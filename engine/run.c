@@ -23,6 +23,7 @@
  *     (exit 3) with report->error saying which state.
  */
 #include "run_int.h"
+#include "orphans.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1119,8 +1120,10 @@ static void runner_free(ls_runner *r)
     }
     free(r->dec);
     ls_taint_free(r);
-    if (r->journaling)
+    if (r->journaling) {
+        ls_orphans_unwatch();
         ls_journal_close(&r->j);
+    }
     ls_lock_release(r->lock_fd);
     ls_call_cache_clear(r);
 }
@@ -1235,6 +1238,12 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
             goto out;
         if (code != 0)
             goto fail;
+        /* Before anything is decided: no program of the interrupted run
+         * may still be running (orphans.h). */
+        if (ls_orphans_reap(ls_journal_state_dir(opts->state_dir), r.run_id, stderr, 60000, &err) < 0) {
+            code = LS_EXIT_USAGE;
+            goto fail;
+        }
         code = resume_setup(&r, &err, &cur);
         if (code != 0)
             goto fail;
@@ -1290,6 +1299,10 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         sa.sa_handler = SIG_IGN;
         sigaction(SIGPIPE, &sa, &old_pipe);
         handlers = true;
+    }
+    if (r.journaling && ls_orphans_watch(r.j.dir, &err) != 0) {
+        code = LS_EXIT_USAGE; /* nothing ran yet */
+        goto fail;
     }
     ls_out_begin(&r);
     if (!r.resuming)

@@ -10,6 +10,7 @@ anything about time: --tiny only proves every benchmark still runs.  Targets
 are printed beside the ratios; docs/performance.md keeps the latest table.
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -234,6 +235,48 @@ class Bench:
         self.row("B7b", "mongo.restore time / pymongo inserting them (batches of 1,000)",
                  t_restore * insert_rate / ndocs, "report")
 
+    def b13(self, nbytes):
+        """B13: a kubectl.logs state scanning nbytes of logs (the simulator's
+        kubectl and its log size knob, the error lines at the end) against
+        grep -cE of the same text from a file; and the run's peak RSS."""
+        sim = os.path.join(SRC, "tools", "sim")
+        simdir = os.path.join(self.tmp, "sim")
+        os.makedirs(simdir)
+        env = dict(self.env, LOCKSTEP_SIM_DIR=simdir)
+        py = "/usr/bin/python3"
+        subprocess.run([py, os.path.join(sim, "ctl"), "init"], env=env, check=True, capture_output=True)
+        subprocess.run([py, os.path.join(sim, "ctl"), "fault", "logs=unknown-field"], env=env, check=True,
+                       capture_output=True)
+        conf = os.path.join(simdir, "sim.json")
+        with open(conf) as f:
+            c = json.load(f)
+        c["log_filler_bytes"] = nbytes
+        with open(conf, "w") as f:
+            json.dump(c, f)
+        kubectl = os.path.join(sim, "bin", "kubectl")
+        text = os.path.join(self.tmp, "logs.txt")
+        with open(text, "wb") as f:
+            subprocess.run([kubectl, "logs", "-l", "app=core-admin", "--tail=-1"], env=env, check=True, stdout=f)
+        pattern = "MongoServerError|TypeError.*unknown (field|key|property)"
+        pb = os.path.join(self.tmp, "b9.yaml")
+        with open(pb, "w") as f:
+            f.write("lockstep: 1\nname: bench-logs\nstart: s\ndefaults: {on_failure: failed}\nstates:\n"
+                    "  s:\n    action: kubectl.logs\n"
+                    "    with: {kubectl: %s, selector: app=core-admin,\n"
+                    "           scan: ['MongoServerError', 'TypeError.*unknown (field|key|property)']}\n"
+                    "    expect: result.matched\n    next: done\n"
+                    "  done: {terminal: success}\n  failed: {terminal: failure}\n" % json.dumps(kubectl))
+        run = lambda: wall([self.bin, "run", pb, "--quiet"], env=env)
+        grep = lambda: wall(["grep", "-cE", pattern, text])
+        a, b = alternate(run, grep, self.args.runs)
+        mb = "%.3g MB" % (nbytes / 1e6)
+        self.row("B13", "kubectl.logs scanning %s of logs / grep -cE on the file" % mb, a / b, "<= 5")
+        # GNU time's figure is the largest of lockstep and what it waited for
+        # (the simulator's kubectl, a Python program)
+        rss = peak_rss_kib([self.bin, "run", pb, "--quiet"], env=env)
+        self.row("B13b", "peak RSS: that run (lockstep or its kubectl, the larger)", rss / 1024, "<= 64 MiB",
+                 unit="MiB")
+
     def b8(self, n, pb):
         ap = shutil.which("ansible-playbook")
         if not ap:
@@ -331,6 +374,7 @@ def main():
                  noop=20) if args.tiny else \
         dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000, warnings=10000,
              loop=25000, noop=500)
+    sizes["logs"] = 100000 if args.tiny else 50000000
     b = Bench(args)
     try:
         p_exec = b.b1(sizes["exec"])
@@ -341,6 +385,7 @@ def main():
         b.b6(p_small, p_exec)
         b.journal_rows(sizes["loop"], sizes["noop"])
         b.mongo_benches(sizes["docs"])
+        b.b13(sizes["logs"])
         b.b8(sizes["exec"], p_exec)
         if args.markdown:
             b.markdown(args.markdown)

@@ -115,7 +115,8 @@ static void test_table(void)
         const char *name, *family, *inputs;
         bool mutates, idempotent;
     } want[] = {
-        {"exec", "exec", "argv:list:R env:map cwd:string stdin:string ok_codes:list=[0]", true, false},
+        {"exec", "exec", "argv:list:R env:map cwd:string stdin:string ok_codes:list=[0] scan:list max_matches:int=100", true,
+         false},
         {"shell", "exec", "script:string:R env:map cwd:string", true, false},
         {"wait", "wait", "duration:duration", false, true},
         {"noop", "noop", "", false, true},

@@ -9,3 +9,5 @@ lockstep_c_test(proc_core SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core.c
 lockstep_py_test(proc_secret_leak ${CMAKE_CURRENT_LIST_DIR}/secret_leak.py)
 # Load-time checks of the core actions' inputs: exact diagnostics.
 lockstep_py_test(proc_validate ${CMAKE_CURRENT_LIST_DIR}/validate_core.py)
+# Streaming scans (issue 14): pieces of any size find what the whole text does.
+lockstep_c_test(proc_scan SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_scan.c)
