@@ -29,6 +29,19 @@ sys.path.insert(0, SIM)
 failures = []
 
 
+def with_blobs(run_dir, ev):
+    """A journal event with its long strings put back from blobs/ (the
+    journal keeps strings over 4 KiB there, named by SHA-256)."""
+    for ref in ev.pop("blobs", []):
+        with open(os.path.join(run_dir, "blobs", ref["sha256"]), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        node = ev
+        for key in ref["at"][:-1]:
+            node = node[key]
+        node[ref["at"][-1]] = text
+    return ev
+
+
 def check(cond, what):
     if not cond:
         failures.append(what)
@@ -74,8 +87,9 @@ def main():
         check("post_remigrate_k8s" in path, "the first log guard failed on the error 40 MB in: one more migration")
         check(path[-1:] == ["done"], "the second read is clean: done")
         runs = os.listdir(os.path.join(env["LOCKSTEP_STATE_DIR"], "runs"))
-        with open(os.path.join(env["LOCKSTEP_STATE_DIR"], "runs", runs[0], "journal.jsonl")) as f:
-            journal = [json.loads(line) for line in f]
+        run_dir = os.path.join(env["LOCKSTEP_STATE_DIR"], "runs", runs[0])
+        with open(os.path.join(run_dir, "journal.jsonl")) as f:
+            journal = [with_blobs(run_dir, json.loads(line)) for line in f]
         logs = [e for e in journal if e.get("event") == "action_finished" and e.get("state") == "post_logs_k8s"]
         if check(len(logs) == 1, "one post_logs_k8s result in the journal"):
             r = logs[0].get("result", {})
