@@ -444,7 +444,17 @@ static int ls_semver_order(const ls_semver *x, const ls_semver *y)
 bool ls_semver_valid(const char *s, size_t len)
 {
     ls_semver sv;
-    return ls_semver_parse_s(s, len, &sv);
+    size_t dots = 0;
+    for (size_t i = 0; i < len && s[i] != '-' && s[i] != '+'; i++)
+        dots += s[i] == '.';
+    return dots == 2 && ls_semver_parse_s(s, len, &sv);
+}
+
+static size_t ls_sv_errpos;
+
+size_t ls_semver_range_errpos(void)
+{
+    return ls_sv_errpos;
 }
 
 /* ---- ranges (semver.h) ------------------------------------------------- *
@@ -479,6 +489,7 @@ typedef struct ls_svscan {
 
 static int ls_sv_fail(ls_svscan *sc, const char *what)
 {
+    ls_sv_errpos = sc->i;
     snprintf(sc->err, sc->errlen, "bad range \"%.64s\": %s at offset %zu", sc->s, what, sc->i);
     return -1;
 }
@@ -765,6 +776,7 @@ int ls_semver_range(const char *range, size_t rlen, const char *version, size_t 
                     size_t errlen)
 {
     ls_semver v;
+    ls_sv_errpos = 0;
     if (version && !ls_semver_parse_s(version, vlen, &v)) {
         snprintf(err, errlen, "\"%.64s\" is not a version", version);
         return -1;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "secret.h"
 
 static void put_red(FILE *out, const char *s)
@@ -66,6 +67,32 @@ static const char *sname(const ls_playbook *pb, int i)
     return i >= 0 && (size_t)i < pb->nstates ? pb->states[i].name : "?";
 }
 
+const char *ls_plan_release_text(const ls_playbook *pb, char *buf, size_t len)
+{
+    ls_value rel = pb->release;
+    ls_value ver = ls_map_get(rel, "version"), from = ls_map_get(rel, "upgrades_from");
+    ls_value sch = ls_map_get(rel, "schema");
+    ls_value sf = ls_map_get(sch, "from"), st = ls_map_get(sch, "to");
+    ls_buf b;
+    ls_buf_init(&b, 4096);
+    if (ver.kind == LS_STRING)
+        ls_buf_printf(&b, "release %s", ls_str_ptr(ver));
+    if (from.kind == LS_STRING)
+        ls_buf_printf(&b, "%supgrades from %s", b.len ? "; " : "release: ", ls_str_ptr(from));
+    if (sf.kind == LS_INT || st.kind == LS_INT) {
+        ls_buf_printf(&b, "%sschema ", b.len ? "; " : "release: ");
+        if (sf.kind == LS_INT)
+            ls_buf_printf(&b, "%lld", (long long)sf.u.i);
+        else
+            ls_buf_adds(&b, "?");
+        if (st.kind == LS_INT)
+            ls_buf_printf(&b, " -> %lld", (long long)st.u.i);
+    }
+    snprintf(buf, len, "%s", ls_buf_str(&b));
+    ls_buf_free(&b);
+    return buf;
+}
+
 void ls_plan_print(ls_playbook *pb, FILE *out)
 {
     ls_eval_ctx ctx;
@@ -93,6 +120,9 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
         put_red(out, pb->description);
         fputc('\n', out);
     }
+    char rel[512];
+    if (ls_plan_release_text(pb, rel, sizeof rel)[0])
+        fprintf(out, "%s\n", rel);
     if (ls_map_len(pb->param_values) > 0) {
         fputs("params:\n", out);
         for (size_t i = 0; i < ls_map_len(pb->param_values); i++) {

@@ -99,6 +99,10 @@ typedef struct ls_playbook {
     int start;
     int64_t default_timeout_ms;  /* 0: none */
     bool confirm_mutating;       /* defaults.confirm_mutating (extension): confirm every mutating state */
+    /* The `release:` block, checked: a map with any of version (string),
+     * upgrades_from (a range), schema {from, to}; empty without the block.
+     * The `release` root of expressions reads it. */
+    ls_value release;
     /* Resolved param values (when loaded with params checked). */
     ls_value param_values;       /* map */
     const char *env_name;        /* --env NAME, or NULL */

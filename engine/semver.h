@@ -18,12 +18,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Whether `s[0..len)` is a version.  */
+/* Whether `s[0..len)` is a full version: MAJOR.MINOR.PATCH[-PRE][+BUILD]. */
 bool ls_semver_valid(const char *s, size_t len);
 /* 0 when `range` parses (and, when `version` is not NULL, *match tells
  * whether the version satisfies it); -1 with `err` filled ("bad range:
  * ...", "not a version") otherwise. */
 int ls_semver_range(const char *range, size_t rlen, const char *version, size_t vlen, bool *match,
                     char *err, size_t errlen);
+/* The offset in the range where the last ls_semver_range error was found
+ * (for a diagnostic's column); 0 for a version error. */
+size_t ls_semver_range_errpos(void);
 
 #endif
