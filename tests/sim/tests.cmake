@@ -2,3 +2,5 @@
 lockstep_py_test(sim_behaviour ${CMAKE_CURRENT_LIST_DIR}/sim_test.py)
 # `lockstep run` of an upgrade playbook against the simulator.
 lockstep_py_test(sim_playbook ${CMAKE_CURRENT_LIST_DIR}/playbook_test.py)
+# The shipped upgrade refuses a running version outside release.upgrades_from.
+lockstep_py_test(sim_release_bound ${CMAKE_CURRENT_LIST_DIR}/release_test.py)
