@@ -850,6 +850,8 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     L.d = d;
     L.pb = pb;
     if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len)) {
+        if (opts->display_path)
+            L.file = ls_diags_source(d, opts->display_path, pb->text, pb->text_len);
         ls_sha256_hex(pb->text, pb->text_len, pb->sha256);
         L.root = ls_yaml_parse(pb->text, pb->text_len, L.file, d);
         if (L.root)

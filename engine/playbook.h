@@ -120,6 +120,8 @@ typedef struct ls_load_opts {
     const char *const *sets; size_t nsets;     /* --set K=V... */
     bool check_params;              /* resolve and check param values (validate, plan, run) */
     bool ignore_process_env;        /* do not read params' `env:` variables (scenario tests) */
+    const char *display_path;       /* the playbook's name in diagnostics, or NULL: path
+                                     * (a bundle's "ARCHIVE!upgrade.yaml") */
 } ls_load_opts;
 
 /* Loads, checks and compiles.  Every problem (errors and warnings) goes to
