@@ -522,7 +522,14 @@ static int status_one(const char *sd, const char *id, bool json)
             fold_set(&states, st, "status", ls_string("halted"));
         }
     }
+    /* The release and the bundle the run came from (run_started). */
+    ls_value first = ls_list_at(events, 0), bundle = ls_map_get(first, "bundle");
     if (json) {
+        ls_map_set(&row, "release", ls_value_copy(ls_map_get(first, "release")));
+        for (const char *const *k = (const char *const[]){"bundle", "bundle_manifest_sha256", "bundle_signer",
+                                                          "bundle_verified", NULL}; *k; k++)
+            if (bundle.kind == LS_STRING)
+                ls_map_set(&row, *k, ls_value_copy(ls_map_get(first, *k)));
         ls_map_set(&row, "states", ls_value_copy(states));
         print_json(row);
     } else {
@@ -532,6 +539,17 @@ static int status_one(const char *sd, const char *id, bool json)
                ls_str_ptr(ls_map_get(row, "started")), ls_str_ptr(ls_map_get(row, "outcome")),
                ls_map_get(row, "state").kind == LS_STRING ? " at " : "", ls_str_ptr(ls_map_get(row, "state")),
                ls_map_get(row, "dry_run").u.b ? " (dry run)" : "");
+        ls_value rel = ls_map_get(first, "release");
+        if (ls_map_get(rel, "version").kind == LS_STRING)
+            printf("  release %s\n", ls_str_ptr(ls_map_get(rel, "version")));
+        if (bundle.kind == LS_STRING) {
+            ls_value signer = ls_map_get(first, "bundle_signer");
+            bool verified = ls_map_get(first, "bundle_verified").kind == LS_BOOL && ls_map_get(first, "bundle_verified").u.b;
+            printf("  bundle %s (manifest sha256 %s; %s%s%s)\n", ls_str_ptr(bundle),
+                   ls_str_ptr(ls_map_get(first, "bundle_manifest_sha256")),
+                   signer.kind == LS_STRING ? "signed by " : "unsigned", ls_str_ptr(signer),
+                   signer.kind != LS_STRING ? "" : verified ? ", verified" : ", not verified");
+        }
         printf("  %-28s %-10s %-9s %-7s %s\n", "STATE", "STATUS", "ATTEMPTS", "VISITS", "ERROR");
         for (size_t i = 0; i < ls_map_len(states); i++) {
             ls_value s = ls_map_value_at(states, i);
