@@ -28,12 +28,13 @@ typedef struct cli_opts {
     bool dry_run, yes, quiet, verify, help;
     const char *state_dir;
     const char *output;
+    const char *compare_env; /* plan --compare-env NAME */
 } cli_opts;
 
 /* The command's own options (plan and run take the shared ones through
  * cli_opts.h; resume takes --set itself: it has no PLAYBOOK). */
 enum { O_SET = 1, O_RUN = 2, O_STATEDIR = 4, O_OUTPUT = 8, O_QUIET = 16, O_ASSUME = 32, O_VERIFY = 64,
-       O_APPROVE = 128 };
+       O_APPROVE = 128, O_COMPARE = 256 };
 
 static int push(strlist *l, const char *v, const char *opt)
 {
@@ -89,6 +90,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
             {"--set", O_SET, true}, {"--dry-run", O_RUN, false}, {"--yes", O_APPROVE, false},
             {"--approve", O_APPROVE, true}, {"--state-dir", O_STATEDIR, true}, {"--output", O_OUTPUT, true},
             {"--quiet", O_QUIET, false}, {"--assume", O_ASSUME, true}, {"--verify", O_VERIFY, false},
+            {"--compare-env", O_COMPARE, true},
         };
         size_t k = 0;
         for (; k < sizeof table / sizeof table[0]; k++)
@@ -118,6 +120,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
         else if (strcmp(name, "--quiet") == 0) o->quiet = true;
         else if (strcmp(name, "--assume") == 0) rc = push(&o->assume, val, name);
         else if (strcmp(name, "--verify") == 0) o->verify = true;
+        else if (strcmp(name, "--compare-env") == 0) o->compare_env = val;
         if (rc != 0)
             return -1;
         if (strcmp(name, "--set") == 0 && strchr(val, '=') == NULL) {
@@ -183,8 +186,13 @@ static int check_states(const ls_playbook *pb, const strlist *names, const char 
 
 static const char plan_help[] =
     "usage: lockstep plan PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
+    "                     [--compare-env OTHER] [--trust KEY.pem]\n"
     "prints every state with its action and inputs rendered (secrets as ***), guards and\n"
-    "transitions; runs nothing and connects to nothing.\n";
+    "transitions; runs nothing and connects to nothing.\n"
+    "  --compare-env OTHER  the plans of --env NAME and environment OTHER side by side,\n"
+    "                       only what differs (params, inputs, confirmations, timeouts)\n"
+    "PLAYBOOK may be a release bundle (lockstep bundle); --trust KEY.pem requires its\n"
+    "signature.\n";
 
 int ls_cmd_plan(int argc, char **argv)
 {
@@ -192,7 +200,7 @@ int ls_cmd_plan(int argc, char **argv)
     ls_cli_opts shared;
     ls_cli_opts_init(&shared);
     int code = LS_EXIT_USAGE;
-    if (parse(argc, argv, 0, 0, &o, &shared) != 0)
+    if (parse(argc, argv, O_COMPARE, 0, &o, &shared) != 0)
         goto out;
     if (o.help) {
         fputs(plan_help, stdout);
@@ -201,10 +209,26 @@ int ls_cmd_plan(int argc, char **argv)
     }
     if (ls_cli_opts_finish(&shared, argv[0]) != 0)
         goto out;
+    if (o.compare_env && !shared.load.env_name) {
+        fprintf(stderr, "lockstep plan: --compare-env %s compares with --env NAME: give both\n", o.compare_env);
+        goto out;
+    }
     ls_diags d;
     ls_diags_init(&d);
     ls_playbook *pb = ls_cli_load(&shared, true, &d, stderr);
-    if (pb != NULL) {
+    if (pb != NULL && o.compare_env) {
+        /* The same playbook (and values, --set) in the other environment. */
+        ls_cli_opts other = shared;
+        other.load.env_name = o.compare_env;
+        ls_diags d2;
+        ls_diags_init(&d2);
+        ls_playbook *pb2 = ls_cli_load(&other, true, &d2, stderr);
+        if (pb2 != NULL)
+            code = ls_plan_compare(pb, pb2, stdout) == 0 ? 0 : LS_EXIT_USAGE;
+        ls_playbook_free(pb2);
+        ls_playbook_free(pb);
+        ls_diags_free(&d2);
+    } else if (pb != NULL) {
         ls_plan_print(pb, stdout);
         ls_playbook_free(pb);
         code = 0;
