@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "journal.h"
@@ -327,6 +328,7 @@ int ls_cmd_resume(int argc, char **argv)
     int code = LS_EXIT_USAGE;
     char path[4096] = "", sha[80] = "", env[256] = "", params[4300];
     bool has_env = false;
+    ls_bundle *bundle = NULL;
     if (strcmp(ls_str_ptr(ls_map_get(first, "event")), "run_started") != 0) {
         fprintf(stderr, "lockstep: the journal of run %s does not start with run_started\n", id);
         goto out;
@@ -341,6 +343,22 @@ int ls_cmd_resume(int argc, char **argv)
     }
     (void)last;
     snprintf(path, sizeof path, "%s", ls_str_ptr(ls_map_get(first, "path")));
+    if (ls_map_get(first, "bundle").kind == LS_STRING) {
+        /* A run from a release bundle: its extracted files are gone; open
+         * the bundle again (checked as before) and insist it is the same. */
+        const char *archive = ls_str_ptr(ls_map_get(first, "bundle"));
+        bundle = ls_bundle_open(archive, NULL, NULL, NULL, 0, "resume");
+        if (bundle == NULL)
+            goto out;
+        const char *was = ls_str_ptr(ls_map_get(first, "bundle_manifest_sha256"));
+        if (strcmp(ls_bundle_get_info(bundle)->manifest_sha256, was) != 0) {
+            fprintf(stderr, "lockstep: cannot resume run %s: the bundle %s changed since the run started "
+                            "(manifest sha256 %.12s..., now %.12s...)\n", id, archive, was,
+                    ls_bundle_get_info(bundle)->manifest_sha256);
+            goto out;
+        }
+        snprintf(path, sizeof path, "%s", ls_bundle_playbook(bundle));
+    }
     snprintf(sha, sizeof sha, "%s", ls_str_ptr(ls_map_get(first, "sha256")));
     if (ls_map_get(first, "env").kind == LS_STRING) {
         snprintf(env, sizeof env, "%s", ls_str_ptr(ls_map_get(first, "env")));
@@ -374,6 +392,7 @@ int ls_cmd_resume(int argc, char **argv)
         ls_diags_free(&d);
     }
 out:
+    ls_bundle_close(bundle);
     ls_value_free(events);
     return code;
 }

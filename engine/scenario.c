@@ -967,7 +967,7 @@ static void sc_usage(FILE *out)
           "Prints PASS/FAIL per scenario and 'N passed, N failed' last.\n\n"
           "  --coverage   also list every transition of each playbook and whether a\n"
           "               scenario took it, then 'transitions covered: K/N'\n"
-          "  --trust KEY   a release bundle must be signed with this Ed25519 public key\n"
+          "  --trust KEY  a release bundle must be signed with this Ed25519 public key\n\n"
           "A release bundle (lockstep bundle) stands for the scenario tests it holds;\n"
           "every digest (and with --trust the signature) is checked first.\n\n"
           "exit codes: 0 all passed, 1 some failed, 2 a scenario or its playbook is invalid\n",

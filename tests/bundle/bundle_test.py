@@ -186,6 +186,27 @@ class BundleTest(unittest.TestCase):
                           and os.path.getmtime(os.path.join(tempfile.gettempdir(), x)) > os.path.getmtime(state)], [],
                          "the extracted files are gone")
 
+    def test_resume_a_run_from_a_bundle(self):
+        """Halted (approval needed, no TTY), then resumed: the bundle is
+        opened again; a bundle changed in between is refused."""
+        state = self.p("state-resume")
+        copy = self.p("resume.tar.gz")
+        shutil.copy(self.signed, copy)
+        # A real run (a dry run approves by itself): it halts at release_notes.
+        self.addCleanup(subprocess.run, [PY, os.path.join(SIM, "ctl"), "init", "--mongodb-uri", self.env["MONGODB_URI"],
+                                         "--db", self.env["MONGODB_DB"]], env=self.env, capture_output=True)
+        args = ["--env", "sim", *SETS, "--state-dir", state, "--set", "backup_dir=" + self.p("backups")]
+        p = lockstep("run", copy, *args, env=self.env)
+        self.assertEqual(p.returncode, 3, p.stdout[-2000:] + p.stderr)
+        run_id = os.listdir(os.path.join(state, "runs"))[0]
+        shutil.copy(self.unsigned, copy)  # another manifest (no signer) at the same path
+        p = lockstep("resume", run_id, "--yes", "--state-dir", state, env=self.env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(f"the bundle {copy} changed since the run started", p.stderr)
+        shutil.copy(self.signed, copy)
+        p = lockstep("resume", run_id, "--yes", "--state-dir", state, env=self.env)
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr)
+
     # ---- refused before anything runs ----
 
     def test_tampered_file(self):
