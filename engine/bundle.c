@@ -15,14 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <dlfcn.h>
+#include <limits.h>
 
 #include <lockstep/value.h>
 #include "bundle.h"
 #include "bundle_int.h"
 #include "diag.h"
+#include "plugin.h"
 #include "sha256.h"
 #include "tar.h"
 #include "yaml_doc.h"
@@ -83,134 +83,62 @@ bool ls_bundle_is(const char *path)
     return r == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
-/* ---- Ed25519 (bundle_int.h) --------------------------------------------- */
+/* ---- Ed25519, through lockstep-ed25519.so (bundle_int.h) ---------------- */
 
-static int no_passphrase(char *buf, int size, int rw, void *u)
+/* The plugin beside the executable, or in ../lib/lockstep/ (installed), as
+ * plugin.c finds the action plugins; loaded once. */
+static const ls_ed25519 *ed25519(char *err, size_t errlen)
 {
-    (void)buf;
-    (void)size;
-    (void)rw;
-    (void)u;
-    return -1; /* never prompt: an encrypted key is an error */
-}
-
-static void ssl_reason(char *out, size_t len)
-{
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, out, len);
-    else
-        snprintf(out, len, "no PEM key found");
-    ERR_clear_error();
-}
-
-static EVP_PKEY *read_key(const char *path, bool priv, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
+    static const ls_ed25519 *ed;
+    if (ed)
+        return ed;
+    char exe[PATH_MAX], tried[2][PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(tried[0], sizeof tried[0], "%s/lockstep-ed25519.so", exe);
+    snprintf(tried[1], sizeof tried[1], "%s/../lib/lockstep/lockstep-ed25519.so", exe);
+    for (int i = 0; i < 2; i++) {
+        if (access(tried[i], F_OK) != 0)
+            continue;
+        void *h = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            const char *why = dlerror();
+            snprintf(err, errlen, "cannot load %s: %s", tried[i], why ? why : "unknown error");
+            return NULL;
+        }
+        const ls_ed25519 *p = dlsym(h, "lockstep_ed25519");
+        if (!p || p->abi != LS_PLUGIN_ABI || !p->version || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
+            snprintf(err, errlen, "%s is not the Ed25519 plugin of lockstep %s (rebuild and reinstall lockstep)",
+                     tried[i], LOCKSTEP_VERSION);
+            return NULL;
+        }
+        return ed = p;
     }
-    EVP_PKEY *k = priv ? PEM_read_PrivateKey(f, NULL, no_passphrase, NULL) : PEM_read_PUBKEY(f, NULL, no_passphrase, NULL);
-    fclose(f);
-    if (!k) {
-        char why[256];
-        ssl_reason(why, sizeof why);
-        snprintf(err, errlen, "%s: not a PEM %s key (%s)%s", path, priv ? "private" : "public", why,
-                 priv ? "; an encrypted key is not supported" : "");
-        return NULL;
-    }
-    if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-        snprintf(err, errlen, "%s: not an Ed25519 key (make one with: openssl genpkey -algorithm ed25519)", path);
-        EVP_PKEY_free(k);
-        return NULL;
-    }
-    return k;
-}
-
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int key_fingerprint(EVP_PKEY *k, char out[LS_BUNDLE_FP_LEN])
-{
-    unsigned char raw[32];
-    size_t n = sizeof raw;
-    if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != 32)
-        return -1;
-    char h[65];
-    ls_sha256_hex(raw, n, h);
-    snprintf(out, LS_BUNDLE_FP_LEN, "ed25519:%s", h);
-    return 0;
+    snprintf(err, errlen, "signatures need lockstep-ed25519.so, which is not in %s or %s", tried[0], tried[1]);
+    return NULL;
 }
 
 int ls_bundle_key_fingerprint(const char *path, bool priv, char out[LS_BUNDLE_FP_LEN], char *err, size_t errlen)
 {
-    EVP_PKEY *k = read_key(path, priv, err, errlen);
-    if (!k)
-        return -1;
-    int rc = key_fingerprint(k, out);
-    if (rc != 0)
-        snprintf(err, errlen, "%s: cannot read the public key", path);
-    EVP_PKEY_free(k);
-    return rc;
+    const ls_ed25519 *e = ed25519(err, errlen);
+    return e ? e->fingerprint(path, priv, out, err, errlen) : -1;
 }
 
 int ls_bundle_sign(const char *key_path, const unsigned char *msg, size_t len, char sig_hex[129], char *err,
                    size_t errlen)
 {
-    EVP_PKEY *k = read_key(key_path, true, err, errlen);
-    if (!k)
-        return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char sig[64];
-    size_t sl = sizeof sig;
-    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 && EVP_DigestSign(ctx, sig, &sl, msg, len) == 1 &&
-             sl == 64;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(k);
-    if (!ok) {
-        char why[256];
-        ssl_reason(why, sizeof why);
-        snprintf(err, errlen, "signing with %s failed: %s", key_path, why);
-        return -1;
-    }
-    hex(sig, 64, sig_hex);
-    return 0;
+    const ls_ed25519 *e = ed25519(err, errlen);
+    return e ? e->sign(key_path, msg, len, sig_hex, err, errlen) : -1;
 }
 
-static int unhex(const char *s, unsigned char *out, size_t n)
+int ls_bundle_verify(const char *pub_path, const unsigned char *msg, size_t len, const char *sig_hex, char *err,
+                     size_t errlen)
 {
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (x < 0)
-                return -1;
-            v = v * 16 + x;
-        }
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
-/* 1 verified, 0 does not verify, -1 error (err). */
-static int verify(EVP_PKEY *k, const unsigned char *msg, size_t len, const unsigned char sig[64])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int r = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 ? EVP_DigestVerify(ctx, sig, 64, msg, len) : -1;
-    EVP_MD_CTX_free(ctx);
-    ERR_clear_error();
-    return r == 1 ? 1 : 0;
+    const ls_ed25519 *e = ed25519(err, errlen);
+    return e ? e->verify(pub_path, msg, len, sig_hex, err, errlen) : -1;
 }
 
 /* ---- checking ----------------------------------------------------------- */
@@ -456,28 +384,23 @@ static int check_signature(const ls_tar *t, const ls_tar_entry *m, ls_value man,
         fail(cmd, archive, "the bundle is not signed, but trust is required (%s)", from);
         return -1;
     }
-    EVP_PKEY *k = read_key(key, false, err, sizeof err);
-    if (!k) {
-        fail(cmd, archive, "the trusted key (%s): %s", from, err);
-        ls_value_free(sig);
-        return -1;
-    }
     char fp[LS_BUNDLE_FP_LEN];
-    unsigned char raw[64];
     int rc = 0;
-    if (key_fingerprint(k, fp) != 0) {
-        fail(cmd, archive, "%s: cannot read the public key", key);
+    if (ls_bundle_key_fingerprint(key, false, fp, err, sizeof err) != 0) {
+        fail(cmd, archive, "the trusted key (%s): %s", from, err);
         rc = -1;
     } else if (strcmp(fp, *signer) != 0) {
         fail(cmd, archive, "signed by %s, but the trusted key (%s) is %s", *signer, from, fp);
         rc = -1;
-    } else if (unhex(ls_str_ptr(ls_map_get(sig, "signature")), raw, 64) != 0 ||
-               verify(k, m->data, m->size, raw) != 1) {
-        fail(cmd, archive, "the signature does not verify with %s (%s): the manifest was changed after signing",
-             key, from);
-        rc = -1;
+    } else {
+        int v = ls_bundle_verify(key, m->data, m->size, ls_str_ptr(ls_map_get(sig, "signature")), err, sizeof err);
+        if (v < 0)
+            fail(cmd, archive, "the trusted key (%s): %s", from, err);
+        else if (v == 0)
+            fail(cmd, archive, "the signature does not verify with %s (%s): the manifest was changed after signing",
+                 key, from);
+        rc = v == 1 ? 0 : -1;
     }
-    EVP_PKEY_free(k);
     ls_value_free(sig);
     return rc;
 }

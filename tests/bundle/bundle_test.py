@@ -333,6 +333,25 @@ class BundleTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("is not a bundle", p.stderr)
 
+    def test_without_the_signature_plugin(self):
+        """A lockstep without lockstep-ed25519.so beside it: signing and
+        trust say what is missing (exit 2); digests are still checked."""
+        alone = self.p("alone")
+        os.makedirs(alone, exist_ok=True)
+        shutil.copy(LOCKSTEP, os.path.join(alone, "lockstep"))
+        bin_ = os.path.join(alone, "lockstep")
+        p = subprocess.run([bin_, "bundle", os.path.join(MC, "upgrade.yaml"), "-o", self.p("z.tar.gz"), "--sign",
+                            self.p("release.pem")], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("signatures need lockstep-ed25519.so", p.stderr)
+        p = subprocess.run([bin_, "validate", self.signed, "--trust", self.p("release.pub.pem")], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("signatures need lockstep-ed25519.so", p.stderr)
+        p = subprocess.run([bin_, "validate", self.signed, "--env", "staging", *SETS, "--set",
+                            "mongodb_uri=mongodb://x.invalid/"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_bundle_command_errors(self):
         p = lockstep("bundle", os.path.join(MC, "upgrade.yaml"), "-o", self.p("x.tar.gz"), "--sign",
                      self.p("release.pub.pem"))
