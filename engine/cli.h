@@ -15,5 +15,6 @@ int ls_cmd_resume(int argc, char **argv);
 int ls_cmd_status(int argc, char **argv);
 int ls_cmd_report(int argc, char **argv); /* report.c */
 int ls_cmd_test(int argc, char **argv);
+int ls_cmd_bundle(int argc, char **argv); /* cli_bundle.c */
 
 #endif

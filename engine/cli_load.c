@@ -168,11 +168,12 @@ int ls_cmd_validate(int argc, char **argv)
     ls_playbook *pb = ls_cli_load(&o, true, &d, stderr);
     int rc = 2;
     if (pb) {
-        printf("%s: ok (%zu states, %zu params, %zu guards%s)\n", o.load.path, pb->nstates, pb->nparams,
+        printf("%s: ok (%zu states, %zu params, %zu guards%s)\n", o.given, pb->nstates, pb->nparams,
                pb->nguards, d.warnings ? ", with warnings" : "");
+        ls_cli_bundle_note(&o, stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "%s: invalid (%zu error%s%s)\n", o.load.path, d.errors + (o.strict ? d.warnings : 0),
+        fprintf(stderr, "%s: invalid (%zu error%s%s)\n", o.given, d.errors + (o.strict ? d.warnings : 0),
                 d.errors + (o.strict ? d.warnings : 0) == 1 ? "" : "s",
                 (!o.strict && d.warnings) ? ", and warnings" : "");
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "cli_opts.h"
 
 void ls_cli_opts_init(ls_cli_opts *o)
@@ -13,6 +14,7 @@ void ls_cli_opts_init(ls_cli_opts *o)
 
 void ls_cli_opts_free(ls_cli_opts *o)
 {
+    ls_bundle_close(o->bundle);
     free(o->values);
     free(o->sets);
     memset(o, 0, sizeof *o);
@@ -69,6 +71,12 @@ int ls_cli_opts_take(ls_cli_opts *o, const char *cmd, int argc, char **argv, int
     }
     if (bad)
         return -1;
+    if ((v = ls_opt_value(cmd, "--trust", argc, argv, i, &bad))) {
+        o->trust = v;
+        return 1;
+    }
+    if (bad)
+        return -1;
     if ((v = ls_opt_value(cmd, "--values", argc, argv, i, &bad))) {
         ls_push(&o->values, &o->nvalues, v);
         o->load.values = o->values;
@@ -106,6 +114,18 @@ int ls_cli_opts_finish(ls_cli_opts *o, const char *cmd)
         fprintf(stderr, "lockstep %s: missing PLAYBOOK (see lockstep %s --help)\n", cmd, cmd);
         return -1;
     }
+    o->given = o->load.path;
+    if (ls_bundle_is(o->load.path)) {
+        o->bundle = ls_bundle_open(o->load.path, o->trust, o->load.env_name, o->values, o->nvalues, cmd);
+        if (!o->bundle)
+            return -1;
+        o->load.path = ls_bundle_playbook(o->bundle);
+        o->load.display_path = ls_bundle_display(o->bundle);
+    } else if (o->trust) {
+        fprintf(stderr, "lockstep %s: --trust checks a bundle's signature, and %s is not a bundle\n", cmd,
+                o->load.path);
+        return -1;
+    }
     return 0;
 }
 
@@ -119,4 +139,18 @@ ls_playbook *ls_cli_load(ls_cli_opts *o, bool check_params, ls_diags *d, FILE *e
         pb = NULL;
     }
     return pb;
+}
+
+void ls_cli_bundle_note(const ls_cli_opts *o, FILE *out)
+{
+    if (!o->bundle)
+        return;
+    const ls_bundle_info *bi = ls_bundle_get_info(o->bundle);
+    fprintf(out, "bundle %s: every digest matches the manifest (sha256 %s); ", bi->archive, bi->manifest_sha256);
+    if (!bi->signer)
+        fputs("not signed\n", out);
+    else if (bi->verified)
+        fprintf(out, "signed by %s, verified (%s)\n", bi->signer, bi->trusted_by ? bi->trusted_by : "trusted");
+    else
+        fprintf(out, "signed by %s, NOT verified (give --trust KEY.pem)\n", bi->signer);
 }

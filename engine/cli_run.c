@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "journal.h"
@@ -29,12 +30,13 @@ typedef struct cli_opts {
     const char *state_dir;
     const char *output;
     const char *heartbeat;
+    const char *compare_env; /* plan --compare-env NAME */
 } cli_opts;
 
 /* The command's own options (plan and run take the shared ones through
  * cli_opts.h; resume takes --set itself: it has no PLAYBOOK). */
 enum { O_SET = 1, O_RUN = 2, O_STATEDIR = 4, O_OUTPUT = 8, O_QUIET = 16, O_ASSUME = 32, O_VERIFY = 64,
-       O_APPROVE = 128, O_HEARTBEAT = 256 };
+       O_APPROVE = 128, O_HEARTBEAT = 256, O_COMPARE = 512 };
 
 static int push(strlist *l, const char *v, const char *opt)
 {
@@ -91,6 +93,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
             {"--approve", O_APPROVE, true}, {"--state-dir", O_STATEDIR, true}, {"--output", O_OUTPUT, true},
             {"--quiet", O_QUIET, false}, {"--assume", O_ASSUME, true}, {"--verify", O_VERIFY, false},
             {"--heartbeat", O_HEARTBEAT, true},
+            {"--compare-env", O_COMPARE, true},
         };
         size_t k = 0;
         for (; k < sizeof table / sizeof table[0]; k++)
@@ -121,6 +124,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
         else if (strcmp(name, "--assume") == 0) rc = push(&o->assume, val, name);
         else if (strcmp(name, "--verify") == 0) o->verify = true;
         else if (strcmp(name, "--heartbeat") == 0) o->heartbeat = val;
+        else if (strcmp(name, "--compare-env") == 0) o->compare_env = val;
         if (rc != 0)
             return -1;
         if (strcmp(name, "--set") == 0 && strchr(val, '=') == NULL) {
@@ -192,6 +196,7 @@ static int check_states(const ls_playbook *pb, const strlist *names, const char 
 
 static const char plan_help[] =
     "usage: lockstep plan PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
+    "                     [--compare-env OTHER] [--trust KEY.pem]\n"
     "\n"
     "Prints every state with its action and inputs rendered (secrets as ***), guards and\n"
     "transitions; runs nothing and connects to nothing.\n"
@@ -200,6 +205,10 @@ static const char plan_help[] =
     "  --values FILE   a values file {params: {...}, defaults: {...}}; may repeat, later wins\n"
     "  --set K=V       a param value, parsed as the param's type; may repeat\n"
     "  --strict        warnings count as errors\n"
+    "  --compare-env OTHER  the plans of --env NAME and environment OTHER side by side,\n"
+    "                  only what differs (params, inputs, confirmations, timeouts)\n"
+    "  --trust KEY.pem  PLAYBOOK is a release bundle (lockstep bundle) that must be signed\n"
+    "                  with this Ed25519 key\n"
     "\n"
     "exit: 0 printed, 2 invalid playbook or params, or a usage error\n";
 
@@ -209,7 +218,7 @@ int ls_cmd_plan(int argc, char **argv)
     ls_cli_opts shared;
     ls_cli_opts_init(&shared);
     int code = LS_EXIT_USAGE;
-    if (parse(argc, argv, 0, 0, &o, &shared) != 0)
+    if (parse(argc, argv, O_COMPARE, 0, &o, &shared) != 0)
         goto out;
     if (o.help) {
         fputs(plan_help, stdout);
@@ -218,10 +227,26 @@ int ls_cmd_plan(int argc, char **argv)
     }
     if (ls_cli_opts_finish(&shared, argv[0]) != 0)
         goto out;
+    if (o.compare_env && !shared.load.env_name) {
+        fprintf(stderr, "lockstep plan: --compare-env %s compares with --env NAME: give both\n", o.compare_env);
+        goto out;
+    }
     ls_diags d;
     ls_diags_init(&d);
     ls_playbook *pb = ls_cli_load(&shared, true, &d, stderr);
-    if (pb != NULL) {
+    if (pb != NULL && o.compare_env) {
+        /* The same playbook (and values, --set) in the other environment. */
+        ls_cli_opts other = shared;
+        other.load.env_name = o.compare_env;
+        ls_diags d2;
+        ls_diags_init(&d2);
+        ls_playbook *pb2 = ls_cli_load(&other, true, &d2, stderr);
+        if (pb2 != NULL)
+            code = ls_plan_compare(pb, pb2, stdout) == 0 ? 0 : LS_EXIT_USAGE;
+        ls_playbook_free(pb2);
+        ls_playbook_free(pb);
+        ls_diags_free(&d2);
+    } else if (pb != NULL) {
         ls_plan_print(pb, stdout);
         ls_playbook_free(pb);
         code = 0;
@@ -358,6 +383,7 @@ int ls_cmd_resume(int argc, char **argv)
     int code = LS_EXIT_USAGE;
     char path[4096] = "", sha[80] = "", env[256] = "", params[4300];
     bool has_env = false;
+    ls_bundle *bundle = NULL;
     /* The head names the playbook; the run itself checks the journal
      * whole, under the lock, before it decides anything. */
     if (ls_journal_ends(sd, id, &first, &last, &err) != 0) {
@@ -380,6 +406,22 @@ int ls_cmd_resume(int argc, char **argv)
         goto out;
     }
     snprintf(path, sizeof path, "%s", ls_str_ptr(ls_map_get(first, "path")));
+    if (ls_map_get(first, "bundle").kind == LS_STRING) {
+        /* A run from a release bundle: its extracted files are gone; open
+         * the bundle again (checked as before) and insist it is the same. */
+        const char *archive = ls_str_ptr(ls_map_get(first, "bundle"));
+        bundle = ls_bundle_open(archive, NULL, NULL, NULL, 0, "resume");
+        if (bundle == NULL)
+            goto out;
+        const char *was = ls_str_ptr(ls_map_get(first, "bundle_manifest_sha256"));
+        if (strcmp(ls_bundle_get_info(bundle)->manifest_sha256, was) != 0) {
+            fprintf(stderr, "lockstep: cannot resume run %s: the bundle %s changed since the run started "
+                            "(manifest sha256 %.12s..., now %.12s...)\n", id, archive, was,
+                    ls_bundle_get_info(bundle)->manifest_sha256);
+            goto out;
+        }
+        snprintf(path, sizeof path, "%s", ls_bundle_playbook(bundle));
+    }
     snprintf(sha, sizeof sha, "%s", ls_str_ptr(ls_map_get(first, "sha256")));
     if (ls_map_get(first, "env").kind == LS_STRING) {
         snprintf(env, sizeof env, "%s", ls_str_ptr(ls_map_get(first, "env")));
@@ -413,6 +455,7 @@ int ls_cmd_resume(int argc, char **argv)
         ls_diags_free(&d);
     }
 out:
+    ls_bundle_close(bundle);
     ls_value_free(first);
     ls_value_free(last);
     return code;
@@ -594,7 +637,14 @@ static int status_one(const char *sd, const char *id, bool json)
         ls_map_set(&e, "duration_ms", ls_int(fs->ms));
         ls_map_set(&states, fs->name, e);
     }
+    /* The release and the bundle the run came from (run_started). */
+    ls_value first = f.first, bundle = ls_map_get(first, "bundle");
     if (json) {
+        ls_map_set(&row, "release", ls_value_copy(ls_map_get(first, "release")));
+        for (const char *const *k = (const char *const[]){"bundle", "bundle_manifest_sha256", "bundle_signer",
+                                                          "bundle_verified", NULL}; *k; k++)
+            if (bundle.kind == LS_STRING)
+                ls_map_set(&row, *k, ls_value_copy(ls_map_get(first, *k)));
         ls_map_set(&row, "states", ls_value_copy(states));
         print_json(row);
     } else {
@@ -606,6 +656,17 @@ static int status_one(const char *sd, const char *id, bool json)
                ls_str_ptr(ended), ls_str_ptr(ls_map_get(row, "outcome")),
                ls_map_get(row, "state").kind == LS_STRING ? " at " : "", ls_str_ptr(ls_map_get(row, "state")),
                ls_map_get(row, "dry_run").u.b ? " (dry run)" : "");
+        ls_value rel = ls_map_get(first, "release");
+        if (ls_map_get(rel, "version").kind == LS_STRING)
+            printf("  release %s\n", ls_str_ptr(ls_map_get(rel, "version")));
+        if (bundle.kind == LS_STRING) {
+            ls_value signer = ls_map_get(first, "bundle_signer");
+            bool verified = ls_map_get(first, "bundle_verified").kind == LS_BOOL && ls_map_get(first, "bundle_verified").u.b;
+            printf("  bundle %s (manifest sha256 %s; %s%s%s)\n", ls_str_ptr(bundle),
+                   ls_str_ptr(ls_map_get(first, "bundle_manifest_sha256")),
+                   signer.kind == LS_STRING ? "signed by " : "unsigned", ls_str_ptr(signer),
+                   signer.kind != LS_STRING ? "" : verified ? ", verified" : ", not verified");
+        }
         printf("  %-28s %-10s %-9s %-7s %-9s %-25s %s\n", "STATE", "STATUS", "ATTEMPTS", "VISITS", "TIME",
                "STARTED", "ERROR");
         for (size_t i = 0; i < f.nstates; i++) {

@@ -792,6 +792,13 @@ static ls_node *ls_parse_name(ls_parser *p)
         p->e->roots |= (unsigned)n->ival;
         return n;
     }
+    if (IS("release")) {
+        /* Known when the playbook loads: a constant, so plan renders it. */
+        ls_node *n = ls_node_new(LS_N_CONST, pos);
+        n->val = env ? ls_value_copy(env->release) : ls_null();
+        n->height = 1;
+        return n;
+    }
     if (IS("env") || IS("guards")) {
         bool isenv = IS("env");
         size_t mpos, mlen;
@@ -817,7 +824,7 @@ static ls_node *ls_parse_name(ls_parser *p)
         return n;
     }
 #undef IS
-    ls_perr(p, pos, "unknown name '%.*s' (expressions start from params, states, result, guards, env or run)",
+    ls_perr(p, pos, "unknown name '%.*s' (expressions start from params, states, result, guards, env, run or release)",
             (int)(len > 64 ? 64 : len), name);
     return NULL;
 }

@@ -40,6 +40,8 @@ typedef struct ls_compile_env {
     const char *const *states; size_t nstates;  /* declared states */
     const char *const *guards; size_t nguards;  /* declared guards */
     bool allow_result;                          /* expect, retry.until, next */
+    ls_value release;  /* the playbook's `release:` block (borrowed): the
+                        * `release` root is this constant; null when unset */
 } ls_compile_env;
 
 /* The run-time world an expression sees. */

@@ -13,12 +13,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "expr_int.h"
 #include "secret.h"
+#include "semver.h"
 
 #define KIND(v) ls_kind_article((ls_kind)(v).kind)
 
@@ -327,12 +329,9 @@ typedef struct ls_semver {
     size_t prelen;
 } ls_semver;
 
-static bool ls_semver_parse(ls_value v, ls_semver *sv)
+static bool ls_semver_parse_s(const char *s, size_t len, ls_semver *sv)
 {
-    if (v.kind != LS_STRING)
-        return false;
-    const char *s = ls_str_ptr(v);
-    size_t len = ls_str_len(v), i = 0;
+    size_t i = 0;
     memset(sv, 0, sizeof *sv);
     if (i < len && (s[i] == 'v' || s[i] == 'V'))
         i++;
@@ -368,6 +367,11 @@ static bool ls_semver_parse(ls_value v, ls_semver *sv)
         i = len; /* build metadata does not order */
     }
     return i == len;
+}
+
+static bool ls_semver_parse(ls_value v, ls_semver *sv)
+{
+    return v.kind == LS_STRING && ls_semver_parse_s(ls_str_ptr(v), ls_str_len(v), sv);
 }
 
 static bool ls_all_digits(const char *s, size_t n)
@@ -439,6 +443,437 @@ static int f_semver_cmp(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out
     }
     *out = ls_int(c);
     return 0;
+}
+
+static int ls_semver_order(const ls_semver *x, const ls_semver *y)
+{
+    for (int k = 0; k < 3; k++)
+        if (x->num[k] != y->num[k])
+            return x->num[k] < y->num[k] ? -1 : 1;
+    if (x->pre && !y->pre)
+        return -1;
+    if (!x->pre && y->pre)
+        return 1;
+    return x->pre && y->pre ? ls_pre_cmp(x->pre, x->prelen, y->pre, y->prelen) : 0;
+}
+
+bool ls_semver_valid(const char *s, size_t len)
+{
+    ls_semver sv;
+    size_t dots = 0;
+    for (size_t i = 0; i < len && s[i] != '-' && s[i] != '+'; i++)
+        dots += s[i] == '.';
+    return dots == 2 && ls_semver_parse_s(s, len, &sv);
+}
+
+static size_t ls_sv_errpos;
+
+size_t ls_semver_range_errpos(void)
+{
+    return ls_sv_errpos;
+}
+
+/* ---- ranges (semver.h) ------------------------------------------------- *
+ * range  -> set ('||' set)*
+ * set    -> partial ' - ' partial | comparator ((' ' | ',') comparator)*
+ * comparator -> ('<' | '<=' | '>' | '>=' | '=' | '^' | '~')? partial
+ * partial    -> 'v'? part ('.' part ('.' part)?)? ('-' PRE)? ('+' BUILD)?
+ * part       -> DIGITS | 'x' | 'X' | '*'
+ * Each comparator is lowered to at most two bounds (npm's desugaring:
+ * `^1.2.3` is `>=1.2.3 <2.0.0-0`), checked against the version as it is
+ * parsed, so a range of any length costs no memory. */
+
+enum { LS_SV_LT, LS_SV_LE, LS_SV_GT, LS_SV_GE, LS_SV_EQ };
+
+typedef struct ls_svpart {
+    ls_semver v;  /* concrete parts, the rest 0 */
+    int k;        /* how many parts are concrete: 0..3 */
+} ls_svpart;
+
+typedef struct ls_svset {
+    const ls_semver *ver; /* NULL: only check the syntax */
+    bool ok;              /* every bound so far holds */
+    bool pre_allowed;     /* a comparator names a pre-release of ver's M.m.p */
+} ls_svset;
+
+typedef struct ls_svscan {
+    const char *s;
+    size_t len, i;
+    char *err;
+    size_t errlen;
+} ls_svscan;
+
+static int ls_sv_fail(ls_svscan *sc, const char *what)
+{
+    ls_sv_errpos = sc->i;
+    snprintf(sc->err, sc->errlen, "bad range \"%.64s\": %s at offset %zu", sc->s, what, sc->i);
+    return -1;
+}
+
+static bool ls_sv_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static void ls_sv_skip(ls_svscan *sc)
+{
+    while (sc->i < sc->len && ls_sv_space(sc->s[sc->i]))
+        sc->i++;
+}
+
+static bool ls_sv_wild(char c)
+{
+    return c == 'x' || c == 'X' || c == '*';
+}
+
+/* A partial version at sc->i up to the next space, comma or '|'. */
+static int ls_sv_partial(ls_svscan *sc, ls_svpart *p)
+{
+    size_t st = sc->i;
+    while (sc->i < sc->len && !ls_sv_space(sc->s[sc->i]) && sc->s[sc->i] != ',' && sc->s[sc->i] != '|')
+        sc->i++;
+    const char *s = sc->s + st;
+    size_t n = sc->i - st, j = 0;
+    memset(p, 0, sizeof *p);
+    if (n == 0)
+        return ls_sv_fail(sc, "expected a version");
+    if (s[0] == 'v' || s[0] == 'V')
+        j++;
+    bool wild = false;
+    for (int part = 0; part < 3; part++) {
+        if (j < n && ls_sv_wild(s[j])) {
+            wild = true;
+            j++;
+        } else if (j < n && isdigit((unsigned char)s[j])) {
+            if (wild) {
+                sc->i = st + j;
+                return ls_sv_fail(sc, "a number after a wildcard");
+            }
+            uint64_t x = 0;
+            while (j < n && isdigit((unsigned char)s[j])) {
+                if (x > (UINT64_MAX / 2 - 9) / 10) {
+                    sc->i = st + j;
+                    return ls_sv_fail(sc, "number too large");
+                }
+                x = x * 10 + (uint64_t)(s[j++] - '0');
+            }
+            p->v.num[part] = x;
+            p->k++;
+        } else {
+            sc->i = st + j;
+            return ls_sv_fail(sc, "expected a number, x or *");
+        }
+        if (j < n && s[j] == '.' && part < 2) {
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (j < n && s[j] == '-') {
+        if (p->k < 3) {
+            sc->i = st + j;
+            return ls_sv_fail(sc, "a pre-release needs MAJOR.MINOR.PATCH");
+        }
+        size_t ps = ++j;
+        while (j < n && s[j] != '+')
+            j++;
+        if (j == ps) {
+            sc->i = st + j;
+            return ls_sv_fail(sc, "an empty pre-release");
+        }
+        p->v.pre = s + ps;
+        p->v.prelen = j - ps;
+    }
+    if (j < n && s[j] == '+')
+        j = j + 1 < n ? n : j; /* build metadata does not order */
+    if (j != n) {
+        sc->i = st + j;
+        return ls_sv_fail(sc, "unexpected character");
+    }
+    return 0;
+}
+
+/* One bound: the set fails unless `ver OP bound`. */
+static void ls_sv_bound(ls_svset *set, int op, const ls_semver *b, bool written)
+{
+    if (!set->ver)
+        return;
+    const ls_semver *v = set->ver;
+    if (written && b->pre && v->pre && v->num[0] == b->num[0] && v->num[1] == b->num[1] &&
+        v->num[2] == b->num[2])
+        set->pre_allowed = true;
+    int c = ls_semver_order(v, b);
+    bool hold = op == LS_SV_LT ? c < 0 : op == LS_SV_LE ? c <= 0 : op == LS_SV_GT ? c > 0
+              : op == LS_SV_GE ? c >= 0 : c == 0;
+    if (!hold)
+        set->ok = false;
+}
+
+/* The smallest version above every M.m.p with the first k parts of p:
+ * (M+1).0.0-0 for k == 1, M.(m+1).0-0 for k == 2, as a "<" bound. */
+static ls_semver ls_sv_next(const ls_semver *p, int k)
+{
+    static const char zero[] = "0";
+    ls_semver n;
+    memset(&n, 0, sizeof n);
+    for (int i = 0; i < k - 1; i++)
+        n.num[i] = p->num[i];
+    n.num[k - 1] = p->num[k - 1] + 1; /* parts are < UINT64_MAX / 2 */
+    n.pre = zero;
+    n.prelen = 1;
+    return n;
+}
+
+static void ls_sv_lower(ls_svset *set, const ls_svpart *p)
+{
+    if (p->k > 0)
+        ls_sv_bound(set, LS_SV_GE, &p->v, true);
+}
+
+/* `<= partial`: a partial upper bound covers all its patch versions. */
+static void ls_sv_upper_incl(ls_svset *set, const ls_svpart *p)
+{
+    if (p->k == 3) {
+        ls_sv_bound(set, LS_SV_LE, &p->v, true);
+    } else if (p->k > 0) {
+        ls_semver n = ls_sv_next(&p->v, p->k);
+        ls_sv_bound(set, LS_SV_LT, &n, false);
+    }
+}
+
+static void ls_sv_never(ls_svset *set)
+{
+    set->ok = false;
+}
+
+static void ls_sv_apply(ls_svset *set, int op, const ls_svpart *p)
+{
+    static const char zero[] = "0";
+    switch (op) {
+    case '<':
+        if (p->k == 0) {
+            ls_sv_never(set);
+        } else if (p->k == 3) {
+            ls_sv_bound(set, LS_SV_LT, &p->v, true);
+        } else {
+            ls_semver b = p->v;
+            b.pre = zero;
+            b.prelen = 1;
+            ls_sv_bound(set, LS_SV_LT, &b, false);
+        }
+        break;
+    case 'l': /* <= */
+        ls_sv_upper_incl(set, p);
+        break;
+    case '>':
+        if (p->k == 0) {
+            ls_sv_never(set);
+        } else if (p->k == 3) {
+            ls_sv_bound(set, LS_SV_GT, &p->v, true);
+        } else {
+            ls_semver n = ls_sv_next(&p->v, p->k);
+            n.pre = NULL;
+            n.prelen = 0;
+            ls_sv_bound(set, LS_SV_GE, &n, false);
+        }
+        break;
+    case 'g': /* >= */
+        ls_sv_lower(set, p);
+        break;
+    case '~':
+        ls_sv_lower(set, p);
+        if (p->k > 0) {
+            ls_semver n = ls_sv_next(&p->v, p->k == 1 ? 1 : 2);
+            ls_sv_bound(set, LS_SV_LT, &n, false);
+        }
+        break;
+    case '^': {
+        ls_sv_lower(set, p);
+        if (p->k == 0)
+            break;
+        /* The upper bound moves at the first non-zero part written
+         * (npm: ^0.2.3 is <0.3.0-0, ^0.0.3 is <0.0.4-0, ^0.0 is <0.1.0-0). */
+        int at = 1;
+        if (p->v.num[0] == 0 && p->k >= 2)
+            at = p->v.num[1] == 0 && p->k == 3 ? 3 : 2;
+        ls_semver n = ls_sv_next(&p->v, at);
+        ls_sv_bound(set, LS_SV_LT, &n, false);
+        break;
+    }
+    default: /* '=' or none: exact, or an x-range */
+        if (p->k == 3)
+            ls_sv_bound(set, LS_SV_EQ, &p->v, true);
+        else if (p->k > 0) {
+            ls_sv_lower(set, p);
+            ls_sv_upper_incl(set, p);
+        }
+        break;
+    }
+}
+
+/* An operator at sc->i ('<', 'l' for <=, '>', 'g' for >=, '=', '^', '~', or 0). */
+static int ls_sv_op(ls_svscan *sc)
+{
+    const char *s = sc->s + sc->i;
+    size_t left = sc->len - sc->i;
+    int op = 0;
+    if (left >= 2 && s[0] == '<' && s[1] == '=') {
+        op = 'l';
+        sc->i += 2;
+    } else if (left >= 2 && s[0] == '>' && s[1] == '=') {
+        op = 'g';
+        sc->i += 2;
+    } else if (left >= 1 && strchr("<>=^~", s[0]) && s[0]) {
+        op = s[0];
+        sc->i++;
+        if (op == '~' && sc->i < sc->len && sc->s[sc->i] == '>') /* ~> as Ruby writes it */
+            sc->i++;
+    }
+    if (op) {
+        ls_sv_skip(sc);
+        if (sc->i < sc->len && sc->s[sc->i] == '=' && (op == '<' || op == '>'))
+            return ls_sv_fail(sc, "write <= or >= without a space");
+    }
+    return op;
+}
+
+/* One set, up to '||' or the end.  0, or -1 with sc->err set. */
+static int ls_sv_set(ls_svscan *sc, ls_svset *set)
+{
+    size_t nitems = 0;
+    for (;;) {
+        ls_sv_skip(sc);
+        if (sc->i >= sc->len || sc->s[sc->i] == '|') {
+            if (nitems == 0)
+                return ls_sv_fail(sc, sc->len == 0 ? "an empty range (write * for any version)"
+                                                   : "an empty alternative");
+            break;
+        }
+        if (sc->s[sc->i] == ',') {
+            if (nitems == 0)
+                return ls_sv_fail(sc, "a comma with no comparator before it");
+            sc->i++;
+            ls_sv_skip(sc);
+            if (sc->i >= sc->len || sc->s[sc->i] == '|' || sc->s[sc->i] == ',')
+                return ls_sv_fail(sc, "a comma with no comparator after it");
+        }
+        int op = ls_sv_op(sc);
+        if (op < 0)
+            return -1;
+        ls_svpart p;
+        if (ls_sv_partial(sc, &p) != 0)
+            return -1;
+        /* A hyphen range: `A - B`, alone in its set. */
+        size_t save = sc->i;
+        ls_sv_skip(sc);
+        if (sc->i + 1 < sc->len && sc->s[sc->i] == '-' && ls_sv_space(sc->s[sc->i + 1])) {
+            if (op || nitems)
+                return ls_sv_fail(sc, "a hyphen range stands alone in its set");
+            sc->i++;
+            ls_sv_skip(sc);
+            ls_svpart q;
+            if (ls_sv_partial(sc, &q) != 0)
+                return -1;
+            ls_sv_lower(set, &p);
+            ls_sv_upper_incl(set, &q);
+            ls_sv_skip(sc);
+            if (sc->i < sc->len && sc->s[sc->i] != '|')
+                return ls_sv_fail(sc, "a hyphen range stands alone in its set");
+            return 0;
+        }
+        sc->i = save;
+        ls_sv_apply(set, op, &p);
+        nitems++;
+    }
+    return 0;
+}
+
+int ls_semver_range(const char *range, size_t rlen, const char *version, size_t vlen, bool *match, char *err,
+                    size_t errlen)
+{
+    ls_semver v;
+    ls_sv_errpos = 0;
+    if (version && !ls_semver_parse_s(version, vlen, &v)) {
+        snprintf(err, errlen, "\"%.64s\" is not a version", version);
+        return -1;
+    }
+    ls_svscan sc = {range, rlen, 0, err, errlen};
+    bool any = false;
+    for (;;) {
+        ls_svset set = {version ? &v : NULL, true, false};
+        if (ls_sv_set(&sc, &set) != 0)
+            return -1;
+        if (version && set.ok && (!v.pre || set.pre_allowed))
+            any = true;
+        if (sc.i >= sc.len)
+            break;
+        /* at '|': exactly "||" */
+        if (sc.i + 1 >= sc.len || sc.s[sc.i + 1] != '|')
+            return ls_sv_fail(&sc, "expected '||'");
+        sc.i += 2;
+    }
+    if (match)
+        *match = any;
+    return 0;
+}
+
+static int f_semver_match(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
+{
+    (void)n;
+    if (a[0].kind != LS_STRING)
+        return ls_eval_fail(fc->e, fc->err, "semver_match() needs a version string, got %s", KIND(a[0]));
+    if (a[1].kind != LS_STRING)
+        return ls_eval_fail(fc->e, fc->err, "semver_match() needs a range string, got %s", KIND(a[1]));
+    char msg[256];
+    bool m = false;
+    if (ls_semver_range(ls_str_ptr(a[1]), ls_str_len(a[1]), ls_str_ptr(a[0]), ls_str_len(a[0]), &m, msg,
+                        sizeof msg) != 0)
+        return ls_eval_fail(fc->e, fc->err, "semver_match(): %s", msg);
+    *out = ls_bool(m);
+    return 0;
+}
+
+/* The tag of an image reference: "registry:5000/team/app:v2.4.0" -> "v2.4.0".
+ * Null when the reference has none (a bare name, or only a digest), and
+ * for null, so a path into a state that has not run stays harmless. */
+static int f_image_tag(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
+{
+    (void)n;
+    if (a[0].kind == LS_NULL) {
+        *out = ls_null();
+        return 0;
+    }
+    if (ls_need_string(fc, "image_tag", a[0]) != 0)
+        return -1;
+    const char *s = ls_str_ptr(a[0]);
+    size_t len = ls_str_len(a[0]);
+    const char *at = memchr(s, '@', len);
+    if (at)
+        len = (size_t)(at - s);
+    size_t name_from = 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '/')
+            name_from = i + 1;
+    const char *colon = memchr(s + name_from, ':', len - name_from);
+    if (!colon || colon + 1 == s + len) {
+        *out = ls_null();
+        return 0;
+    }
+    *out = ls_string_n(colon + 1, (size_t)(s + len - colon - 1));
+    return 0;
+}
+
+/* fail(message): a runtime error carrying the message, so an `expect` can
+ * say why it refuses (`ok or fail('why: ' + detail)`); a non-string message
+ * is rendered as templates render it. */
+static int f_fail(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
+{
+    (void)n;
+    (void)out;
+    char *text = ls_value_to_text(a[0], NULL);
+    int rc = ls_eval_fail(fc->e, fc->err, "%s", text ? text : "fail()");
+    free(text);
+    return rc;
 }
 
 static int f_now(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
@@ -519,6 +954,9 @@ const ls_func ls_functions[] = {
     {"matches", 2, 2, f_matches},
     {"default", 2, 2, f_default},
     {"semver_cmp", 2, 2, f_semver_cmp},
+    {"semver_match", 2, 2, f_semver_match},
+    {"image_tag", 1, 1, f_image_tag},
+    {"fail", 1, 1, f_fail},
     {"now", 0, 0, f_now},
     {"lines", 1, 1, f_lines},
     {"keys", 1, 1, f_keys},

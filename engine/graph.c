@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "graph.h"
+#include "plan.h"
 
 #define LS_LABEL_MAX 80
 
@@ -213,6 +214,14 @@ static void ls_write_dot(const ls_playbook *pb, FILE *out, const ls_edge *e, siz
     fputs(" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
           "fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n"
           "  \"__start\" [shape=point, width=0.2, label=\"\"];\n", out);
+    char rel[512];
+    if (ls_plan_release_text(pb, rel, sizeof rel)[0]) {
+        char title[700];
+        snprintf(title, sizeof title, "%s\n%s", pb->name ? pb->name : "playbook", rel);
+        fputs("  labelloc=t;\n  label=", out);
+        ls_dot_str(out, title);
+        fputs(";\n", out);
+    }
     for (size_t k = 0; k < nph; k++) {
         fprintf(out, "  subgraph \"cluster_%zu\" {\n    label=", k);
         ls_dot_str(out, ph[k]);
@@ -284,6 +293,17 @@ static void ls_write_mermaid(const ls_playbook *pb, FILE *out, const ls_edge *e,
 {
     const char **ph = NULL;
     size_t nph = ls_phases(pb, &ph);
+    char rel[512];
+    if (ls_plan_release_text(pb, rel, sizeof rel)[0]) {
+        /* Mermaid's front matter: a title above the chart. */
+        fputs("---\ntitle: \"", out);
+        for (const char *c = pb->name ? pb->name : "playbook"; *c; c++)
+            fputc(*c == '"' ? '\'' : *c, out);
+        fputs(" - ", out);
+        for (const char *c = rel; *c; c++)
+            fputc(*c == '"' ? '\'' : *c, out);
+        fputs("\"\n---\n", out);
+    }
     fputs("flowchart TD\n", out);
     fputs("  classDef success fill:#c8f0c8,stroke:#2e7d32\n", out);
     fputs("  classDef failure fill:#f4c2c2,stroke:#c62828\n", out);

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "file.h"
 #include "load_int.h"
+#include "semver.h"
 #include "sha256.h"
 
 #define LS_MAX_FILE (64u * 1024u * 1024u) /* a 100,000-state playbook is ~18 MB */
@@ -601,11 +602,88 @@ static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynod
     L->env_result.allow_result = true;
 }
 
+/* ---- release ----------------------------------------------------------- */
+
+/* A `release:` scalar as text, whatever YAML typed it (2.5 is a float to
+ * YAML, a version to a release team). */
+static const char *ls_release_text(ls_loader *L, const ls_ynode *n, const char *what)
+{
+    if (n->kind != LS_Y_SCALAR) {
+        ls_diag_error(L->d, n->loc, "%s must be a string, not a %s", what, ls_ykind_name(n));
+        return NULL;
+    }
+    return ls_load_text(L, n, what);
+}
+
+/* release: {version, upgrades_from, schema: {from, to}}, all optional. */
+static void ls_load_release(ls_loader *L, const ls_ynode *r)
+{
+    static const char *const keys[] = {"version", "upgrades_from", "schema", NULL};
+    static const char *const skeys[] = {"from", "to", NULL};
+    ls_value *rel = &L->pb->release;
+    if (r->kind != LS_Y_MAP) {
+        ls_diag_error(L->d, r->loc, "release must be a mapping {version, upgrades_from, schema}, not a %s",
+                      ls_ykind_name(r));
+        return;
+    }
+    ls_load_check_keys(L, r, "release", keys);
+    const ls_ynode *v;
+    const char *t;
+    if ((v = ls_ymap_get(r, "version")) && (t = ls_release_text(L, v, "release.version"))) {
+        if (!ls_semver_valid(t, v->len))
+            ls_diag_error(L->d, ls_text_loc(v), "release.version: '%s' is not a semantic version "
+                          "(MAJOR.MINOR.PATCH[-PRE], a leading v allowed)", t);
+        else
+            ls_map_set(rel, "version", ls_string_n(t, v->len));
+    }
+    if ((v = ls_ymap_get(r, "upgrades_from")) && (t = ls_release_text(L, v, "release.upgrades_from"))) {
+        char msg[256];
+        if (ls_semver_range(t, v->len, NULL, 0, NULL, msg, sizeof msg) != 0) {
+            ls_loc at = ls_text_loc(v);
+            if (!memchr(t, '\n', v->len) && (v->quoted || v->plain)) /* the text is the line's */
+                at.col += (uint32_t)ls_semver_range_errpos();
+            ls_diag_error(L->d, at, "release.upgrades_from: %s", msg);
+        }
+        else
+            ls_map_set(rel, "upgrades_from", ls_string_n(t, v->len));
+    }
+    if ((v = ls_ymap_get(r, "schema"))) {
+        if (v->kind != LS_Y_MAP) {
+            ls_diag_error(L->d, v->loc, "release.schema must be a mapping {from, to}, not a %s", ls_ykind_name(v));
+            return;
+        }
+        ls_load_check_keys(L, v, "release.schema", skeys);
+        ls_value sch = ls_map_new();
+        int64_t num[2] = {0, 0};
+        bool have[2] = {false, false};
+        for (int k = 0; k < 2; k++) {
+            const ls_ynode *e = ls_ymap_get(v, skeys[k]);
+            if (!e)
+                continue;
+            ls_value x = ls_yaml_scalar(e);
+            if (e->kind == LS_Y_SCALAR && x.kind == LS_INT && x.u.i >= 0) {
+                num[k] = x.u.i;
+                have[k] = true;
+                ls_map_set(&sch, skeys[k], x);
+            } else {
+                ls_diag_error(L->d, e->loc, "release.schema.%s must be a schema version (an int >= 0), not '%s'",
+                              skeys[k], e->kind == LS_Y_SCALAR ? e->str : ls_ykind_name(e));
+                ls_value_free(x);
+            }
+        }
+        if (have[0] && have[1] && num[0] > num[1])
+            ls_diag_error(L->d, ls_ymap_get(v, "to")->loc,
+                          "release.schema.to (%lld) is below release.schema.from (%lld): a release does not "
+                          "move the schema back", (long long)num[1], (long long)num[0]);
+        ls_map_set(rel, "schema", sch);
+    }
+}
+
 /* ---- the playbook ------------------------------------------------------ */
 
 static void ls_load_root(ls_loader *L)
 {
-    static const char *const keys[] = {"lockstep", "name", "description", "params", "guards",
+    static const char *const keys[] = {"lockstep", "name", "description", "release", "params", "guards",
                                        "defaults", "start", "states", "notify", NULL};
     ls_playbook *pb = L->pb;
     const ls_ynode *r = L->root;
@@ -662,6 +740,9 @@ static void ls_load_root(ls_loader *L)
         states = NULL;
     }
     ls_collect_names(L, guards, states);
+    if ((v = ls_ymap_get(r, "release")) && !(v->kind == LS_Y_SCALAR && v->plain && v->len == 0))
+        ls_load_release(L, v);
+    L->env.release = L->env_result.release = pb->release;
 
     ls_params_read_values(L);
 
@@ -709,6 +790,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     pb->diags_owner = d;
     pb->env_name = opts->env_name;
     pb->param_values = ls_map_new();
+    pb->release = ls_map_new();
     pb->path = ls_load_strdup(opts->path);
     const char *slash = strrchr(opts->path, '/');
     if (!slash)
@@ -729,6 +811,8 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     L.d = d;
     L.pb = pb;
     if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len)) {
+        if (opts->display_path)
+            L.file = ls_diags_source(d, opts->display_path, pb->text, pb->text_len);
         ls_sha256_hex(pb->text, pb->text_len, pb->sha256);
         L.root = ls_yaml_parse(pb->text, pb->text_len, L.file, d);
         if (L.root)
@@ -833,6 +917,7 @@ void ls_playbook_free(ls_playbook *pb)
     }
     free(pb->states);
     ls_value_free(pb->param_values);
+    ls_value_free(pb->release);
     free(pb->path);
     free(pb->dir);
     free(pb->name);

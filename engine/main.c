@@ -25,6 +25,7 @@ static const command commands[] = {
     {"graph", ls_cmd_graph, "write the state machine as Graphviz DOT or Mermaid"},
     {"test", ls_cmd_test, "run scenario tests against a playbook"},
     {"actions", ls_cmd_actions, "describe the built-in actions"},
+    {"bundle", ls_cmd_bundle, "pack a playbook, its files, environments and tests into a (signed) release bundle"},
     {NULL, NULL, NULL},
 };
 

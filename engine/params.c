@@ -418,7 +418,8 @@ static void ls_read_values_file(ls_loader *L, const char *path, const char *why)
         ls_ynode_free(root);
         return;
     }
-    static const char *const keys[] = {"params", "defaults", NULL};
+    /* trust: the key bundles must be signed with (read by bundle.c) */
+    static const char *const keys[] = {"params", "defaults", "trust", NULL};
     ls_load_check_keys(L, root, "a values file", keys);
     const ls_ynode *pm = ls_ymap_get(root, "params");
     if (pm && pm->kind != LS_Y_MAP && !(pm->kind == LS_Y_SCALAR && pm->plain && pm->len == 0)) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "secret.h"
 
 static void put_red(FILE *out, const char *s)
@@ -66,23 +67,64 @@ static const char *sname(const ls_playbook *pb, int i)
     return i >= 0 && (size_t)i < pb->nstates ? pb->states[i].name : "?";
 }
 
+const char *ls_plan_release_text(const ls_playbook *pb, char *buf, size_t len)
+{
+    ls_value rel = pb->release;
+    ls_value ver = ls_map_get(rel, "version"), from = ls_map_get(rel, "upgrades_from");
+    ls_value sch = ls_map_get(rel, "schema");
+    ls_value sf = ls_map_get(sch, "from"), st = ls_map_get(sch, "to");
+    ls_buf b;
+    ls_buf_init(&b, 4096);
+    if (ver.kind == LS_STRING)
+        ls_buf_printf(&b, "release %s", ls_str_ptr(ver));
+    if (from.kind == LS_STRING)
+        ls_buf_printf(&b, "%supgrades from %s", b.len ? "; " : "release: ", ls_str_ptr(from));
+    if (sf.kind == LS_INT || st.kind == LS_INT) {
+        ls_buf_printf(&b, "%sschema ", b.len ? "; " : "release: ");
+        if (sf.kind == LS_INT)
+            ls_buf_printf(&b, "%lld", (long long)sf.u.i);
+        else
+            ls_buf_adds(&b, "?");
+        if (st.kind == LS_INT)
+            ls_buf_printf(&b, " -> %lld", (long long)st.u.i);
+    }
+    snprintf(buf, len, "%s", ls_buf_str(&b));
+    ls_buf_free(&b);
+    return buf;
+}
+
+/* The world a plan renders against: params resolved, no state run yet. */
+static void plan_ctx(ls_playbook *pb, ls_eval_ctx *ctx, ls_expr ***gx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->params = ls_value_copy(pb->param_values);
+    ctx->states = ls_map_new();
+    ctx->run = ls_map_new();
+    ls_map_set(&ctx->run, "id", ls_string("(plan)"));
+    ls_map_set(&ctx->run, "env", pb->env_name ? ls_string(pb->env_name) : ls_null());
+    ls_map_set(&ctx->run, "dry_run", ls_bool(false));
+    ls_map_set(&ctx->run, "playbook", ls_string(pb->name));
+    ls_map_set(&ctx->run, "started_at", ls_null());
+    *gx = pb->nguards ? calloc(pb->nguards, sizeof **gx) : NULL;
+    for (size_t i = 0; *gx && i < pb->nguards; i++)
+        (*gx)[i] = pb->guards[i].expr;
+    ctx->guards = (ls_expr *const *)*gx;
+    ctx->nguards = *gx ? pb->nguards : 0;
+}
+
+static void plan_ctx_free(ls_eval_ctx *ctx, ls_expr **gx)
+{
+    free(gx);
+    ls_value_free(ctx->params);
+    ls_value_free(ctx->states);
+    ls_value_free(ctx->run);
+}
+
 void ls_plan_print(ls_playbook *pb, FILE *out)
 {
     ls_eval_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.params = ls_value_copy(pb->param_values);
-    ctx.states = ls_map_new();
-    ctx.run = ls_map_new();
-    ls_map_set(&ctx.run, "id", ls_string("(plan)"));
-    ls_map_set(&ctx.run, "env", pb->env_name ? ls_string(pb->env_name) : ls_null());
-    ls_map_set(&ctx.run, "dry_run", ls_bool(false));
-    ls_map_set(&ctx.run, "playbook", ls_string(pb->name));
-    ls_map_set(&ctx.run, "started_at", ls_null());
-    ls_expr **gx = pb->nguards ? calloc(pb->nguards, sizeof *gx) : NULL;
-    for (size_t i = 0; gx && i < pb->nguards; i++)
-        gx[i] = pb->guards[i].expr;
-    ctx.guards = (ls_expr *const *)gx;
-    ctx.nguards = gx ? pb->nguards : 0;
+    ls_expr **gx;
+    plan_ctx(pb, &ctx, &gx);
 
     fprintf(out, "plan: %s", pb->name);
     if (pb->env_name)
@@ -93,6 +135,9 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
         put_red(out, pb->description);
         fputc('\n', out);
     }
+    char rel[512];
+    if (ls_plan_release_text(pb, rel, sizeof rel)[0])
+        fprintf(out, "%s\n", rel);
     if (ls_map_len(pb->param_values) > 0) {
         fputs("params:\n", out);
         for (size_t i = 0; i < ls_map_len(pb->param_values); i++) {
@@ -186,8 +231,194 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
         if (st->on_timeout >= 0)
             fprintf(out, "      on_timeout: %s\n", sname(pb, st->on_timeout));
     }
-    free(gx);
-    ls_value_free(ctx.params);
-    ls_value_free(ctx.states);
-    ls_value_free(ctx.run);
+    plan_ctx_free(&ctx, gx);
+}
+
+/* ---- plan --compare-env ------------------------------------------------ */
+
+typedef struct diff_row {
+    char *label;  /* "params.namespace", "  with.tz", "  confirm" */
+    char *a, *b;  /* shown values, redacted; NULL for a heading row */
+} diff_row;
+
+typedef struct diffs {
+    diff_row *v;
+    size_t n, changes;
+} diffs;
+
+/* A value as the plan shows it: JSON, secrets as ***. */
+static char *shown(ls_value v)
+{
+    ls_value red = ls_redact_value(v);
+    char *j = ls_value_to_json(red, NULL);
+    ls_value_free(red);
+    char *r = j ? ls_redact(j, strlen(j), NULL) : NULL;
+    free(j);
+    return r ? r : strdup("null");
+}
+
+static void row(diffs *d, const char *label, char *a, char *b)
+{
+    diff_row *nv = realloc(d->v, (d->n + 1) * sizeof *nv);
+    if (!nv)
+        abort();
+    d->v = nv;
+    d->v[d->n].label = strdup(label);
+    d->v[d->n].a = a;
+    d->v[d->n].b = b;
+    if (!d->v[d->n].label)
+        abort();
+    d->n++;
+    if (a)
+        d->changes++;
+}
+
+/* Adds a row when the two values differ (compared unredacted). */
+static void cmp_values(diffs *d, const char *label, ls_value a, ls_value b, bool have_a, bool have_b)
+{
+    char *ja = ls_value_to_json(a, NULL), *jb = ls_value_to_json(b, NULL);
+    bool same = have_a == have_b && ja && jb && strcmp(ja, jb) == 0;
+    free(ja);
+    free(jb);
+    if (same)
+        return;
+    char *sa = have_a ? shown(a) : strdup("(unset)"), *sb = have_b ? shown(b) : strdup("(unset)");
+    if (sa && sb && strcmp(sa, sb) == 0) { /* both masked: say so */
+        free(sa);
+        free(sb);
+        sa = strdup("*** (secret)");
+        sb = strdup("*** (a different secret)");
+    }
+    row(d, label, sa, sb);
+}
+
+/* Whether a state asks before it runs, as the plan can know it. */
+static char *confirm_text(ls_playbook *pb, const ls_state *st, ls_eval_ctx *ctx)
+{
+    if (st->confirm) {
+        ls_value c = ls_tmpl_render_plan(st->confirm, ctx);
+        char *t = ls_value_to_text(c, NULL);
+        ls_value_free(c);
+        ls_value s = ls_string(t ? t : "");
+        free(t);
+        char *r = shown(s);
+        ls_value_free(s);
+        return r;
+    }
+    if (pb->confirm_mutating && st->action && ls_state_mutates_static(st))
+        return strdup("yes (defaults.confirm_mutating)");
+    return strdup("no");
+}
+
+int ls_plan_compare(ls_playbook *a, ls_playbook *b, FILE *out)
+{
+    diffs d;
+    memset(&d, 0, sizeof d);
+    ls_eval_ctx ca, cb;
+    ls_expr **ga, **gb;
+    plan_ctx(a, &ca, &ga);
+    plan_ctx(b, &cb, &gb);
+    char label[512];
+
+    /* params: a's order, then any only b has */
+    for (size_t i = 0; i < ls_map_len(a->param_values); i++) {
+        const char *k = ls_map_key_at(a->param_values, i);
+        snprintf(label, sizeof label, "params.%s", k);
+        cmp_values(&d, label, ls_map_value_at(a->param_values, i), ls_map_get(b->param_values, k), true,
+                   ls_map_has(b->param_values, k));
+    }
+    for (size_t i = 0; i < ls_map_len(b->param_values); i++) {
+        const char *k = ls_map_key_at(b->param_values, i);
+        if (ls_map_has(a->param_values, k))
+            continue;
+        snprintf(label, sizeof label, "params.%s", k);
+        cmp_values(&d, label, ls_null(), ls_map_value_at(b->param_values, i), false, true);
+    }
+
+    /* states: the same playbook, so the same states in the same order */
+    for (size_t i = 0; i < a->nstates && i < b->nstates; i++) {
+        const ls_state *sa = &a->states[i], *sb = &b->states[i];
+        if (sa->terminal != LS_TERM_NONE)
+            continue;
+        size_t before = d.n;
+        row(&d, sa->name, NULL, NULL); /* heading, dropped when nothing differs */
+        if (sa->with && sb->with) {
+            ls_value wa = ls_tmpl_render_plan(sa->with, &ca), wb = ls_tmpl_render_plan(sb->with, &cb);
+            for (size_t k = 0; k < ls_map_len(wa); k++) {
+                const char *key = ls_map_key_at(wa, k);
+                snprintf(label, sizeof label, "  with.%s", key);
+                cmp_values(&d, label, ls_map_value_at(wa, k), ls_map_get(wb, key), true, ls_map_has(wb, key));
+            }
+            for (size_t k = 0; k < ls_map_len(wb); k++) {
+                const char *key = ls_map_key_at(wb, k);
+                if (ls_map_has(wa, key))
+                    continue;
+                snprintf(label, sizeof label, "  with.%s", key);
+                cmp_values(&d, label, ls_null(), ls_map_value_at(wb, k), false, true);
+            }
+            ls_value_free(wa);
+            ls_value_free(wb);
+        }
+        char *ka = confirm_text(a, sa, &ca), *kb = confirm_text(b, sb, &cb);
+        if (strcmp(ka, kb) != 0) {
+            row(&d, "  confirm", ka, kb);
+        } else {
+            free(ka);
+            free(kb);
+        }
+        if (sa->timeout_ms != sb->timeout_ms) {
+            char ta[32], tb[32];
+            row(&d, "  timeout", strdup(sa->timeout_ms ? ls_duration_format(sa->timeout_ms, ta, sizeof ta) : "none"),
+                strdup(sb->timeout_ms ? ls_duration_format(sb->timeout_ms, tb, sizeof tb) : "none"));
+        }
+        if (d.n == before + 1) { /* nothing under the heading */
+            free(d.v[before].label);
+            d.n = before;
+        }
+    }
+
+    /* Side by side: the label, then each environment's value in a column. */
+    char na[160], nb[160];
+    snprintf(na, sizeof na, "env %s", a->env_name ? a->env_name : "(none)");
+    snprintf(nb, sizeof nb, "env %s", b->env_name ? b->env_name : "(none)");
+    size_t wl = 6, wa = strlen(na);
+    for (size_t i = 0; i < d.n; i++) {
+        if (!d.v[i].a)
+            continue;
+        size_t l = strlen(d.v[i].label) + 2, x = strlen(d.v[i].a);
+        wl = l > wl ? l : wl;
+        wa = x > wa ? x : wa;
+    }
+    wl = wl > 40 ? 40 : wl;
+    wa = wa > 60 ? 60 : wa;
+    fprintf(out, "compare: %s, %s | %s\n", a->name, na, nb);
+    char rel[512];
+    if (ls_plan_release_text(a, rel, sizeof rel)[0])
+        fprintf(out, "%s\n", rel);
+    fprintf(out, "%-*s %-*s | %s\n", (int)wl, "", (int)wa, na, nb);
+    bool in_states = false;
+    for (size_t i = 0; i < d.n; i++) {
+        diff_row *r = &d.v[i];
+        if (!r->a) {
+            if (!in_states)
+                fputs("states:\n", out);
+            in_states = true;
+            fprintf(out, "  %s\n", r->label);
+        } else {
+            char lab[600];
+            snprintf(lab, sizeof lab, "%s%s:", in_states ? "  " : "", r->label);
+            fprintf(out, "%-*s %-*s | %s\n", (int)wl, lab, (int)wa, r->a, r->b);
+        }
+        free(r->label);
+        free(r->a);
+        free(r->b);
+    }
+    if (d.changes == 0)
+        fprintf(out, "no differences\n");
+    else
+        fprintf(out, "%zu difference%s\n", d.changes, d.changes == 1 ? "" : "s");
+    free(d.v);
+    plan_ctx_free(&ca, ga);
+    plan_ctx_free(&cb, gb);
+    return fflush(out) == 0 ? 0 : -1;
 }

@@ -110,6 +110,10 @@ typedef struct ls_playbook {
     int64_t default_timeout_ms;  /* 0: none */
     bool confirm_mutating;       /* defaults.confirm_mutating (extension): confirm every mutating state */
     ls_notify_spec *notify; size_t nnotify; /* the top-level notify: list */
+    /* The `release:` block, checked: a map with any of version (string),
+     * upgrades_from (a range), schema {from, to}; empty without the block.
+     * The `release` root of expressions reads it. */
+    ls_value release;
     /* Resolved param values (when loaded with params checked). */
     ls_value param_values;       /* map */
     const char *env_name;        /* --env NAME, or NULL */
@@ -129,6 +133,8 @@ typedef struct ls_load_opts {
     const char *const *sets; size_t nsets;     /* --set K=V... */
     bool check_params;              /* resolve and check param values (validate, plan, run) */
     bool ignore_process_env;        /* do not read params' `env:` variables (scenario tests) */
+    const char *display_path;       /* the playbook's name in diagnostics, or NULL: path
+                                     * (a bundle's "ARCHIVE!upgrade.yaml") */
 } ls_load_opts;
 
 /* Loads, checks and compiles.  Every problem (errors and warnings) goes to

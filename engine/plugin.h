@@ -5,6 +5,9 @@
  *   mongo  lockstep-mongo.so  (libmongoc, libbson, zlib)
  *   http   lockstep-http.so   (libcurl)
  *
+ * lockstep-ed25519.so (libcrypto) signs and checks release bundles; it is
+ * not an action plugin and bundle.c loads it itself (bundle_int.h).
+ *
  * Their rows in the action table (inputs, results, load-time checks,
  * `mutates`) stay in the engine, so validate, plan, `lockstep actions` and
  * scenario tests never load them.  Loading libmongoc costs a process about

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "bundle.h"
 #include "plan.h"
 #include "secret.h"
 
@@ -1085,6 +1086,16 @@ static int start_journal(ls_runner *r, ls_error *err)
     ls_map_set(&f, "dry_run", ls_bool(r->dry_run));
     ls_map_set(&f, "user", ls_string(ls_out_user()));
     ls_map_set(&f, "host", ls_string(host));
+    if (ls_map_len(pb->release) > 0)
+        ls_map_set(&f, "release", ls_value_copy(pb->release));
+    const ls_bundle_info *bi = ls_bundle_current(); /* run from a release bundle (bundle.h) */
+    if (bi) {
+        char absb[PATH_MAX];
+        ls_map_set(&f, "bundle", ls_string(realpath(bi->archive, absb) ? absb : bi->archive));
+        ls_map_set(&f, "bundle_manifest_sha256", ls_string(bi->manifest_sha256));
+        ls_map_set(&f, "bundle_signer", bi->signer ? ls_string(bi->signer) : ls_null());
+        ls_map_set(&f, "bundle_verified", ls_bool(bi->verified));
+    }
     return ls_run_emit(r, LS_EV_RUN_STARTED, f);
 }
 

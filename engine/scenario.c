@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "bundle.h"
 #include "cli.h"
 #include "diag.h"
 #include "file.h"
@@ -1020,12 +1021,15 @@ static void sc_print_coverage(const sc_book *bk, FILE *out)
 
 static void sc_usage(FILE *out)
 {
-    fputs("usage: lockstep test [--coverage] SCENARIO.yaml...\n\n"
+    fputs("usage: lockstep test [--coverage] [--trust KEY.pem] SCENARIO.yaml|BUNDLE.tar.gz...\n\n"
           "Runs each scenario's playbook with canned results instead of real actions\n"
           "(nothing is touched, no journal is written) and checks what it expects.\n"
           "Prints PASS/FAIL per scenario and 'N passed, N failed' last.\n\n"
           "  --coverage   also list every transition of each playbook and whether a\n"
-          "               scenario took it, then 'transitions covered: K/N'\n\n"
+          "               scenario took it, then 'transitions covered: K/N'\n"
+          "  --trust KEY  a release bundle must be signed with this Ed25519 public key\n\n"
+          "A release bundle (lockstep bundle) stands for the scenario tests it holds;\n"
+          "every digest (and with --trust the signature) is checked first.\n\n"
           "exit codes: 0 all passed, 1 some failed, 2 a scenario or its playbook is invalid\n",
           out);
 }
@@ -1033,6 +1037,7 @@ static void sc_usage(FILE *out)
 int ls_cmd_test(int argc, char **argv)
 {
     bool coverage = false;
+    const char *trust = NULL;
     size_t nfiles = 0;
     const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof *files);
     if (!files)
@@ -1048,6 +1053,8 @@ int ls_cmd_test(int argc, char **argv)
             return LS_EXIT_OK;
         } else if (!only_files && strcmp(a, "--coverage") == 0) {
             coverage = true;
+        } else if (!only_files && strcmp(a, "--trust") == 0 && i + 1 < argc) {
+            trust = argv[++i];
         } else if (!only_files && a[0] == '-' && a[1]) {
             fprintf(stderr, "lockstep test: unknown option '%s'\n", a);
             sc_usage(stderr);
@@ -1063,6 +1070,14 @@ int ls_cmd_test(int argc, char **argv)
         free(files);
         return LS_EXIT_USAGE;
     }
+    /* Bundles stand for their tests, checked before anything is read. */
+    ls_bundle **bundles = NULL;
+    size_t nbundles = 0;
+    const char **expanded = ls_bundle_expand_tests(files, nfiles, trust, &nfiles, &bundles, &nbundles);
+    free(files);
+    if (!expanded)
+        return LS_EXIT_USAGE;
+    files = expanded;
 
     sc_books books = {0};
     scenario *scs = calloc(nfiles, sizeof *scs);
@@ -1104,5 +1119,8 @@ int ls_cmd_test(int argc, char **argv)
         sc_book_free(books.items[b]);
     free(books.items);
     free(files);
+    for (size_t b = 0; b < nbundles; b++)
+        ls_bundle_close(bundles[b]);
+    free(bundles);
     return rc;
 }

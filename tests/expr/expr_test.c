@@ -75,10 +75,13 @@ typedef struct world {
     ls_expr *guards[NGUARDS];
 } world;
 
+/* The `release` root every case sees (a playbook's release: block). */
+static ls_value k_release;
+
 static ls_compile_env make_env(bool allow_result)
 {
     ls_compile_env env = {k_params, sizeof k_params / sizeof *k_params, k_states,
-                          sizeof k_states / sizeof *k_states, k_guards, NGUARDS, allow_result};
+                          sizeof k_states / sizeof *k_states, k_guards, NGUARDS, allow_result, k_release};
     return env;
 }
 
@@ -348,6 +351,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "expr_test: cannot read %s\n", path);
         return 2;
     }
+    static const char release_json[] =
+        "{\"version\":\"2.5.0\",\"upgrades_from\":\">=2.4.0 <2.5.0\",\"schema\":{\"from\":11,\"to\":12}}";
+    char rerr[256];
+    if (!ls_value_from_json(release_json, strlen(release_json), &k_release, rerr, sizeof rerr)) {
+        fprintf(stderr, "expr_test: release JSON: %s\n", rerr);
+        return 2;
+    }
     setenv("LOCKSTEP_TEST_VAR", "hello", 1);
     unsetenv("LOCKSTEP_TEST_UNSET");
     /* Split into lines, then into blank-line separated blocks. */
@@ -380,6 +390,7 @@ int main(int argc, char **argv)
     if (nb)
         run_block(blk, nb, start);
     free(text);
+    ls_value_free(k_release);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
