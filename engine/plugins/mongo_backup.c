@@ -287,8 +287,12 @@ static int reader_read(doc_reader *r, const char *who, void *dst, unsigned n, ls
         int k = gzread(r->gz, (uint8_t *)dst + got, n - (unsigned)got);
         if (k < 0) {
             int zerr = 0;
-            ls_mongo_error(err, who, "%s: cannot read at offset %lld: %s", r->path, (long long)r->off,
-                           gzerror(r->gz, &zerr));
+            const char *why = gzerror(r->gz, &zerr);
+            if (zerr == Z_ERRNO)
+                why = strerror(errno);
+            else if (strncmp(why, "<fd:", 4) == 0 && strstr(why, ": ") != NULL)
+                why = strstr(why, ": ") + 2; /* zlib names the descriptor, not the file */
+            ls_mongo_error(err, who, "%s: cannot read at offset %lld: %s", r->path, (long long)r->off, why);
             return -1;
         }
         if (k == 0)
