@@ -159,11 +159,11 @@ static const ls_input compose_inputs[] = {
 
 const ls_action ls_actions_docker[] = {
     {"docker.pull", "docker", "pull an image (`docker pull IMAGE`)", pull_inputs, ls_program_results,
-     "docker exits non-zero", true, true, NULL, NULL, NULL, act_docker_pull},
+     "docker exits non-zero", true, true, NULL, NULL, NULL, act_docker_pull, NULL},
     {"docker.run", "docker", "run a one-off container to completion (`docker run --rm ... IMAGE CMD...`)",
      run_inputs, ls_program_results, "docker exits non-zero (the container's exit code)", true, false, NULL, NULL, NULL,
-     act_docker_run},
+     act_docker_run, NULL},
     {"docker.compose", "docker", "run `docker compose -f FILE -p PROJECT ARGS...` with env added", compose_inputs,
-     ls_program_results, "docker compose exits non-zero", true, false, compose_mutates, NULL, NULL, act_docker_compose},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     ls_program_results, "docker compose exits non-zero", true, false, compose_mutates, NULL, NULL, act_docker_compose, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -155,6 +155,6 @@ static const ls_field request_results[] = {
 const ls_action ls_actions_http[] = {
     {"http.request", "http", "send an HTTP request (probe or call an API): TLS verified, at most 5 redirects followed, the state's timeout bounds the whole exchange", request_inputs, request_results,
      "no response (connection, TLS, timeout), or a status not in ok_status", false, false, request_mutates,
-     prep_request, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     prep_request, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -17,6 +17,14 @@ static bool command_mutates(ls_value inputs)
     return m.kind == LS_BOOL ? m.u.b : true;
 }
 
+/* A restore that drops each collection first ends in the same database
+ * however often it runs (with `exact`, extra collections go too). */
+static bool restore_idempotent(ls_value inputs)
+{
+    ls_value d = ls_map_get(inputs, "drop");
+    return d.kind == LS_BOOL ? d.u.b : true;
+}
+
 /* ---- load-time checks ----------------------------------------------------
  * Declared types (filter: map, ...) are checked by the loader; these hooks
  * check what a type cannot say. */
@@ -115,7 +123,7 @@ static const ls_input dump_inputs[] = {
 static const ls_input restore_inputs[] = {
     {"from", "string", true, NULL, "the backup: a dump directory (mongo.dump's `out`, mongodump --out) or an archive file (mongodump --archive), plain or gzip, told apart by content"},
     {"source_db", "string", false, NULL, "database in the backup to read (default: the only one holding collections other than system.*)"},
-    {"drop", "bool", false, "true", "drop each collection before restoring it"},
+    {"drop", "bool", false, "true", "drop each collection before restoring it (then the restore is idempotent: a resumed run whose restore was cut off runs it again)"},
     {"exact", "bool", false, "false", "after the restore, drop the collections of db that the backup does not hold (system.* stay), so db equals the backup"},
     {"collections", "list", false, NULL, "collections to restore (default: all in the backup); each must be in the backup"},
     {NULL, NULL, false, NULL, NULL},
@@ -179,22 +187,22 @@ static const ls_field verify_results[] = {
 
 const ls_action ls_actions_mongo[] = {
     {"mongo.command", "mongo", "run a database command", command_inputs, command_results,
-     "the reply is not ok", true, false, command_mutates, prep_command, NULL, NULL},
+     "the reply is not ok", true, false, command_mutates, prep_command, NULL, NULL, NULL},
     {"mongo.count", "mongo", "count documents matching a filter", count_inputs, count_results,
-     "the server errs", false, true, NULL, NULL, NULL, NULL},
+     "the server errs", false, true, NULL, NULL, NULL, NULL, NULL},
     {"mongo.dump", "mongo", "dump a database as mongodump does, as a directory (--out) or an archive file (--archive), optionally gzip (streamed, written atomically)",
      dump_inputs, dump_results, "anything is not written whole (no complete-looking folder or file is left), or `out` exists", true,
-     false, NULL, prep_dump, NULL, NULL},
+     false, NULL, prep_dump, NULL, NULL, NULL},
     {"mongo.find_one", "mongo", "read one document", find_inputs, find_results,
-     "the server errs (not finding is not failing)", false, true, NULL, NULL, NULL, NULL},
+     "the server errs (not finding is not failing)", false, true, NULL, NULL, NULL, NULL, NULL},
     {"mongo.ping", "mongo", "check that the server answers (the state's timeout bounds server selection); a URI password is always shown as ***", ping_inputs, ping_results,
-     "no server answers", false, true, NULL, NULL, NULL, NULL},
+     "no server answers", false, true, NULL, NULL, NULL, NULL, NULL},
     {"mongo.restore", "mongo", "restore a backup (mongo.dump's or mongodump's: directory or archive, plain or gzip) into db", restore_inputs,
      restore_results, "the backup is damaged anywhere (an archive is checked whole, CRCs included, before anything is dropped or written) or anything is not restored whole",
-     true, false, NULL, prep_restore, NULL, NULL},
+     true, false, NULL, prep_restore, NULL, NULL, restore_idempotent},
     {"mongo.verify_backup", "mongo",
      "restore one collection of a dump into a scratch database and compare counts and content hashes",
      verify_inputs, verify_results, "the restore fails, or counts or hashes differ", false, true, NULL, NULL,
-     NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -85,6 +85,10 @@ typedef struct ls_action {
     ls_prepare_fn prepare;          /* optional */
     void (*prep_free)(void *prep);  /* optional */
     ls_action_fn run;               /* NULL in a plugin family: see ls_action_runner */
+    /* Optional: decides `idempotent` from the rendered inputs when the
+     * flag is false (mongo.restore with drop: running it again gives the
+     * same database). */
+    bool (*idempotent_fn)(ls_value inputs);
 } ls_action;
 
 /* A family's shared inputs (SPEC 6 "Family defaults"), and the plugin
