@@ -1,9 +1,10 @@
 /*
  * The mongo action family's rows in the action table (SPEC 6): inputs,
  * results, load-time checks and `mutates`.  The actions themselves are in
- * the mongo plugin (plugins/mongo.c, plugins/mongo_dump.c, built as
- * lockstep-mongo.so with libmongoc), which the engine loads only when a run
- * uses it: libmongoc sets itself up as it is loaded (TLS contexts, SASL
+ * the mongo plugin (plugins/mongo*.c, built as lockstep-mongo.so with
+ * libmongoc; each row is bound to the function the plugin exports as
+ * lockstep_action_<name>, <lockstep/plugin.h>), which the engine loads only
+ * when a run uses it: libmongoc sets itself up as it is loaded (TLS contexts, SASL
  * plugins, a /dev/shm counter file), and a playbook without mongo actions
  * never pays for that.
  */

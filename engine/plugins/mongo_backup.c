@@ -77,7 +77,7 @@ bool ls_mongo_should_stop(ls_call *call, const char *who, const char *what, int6
                           ls_error *err)
 {
     bool c = ls_mongo_cancelled(call);
-    if (!c && !(call->deadline_ms > 0 && ls_call_remaining_ms(call) == 0))
+    if (!c && !(ls_call_deadline_ms(call) > 0 && ls_call_remaining_ms(call) == 0))
         return false;
     ls_mongo_error(err, who, "%s: stopped after %lld documents (%s)", what, (long long)done,
                    c ? "cancelled" : "timed out");
@@ -517,7 +517,7 @@ static char *read_small_file(const char *who, const char *path, size_t *len, ls_
             *len += (size_t)n;
         }
     }
-    if (text == NULL && err->code == 0)
+    if (text == NULL && !ls_plugin_has_error(err))
         ls_mongo_error(err, who, "out of memory reading %s", path);
     reader_close(&r);
     return text;

@@ -677,7 +677,7 @@ static bool dump_archive(dump_ctx *x, const char *out, coll_info *colls, const b
     return true;
 }
 
-ls_act_status ls_mongo_dump(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_dump)
 {
     const char *who = "mongo.dump";
     char *shown = NULL, *version = NULL;
@@ -690,7 +690,7 @@ ls_act_status ls_mongo_dump(ls_call *call, ls_value *result, ls_error *err)
     const char *db = ls_mongo_input_str(call, "db");
     const char *out = ls_mongo_input_str(call, "out");
     const char *format = ls_mongo_input_str(call, "format");
-    ls_value gzv = ls_map_get(call->inputs, "gzip");
+    ls_value gzv = ls_call_input(call, "gzip");
     bool gz = gzv.kind == LS_BOOL ? gzv.u.b : true;
     dump_ctx x = {call, who, shown, db, client, err, LS_ACT_FAILED};
     coll_info *colls = NULL;
@@ -723,7 +723,7 @@ ls_act_status ls_mongo_dump(ls_call *call, ls_value *result, ls_error *err)
         goto done;
     }
     pick = calloc(ncolls ? ncolls : 1, sizeof *pick);
-    if (pick == NULL || !pick_collections(&x, colls, ncolls, ls_map_get(call->inputs, "collections"), pick))
+    if (pick == NULL || !pick_collections(&x, colls, ncolls, ls_call_input(call, "collections"), pick))
         goto done;
     for (size_t j = 0; j < ncolls; j++)
         if (pick[j] && !read_metadata(&x, &colls[j]))

@@ -7,9 +7,9 @@
 #define LS_MONGO_INT_H
 
 #include <mongoc/mongoc.h>
-#include "registry.h"
+#include <lockstep/plugin.h>
 
-/* The cached client for call->inputs.uri (one per URI and timeout per
+/* The cached client for the call's `uri` input (one per URI and timeout per
  * run), or NULL with err set.  *shown_uri gets a malloc'd redacted URI
  * (password as ***) for messages; the caller frees it, also on failure. */
 mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_uri, ls_error *err);
@@ -129,8 +129,5 @@ typedef bool (*ls_backup_doc_fn)(void *ctx, size_t coll, const bson_t *doc);
 bool ls_backup_scan(ls_call *call, const char *who, ls_backup *b, const bool *pick, ls_backup_doc_fn fn, void *ctx,
                     ls_act_status *st, ls_error *err);
 
-ls_act_status ls_mongo_dump(ls_call *call, ls_value *result, ls_error *err);
-ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err);
-ls_act_status ls_mongo_verify_backup(ls_call *call, ls_value *result, ls_error *err);
 
 #endif

@@ -30,7 +30,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sha256.h"
 
 #define BATCH_DOCS 1000
 #define BATCH_BYTES (16u * 1024u * 1024u)
@@ -38,11 +37,8 @@
 /* acc += digest, big-endian, modulo 2^256. */
 static void sum256_add(unsigned char acc[32], const uint8_t *doc, size_t len)
 {
-    ls_sha256 s;
     unsigned char d[32];
-    ls_sha256_init(&s);
-    ls_sha256_update(&s, doc, len);
-    ls_sha256_final(&s, d);
+    ls_plugin_sha256(doc, len, d);
     unsigned carry = 0;
     for (int i = 31; i >= 0; i--) {
         unsigned v = (unsigned)acc[i] + d[i] + carry;
@@ -375,7 +371,7 @@ static bool drop_extra(ls_call *call, const char *who, const char *shown, mongoc
     return ok;
 }
 
-ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_restore)
 {
     const char *who = "mongo.restore";
     char *shown = NULL;
@@ -386,7 +382,7 @@ ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
     ls_backup b;
     memset(&b, 0, sizeof b);
     bool *pick = NULL;
-    ls_value dropv = ls_map_get(call->inputs, "drop"), exactv = ls_map_get(call->inputs, "exact");
+    ls_value dropv = ls_call_input(call, "drop"), exactv = ls_call_input(call, "exact");
     bool drop = dropv.kind == LS_BOOL ? dropv.u.b : true;
     bool exact = exactv.kind == LS_BOOL && exactv.u.b;
     const char *db = NULL;
@@ -399,7 +395,7 @@ ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
         ls_mongo_error(err, who, "out of memory");
         goto out;
     }
-    if (!select_colls(who, &b, ls_map_get(call->inputs, "collections"), pick, err))
+    if (!select_colls(who, &b, ls_call_input(call, "collections"), pick, err))
         goto out;
     /* Read the backup through and check it before writing anything. */
     if (!ls_backup_scan(call, who, &b, pick, NULL, NULL, &st, err)) {
@@ -423,7 +419,7 @@ ls_act_status ls_mongo_restore(ls_call *call, ls_value *result, ls_error *err)
         goto out;
     st = LS_ACT_OK;
 out:
-    if (st == LS_ACT_OK && err->code != 0)
+    if (st == LS_ACT_OK && ls_plugin_has_error(err))
         st = LS_ACT_FAILED;
     ls_map_set(result, "collections", list);
     ls_map_set(result, "docs", ls_int(total));
@@ -455,7 +451,7 @@ static void scratch_name(char out[64])
         n += snprintf(out + n, (size_t)(64 - n), "%02x", rnd[i]);
 }
 
-ls_act_status ls_mongo_verify_backup(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_verify_backup)
 {
     const char *who = "mongo.verify_backup";
     char *shown = NULL, scratch[64];
