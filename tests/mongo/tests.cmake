@@ -26,3 +26,5 @@ if(NOT EXISTS "${LOCKSTEP_MONGO_FIXTURES}" AND EXISTS "/work/shared/fixtures/mon
 endif()
 lockstep_py_test(mongo_backup_formats ${CMAKE_CURRENT_LIST_DIR}/test_backup_formats.py
   $<TARGET_FILE:act_driver> ${LOCKSTEP_MONGO_FIXTURES})
+# mongo.restore with drop is idempotent for the runner (idempotent_fn).
+lockstep_c_test(mongo_restore_idempotent SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_restore_idempotent.c)
