@@ -125,7 +125,7 @@ static const ls_input restore_inputs[] = {
     {"from", "string", true, NULL, "the backup: a dump directory (mongo.dump's `out`, mongodump --out) or an archive file (mongodump --archive), plain or gzip, told apart by content"},
     {"source_db", "string", false, NULL, "database in the backup to read (default: the only one holding collections other than system.*)"},
     {"drop", "bool", false, "true", "drop each collection before restoring it (then the restore is idempotent: a resumed run whose restore was cut off runs it again)"},
-    {"exact", "bool", false, "false", "after the restore, drop the collections of db that the backup does not hold (system.* stay), so db equals the backup"},
+    {"exact", "bool", false, "false", "after the restore, drop the collections of db that the backup does not hold (system.* and views stay), so db equals the backup"},
     {"collections", "list", false, NULL, "collections to restore (default: all in the backup); each must be in the backup"},
     {NULL, NULL, false, NULL, NULL},
 };

@@ -337,36 +337,49 @@ static bool in_backup(const ls_backup *b, const char *name)
 }
 
 /* `exact`: drops the collections of db that the backup does not hold
- * (system.* stay), listing them in *dropped. */
+ * (system.* and views stay: views hold no data, and mongo.dump does not
+ * write them), listing them in *dropped. */
 static bool drop_extra(ls_call *call, const char *who, const char *shown, mongoc_client_t *client, const char *db,
                        const ls_backup *b, ls_value *dropped, ls_act_status *st, ls_error *err)
 {
     mongoc_database_t *database = mongoc_client_get_database(client, db);
-    bson_t opts = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER, filter;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "filter", &filter);
+    BSON_APPEND_UTF8(&filter, "type", "collection");
+    bson_append_document_end(&opts, &filter);
+    BSON_APPEND_BOOL(&opts, "nameOnly", true);
     ls_mongo_opts_deadline(call, &opts);
-    bson_error_t be;
-    char **names = mongoc_database_get_collection_names_with_opts(database, &opts, &be);
+    mongoc_cursor_t *cur = mongoc_database_find_collections_with_opts(database, &opts);
     bson_destroy(&opts);
-    bool ok = names != NULL;
+    ls_value names = ls_list_new();
+    const bson_t *doc;
+    while (mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it))
+            ls_list_push(&names, ls_string(bson_iter_utf8(&it, NULL)));
+    }
+    bson_error_t be;
+    bool ok = !mongoc_cursor_error(cur, &be);
+    mongoc_cursor_destroy(cur);
     if (!ok) {
         ls_mongo_error(err, who, "listing the collections of %s on %s: %s", db, shown, be.message);
         *st = ls_mongo_fail_status(call, &be);
     }
-    for (size_t i = 0; ok && names[i] != NULL; i++) {
-        if (strncmp(names[i], "system.", 7) == 0 || in_backup(b, names[i]))
+    for (size_t i = 0; ok && i < ls_list_len(names); i++) {
+        const char *name = ls_str_ptr(ls_list_at(names, i));
+        if (strncmp(name, "system.", 7) == 0 || in_backup(b, name))
             continue;
-        mongoc_collection_t *c = mongoc_database_get_collection(database, names[i]);
+        mongoc_collection_t *c = mongoc_database_get_collection(database, name);
         if (!mongoc_collection_drop_with_opts(c, NULL, &be) && !is_ns_not_found(&be)) {
-            ls_mongo_error(err, who, "dropping %s.%s (not in the backup) on %s: %s", db, names[i], shown,
-                           be.message);
+            ls_mongo_error(err, who, "dropping %s.%s (not in the backup) on %s: %s", db, name, shown, be.message);
             *st = ls_mongo_fail_status(call, &be);
             ok = false;
         } else {
-            ls_list_push(dropped, ls_string(names[i]));
+            ls_list_push(dropped, ls_string(name));
         }
         mongoc_collection_destroy(c);
     }
-    bson_strfreev(names);
+    ls_value_free(names);
     mongoc_database_destroy(database);
     return ok;
 }

@@ -39,8 +39,8 @@ failures = []
 used_dbs = set()
 
 
-def run(action, inputs):
-    p = subprocess.run([DRIVER, action, json.dumps(inputs)], capture_output=True, text=True, timeout=120)
+def run(action, inputs, *flags):
+    p = subprocess.run([DRIVER, *flags, action, json.dumps(inputs)], capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise AssertionError("driver exit %d: %s" % (p.returncode, p.stderr))
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -247,6 +247,21 @@ def t_exact_drops_what_the_backup_lacks():
     res = ok(run("mongo.restore", {"uri": URI, "db": target, "from": out, "exact": True}), "exact")
     eq(res["dropped"], ["leftover"], "dropped")
     eq(live(target), live(SRC), "equals the backup")
+
+
+def t_archive_stopped_half_way_leaves_nothing():
+    """Cancelled while streaming users (checked every 256 documents): no
+    archive, no temporary file; an existing archive is never replaced."""
+    out = os.path.join(work, "cancelled", "pre.archive.gz")
+    r = run("mongo.dump", {"uri": URI, "db": SRC, "out": out, "format": "archive"}, "--cancel")
+    eq(r["status"], "cancelled", "status")
+    assert "stopped after" in r["error"], r["error"]
+    eq(os.listdir(os.path.dirname(out)), [], "what is left beside OUT")
+    open(out, "wb").write(b"an operator's file")
+    r = run("mongo.dump", {"uri": URI, "db": SRC, "out": out, "format": "archive"})
+    assert r["status"] == "failed" and "already exists" in r["error"], r
+    eq(open(out, "rb").read(), b"an operator's file", "an existing file is left alone")
+    eq(os.listdir(os.path.dirname(out)), ["pre.archive.gz"], "nothing else")
 
 
 # ---- damaged and hostile backups ---------------------------------------------------------
