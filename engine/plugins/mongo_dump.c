@@ -663,10 +663,18 @@ static bool dump_archive(dump_ctx *x, const char *out, coll_info *colls, const b
         ok = false;
     }
     if (ok && link(tmp, out) != 0) {
-        ls_mongo_error(x->err, x->who, errno == EEXIST ? "%s appeared while dumping: refusing to overwrite it"
-                                                       : "cannot create %s: %s",
-                       out, strerror(errno));
-        ok = false;
+        int e = errno;
+        /* A file system without hard links: rename, after one more look
+         * (link is the atomic no-clobber; this is the best it can do). */
+        if ((e == EPERM || e == ENOTSUP || e == ENOSYS) && lstat(out, &st) != 0 &&
+            rename(tmp, out) == 0) {
+            e = 0;
+        }
+        if (e == EEXIST)
+            ls_mongo_error(x->err, x->who, "%s appeared while dumping: refusing to overwrite it", out);
+        else if (e != 0)
+            ls_mongo_error(x->err, x->who, "cannot create %s: %s", out, strerror(e));
+        ok = e == 0;
     }
     unlink(tmp);
     if (!ok)

@@ -227,11 +227,18 @@ static bool build_indexes(restore_ctx *r, mongoc_database_t *database)
 typedef struct restore_set {
     restore_ctx *rs; /* one per backup collection (picked ones set up) */
     size_t n;
+    long last; /* the collection of the previous document, or -1 */
 } restore_set;
 
+/* An archive interleaves collections: a collection's pending batch is sent
+ * when the next document is another's, so that at most one batch is held
+ * at a time whatever the number of collections. */
 static bool set_doc(void *ctx, size_t coll, const bson_t *doc)
 {
     restore_set *s = ctx;
+    if (s->last >= 0 && (size_t)s->last != coll && !flush_batch(&s->rs[s->last]))
+        return false;
+    s->last = (long)coll;
     return restore_doc(&s->rs[coll], doc);
 }
 
@@ -241,7 +248,7 @@ static bool restore_picked(ls_call *call, const char *who, const char *shown, mo
                            const char *db, ls_backup *b, const bool *pick, bool drop, unsigned char *hash,
                            int64_t *counts, ls_act_status *st, ls_error *err)
 {
-    restore_set set = {calloc(b->ncolls ? b->ncolls : 1, sizeof(restore_ctx)), b->ncolls};
+    restore_set set = {calloc(b->ncolls ? b->ncolls : 1, sizeof(restore_ctx)), b->ncolls, -1};
     if (set.rs == NULL) {
         ls_mongo_error(err, who, "out of memory");
         *st = LS_ACT_FAILED;
