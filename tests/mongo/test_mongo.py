@@ -285,7 +285,9 @@ def t_dump_streams():
     """A dump never holds a collection in memory: dumping ~97 MB grows the
     driver's peak RSS by far less than that over the same driver dumping a
     tiny collection (the baseline -- libraries, and under ASan its shadow
-    memory -- is measured, not guessed: ~20 MiB plain, ~40 MiB with ASan)."""
+    memory -- is measured, not guessed: ~20 MiB plain, ~40 MiB with ASan).
+    The same for the archive form, and for restoring that archive (one
+    16 MiB insert batch at most: bounded by 64 MiB)."""
     big, small = TAG + "_big", TAG + "_small"
     pad = "x" * 4000
     for k in range(24):
@@ -293,20 +295,22 @@ def t_dump_streams():
     client[small].docs.insert_many([{"k": 0, "i": i, "pad": pad} for i in range(10)])
     env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4")
 
-    def peak(db):
+    def peak(db, action="mongo.dump", **inputs):
         # GNU time measures the driver from its own small child: os.wait4's
         # ru_maxrss would carry this Python process's high-water mark across
         # exec and hide the driver's own peak under it.
         out = os.path.join(work, db)
         rss = os.path.join(work, db + ".rss")
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, DRIVER, "mongo.dump",
-                            json.dumps({"uri": URI, "db": db, "out": out, "gzip": False})],
+        args = {"uri": URI, "db": db, "out": out, "gzip": False} if action == "mongo.dump" else {"uri": URI, "db": db}
+        args.update(inputs)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, DRIVER, action, json.dumps(args)],
                            stdout=subprocess.PIPE, env=env, check=False)
         shutil.rmtree(out, ignore_errors=True)
         with open(rss) as f:
             kib = int(f.read().split()[-1])
-        return ok(json.loads(p.stdout), "dump " + db), kib / 1024
+        return ok(json.loads(p.stdout), action + " " + db), kib / 1024
 
+    arch = os.path.join(work, "big.archive.gz")
     try:
         _, base_mib = peak(small)
         res, peak_mib = peak(big)
@@ -315,8 +319,18 @@ def t_dump_streams():
         assert size > 96 * 1000 * 1000, res
         assert peak_mib - base_mib < 32, "peak RSS %.1f MiB (baseline %.1f MiB) for a %d-byte collection" % (
             peak_mib, base_mib, size)
+        # The archive form streams as well, and so does restoring it.
+        res, peak_mib = peak(big, out=arch, format="archive", gzip=True)
+        eq(res["docs"], 24000, "archive docs")
+        assert peak_mib - base_mib < 32, "archive dump: peak RSS %.1f MiB (baseline %.1f MiB)" % (
+            peak_mib, base_mib)
+        res, peak_mib = peak(big + "_r", "mongo.restore", **{"from": arch})
+        eq(res["docs"], 24000, "archive restore docs")
+        assert peak_mib - base_mib < 64, "archive restore: peak RSS %.1f MiB (baseline %.1f MiB)" % (
+            peak_mib, base_mib)
     finally:
         client.drop_database(big)
+        client.drop_database(big + "_r")
         client.drop_database(small)
 
 
