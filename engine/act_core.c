@@ -560,15 +560,15 @@ static const ls_field confirm_results[] = {
 
 const ls_action ls_actions_core[] = {
     {"exec", "exec", "run a program from an argv list (no shell)", exec_inputs, exec_results,
-     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, ls_scan_free, act_exec},
+     "it cannot start, or the exit code is not in ok_codes", true, false, NULL, prepare_exec, ls_scan_free, act_exec, NULL},
     {"shell", "exec", "run a script with /bin/sh -c (the only action that runs a shell)", shell_inputs,
-     ls_program_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell},
+     ls_program_results, "it cannot start, or the exit code is not 0", true, false, NULL, prepare_shell, NULL, act_shell, NULL},
     {"wait", "wait", "wait for a duration", wait_inputs, no_results,
-     "never (a shorter timeout still times it out)", false, true, NULL, NULL, NULL, act_wait},
+     "never (a shorter timeout still times it out)", false, true, NULL, NULL, NULL, act_wait, NULL},
     {"noop", "noop", "do nothing (a state that only branches or checks)", no_inputs, no_results, "never",
-     false, true, NULL, NULL, NULL, act_noop},
+     false, true, NULL, NULL, NULL, act_noop, NULL},
     {"manual.confirm", "manual", "ask the operator to confirm a manual step before going on",
      confirm_inputs, confirm_results, "the person says no", false, true, NULL, NULL, NULL,
-     act_manual_confirm},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     act_manual_confirm, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -187,12 +187,12 @@ static int prepare_compose(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **
 
 const ls_action ls_actions_docker[] = {
     {"docker.pull", "docker", "pull an image (`docker pull IMAGE`)", pull_inputs, ls_program_results,
-     "docker exits non-zero", true, true, NULL, NULL, NULL, act_docker_pull},
+     "docker exits non-zero", true, true, NULL, NULL, NULL, act_docker_pull, NULL},
     {"docker.run", "docker", "run a one-off container to completion (`docker run --rm ... IMAGE CMD...`)",
      run_inputs, ls_program_results, "docker exits non-zero (the container's exit code)", true, false, NULL, NULL, NULL,
-     act_docker_run},
+     act_docker_run, NULL},
     {"docker.compose", "docker", "run `docker compose -f FILE -p PROJECT ARGS...` with env added", compose_inputs,
      compose_results, "docker compose exits non-zero", true, false, compose_mutates, prepare_compose, ls_scan_free,
-     act_docker_compose},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     act_docker_compose, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

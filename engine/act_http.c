@@ -1,7 +1,8 @@
 /*
  * The http action family's row in the action table (SPEC 6): inputs,
  * results, load-time checks and `mutates`.  The request itself is made by
- * the http plugin (plugins/http.c, built as lockstep-http.so with libcurl),
+ * the http plugin (plugins/http.c, built as lockstep-http.so with libcurl;
+ * the row is bound to its lockstep_action_http_request, <lockstep/plugin.h>),
  * which the engine loads only when a run uses it: a playbook without http
  * actions never pays for loading libcurl and what it links.
  */
@@ -10,69 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "act_http.h"
+#include "plugins/http_rules.h"
 #include "registry.h"
-
-static const char *const http_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", NULL};
-
-/* ---- ok_status ---------------------------------------------------------- */
-
-/* Parses one ok_status item (200, "204", "200-299") into [lo, hi]. */
-static bool status_range(ls_value item, long *lo, long *hi)
-{
-    if (item.kind == LS_INT) {
-        if (item.u.i < 100 || item.u.i > 599)
-            return false;
-        *lo = *hi = (long)item.u.i;
-        return true;
-    }
-    if (item.kind != LS_STRING)
-        return false;
-    const char *s = ls_str_ptr(item);
-    int a = 0, b = 0, n = 0;
-    if (sscanf(s, "%3d-%3d%n", &a, &b, &n) == 2 && s[n] == '\0') {
-        /* a range */
-    } else if (sscanf(s, "%3d%n", &a, &n) == 1 && s[n] == '\0') {
-        b = a;
-    } else {
-        return false;
-    }
-    if (a < 100 || b > 599 || a > b || !isdigit((unsigned char)s[0]))
-        return false;
-    *lo = a;
-    *hi = b;
-    return true;
-}
-
-/* act_http.h */
-int ls_http_status_ok(ls_value ok_status, long status, size_t *bad)
-{
-    if (ls_is_null(ok_status))
-        return status >= 200 && status <= 299;
-    if (ok_status.kind != LS_LIST) {
-        *bad = 0;
-        return -1;
-    }
-    int hit = 0;
-    for (size_t i = 0; i < ls_list_len(ok_status); i++) {
-        long lo, hi;
-        if (!status_range(ls_list_at(ok_status, i), &lo, &hi)) {
-            *bad = i;
-            return -1;
-        }
-        if (status >= lo && status <= hi)
-            hit = 1;
-    }
-    return hit;
-}
-
-bool ls_http_method_known(const char *m)
-{
-    for (size_t i = 0; http_methods[i]; i++)
-        if (strcmp(http_methods[i], m) == 0)
-            return true;
-    return false;
-}
 
 static bool request_mutates(ls_value inputs)
 {
@@ -155,6 +95,6 @@ static const ls_field request_results[] = {
 const ls_action ls_actions_http[] = {
     {"http.request", "http", "send an HTTP request (probe or call an API): TLS verified, at most 5 redirects followed, the state's timeout bounds the whole exchange", request_inputs, request_results,
      "no response (connection, TLS, timeout), or a status not in ok_status", false, false, request_mutates,
-     prep_request, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     prep_request, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -654,12 +654,12 @@ static const ls_field window_results[] = {
 const ls_action ls_actions_text[] = {
     {"log.scan", "log", "scan text for lines matching regexes (branch on matched)", scan_inputs, scan_results,
      "never (a bad pattern computed at run time is an input error)", false, true, NULL, prepare_scan,
-     ls_scan_free, act_log_scan},
+     ls_scan_free, act_log_scan, NULL},
     {"env.check", "env", "check that required variables are set (env file, key list or the process environment)",
      env_inputs, env_results, "any required key is missing (the message names them all)", false, true, NULL,
-     prepare_env_check, NULL, act_env_check},
+     prepare_env_check, NULL, act_env_check, NULL},
     {"time.window", "time", "are we inside a maintenance window? optionally wait for it", window_inputs,
      window_results, "outside the window (after waiting, if wait)", false, true, NULL, prepare_window, NULL,
-     act_time_window},
-    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL},
+     act_time_window, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, NULL, NULL, NULL, NULL, NULL},
 };

@@ -110,7 +110,7 @@ static const ls_ed25519 *ed25519(char *err, size_t errlen)
             return NULL;
         }
         const ls_ed25519 *p = dlsym(h, "lockstep_ed25519");
-        if (!p || p->abi != LS_PLUGIN_ABI || !p->version || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
+        if (!p || p->abi != LS_PLUGIN_API || !p->version || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
             snprintf(err, errlen, "%s is not the Ed25519 plugin of lockstep %s (rebuild and reinstall lockstep)",
                      tried[i], LOCKSTEP_VERSION);
             return NULL;

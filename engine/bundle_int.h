@@ -14,7 +14,7 @@
 
 /* What lockstep-ed25519.so exports, under the name `lockstep_ed25519`. */
 typedef struct ls_ed25519 {
-    int abi;             /* LS_PLUGIN_ABI */
+    int abi;             /* LS_PLUGIN_API */
     const char *version; /* LOCKSTEP_VERSION */
     int (*fingerprint)(const char *path, bool priv, char out[LS_BUNDLE_FP_LEN], char *err, size_t errlen);
     int (*sign)(const char *key_path, const unsigned char *msg, size_t len, char sig_hex[129], char *err,

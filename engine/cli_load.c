@@ -257,6 +257,13 @@ static const char *ls_mutates_text(const ls_action *a)
     return a->mutates ? "yes" : "no";
 }
 
+static const char *ls_idempotent_text(const ls_action *a)
+{
+    if (a->idempotent_fn && !a->idempotent)
+        return "depends on inputs (see their docs)";
+    return a->idempotent ? "yes" : "no";
+}
+
 static void ls_json_str(FILE *out, const char *s)
 {
     ls_value v = ls_string(s ? s : "");
@@ -281,7 +288,7 @@ static void ls_md_cell(FILE *out, const char *s)
 static void ls_action_text(const ls_action *a, FILE *out)
 {
     fprintf(out, "%s\n  %s\n  mutates: %s; idempotent: %s\n", a->name, a->doc, ls_mutates_text(a),
-            a->idempotent ? "yes" : "no");
+            ls_idempotent_text(a));
     fputs("  inputs:\n", out);
     size_t n = 0;
     for (const ls_input *in = a->inputs; in && in->name; in++, n++)
@@ -306,7 +313,7 @@ static void ls_action_markdown(const ls_action *a, FILE *out)
 {
     fprintf(out, "## `%s`\n\n%s\n\n", a->name, a->doc);
     fprintf(out, "- mutates: %s\n- idempotent: %s\n- fails when: %s\n\n", ls_mutates_text(a),
-            a->idempotent ? "yes" : "no", a->fails_when ? a->fails_when : "never");
+            ls_idempotent_text(a), a->fails_when ? a->fails_when : "never");
     const ls_family *f = ls_family_find(a->family);
     if ((a->inputs && a->inputs[0].name) || f) {
         fputs("| input | type | required | default | description |\n| --- | --- | --- | --- | --- |\n", out);

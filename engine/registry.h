@@ -9,6 +9,7 @@
 #define LS_REGISTRY_H
 
 #include <signal.h>
+#include <lockstep/plugin.h> /* ls_act_status, ls_action_fn, the call's accessors */
 #include <lockstep/value.h>
 #include "diag.h"
 #include "expr.h"
@@ -31,14 +32,6 @@ typedef struct ls_field {
     const char *doc;
 } ls_field;
 
-typedef enum ls_act_status {
-    LS_ACT_OK = 0,
-    LS_ACT_FAILED,
-    LS_ACT_TIMED_OUT,
-    LS_ACT_CANCELLED, /* SIGINT/SIGTERM: the run halts, resumable */
-    LS_ACT_INTERRUPTED /* scenario tests only: the attempt's outcome is unknown, as after a crash */
-} ls_act_status;
-
 struct ls_runner;
 
 /* One attempt of one action. */
@@ -58,11 +51,11 @@ typedef struct ls_call {
     const char *approved_by;
 } ls_call;
 
-/* Runs the action.  *result is always set to a map (possibly empty) that
- * the caller owns, also on failure (exec's exit_code, http's status).  On
- * failure err->msg says what was attempted (program and argv, method, URL
- * and status, collection and server error). */
-typedef ls_act_status (*ls_action_fn)(ls_call *call, ls_value *result, ls_error *err);
+/* An action's function (ls_action_fn, <lockstep/plugin.h>) runs the
+ * action.  *result is always set to a map (possibly empty) that the caller
+ * owns, also on failure (exec's exit_code, http's status).  On failure
+ * err->msg says what was attempted (program and argv, method, URL and
+ * status, collection and server error). */
 
 /* Load-time hook: checks constant inputs beyond name/type/required (enum
  * values, one-of groups, regexes) and may prepare data (compiled
@@ -86,6 +79,10 @@ typedef struct ls_action {
     ls_prepare_fn prepare;          /* optional */
     void (*prep_free)(void *prep);  /* optional */
     ls_action_fn run;               /* NULL in a plugin family: see ls_action_runner */
+    /* Optional: decides `idempotent` from the rendered inputs when the
+     * flag is false (mongo.restore with drop: running it again gives the
+     * same database). */
+    bool (*idempotent_fn)(ls_value inputs);
 } ls_action;
 
 /* A family's shared inputs (SPEC 6 "Family defaults"), and the plugin
@@ -127,16 +124,11 @@ bool ls_action_mutates(const ls_action *a, ls_value inputs);
 /* Checks a rendered input map against declared types; 0 or -1 with err. */
 int ls_action_check_types(const ls_action *a, ls_value inputs, ls_error *err);
 
-/* Per-run caches for actions (one mongoc client per URI per run).  Without
- * a runner (unit tests) objects go to a process-wide list freed by
- * ls_call_cache_clear(NULL). */
-void *ls_call_cache_get(ls_call *call, const char *key);
-void ls_call_cache_put(ls_call *call, const char *key, void *obj, void (*destroy)(void *));
+/* Per-run caches for actions (one mongoc client per URI per run:
+ * ls_call_cache_get/put in <lockstep/plugin.h>).  Without a runner (unit
+ * tests) objects go to a process-wide list freed by
+ * ls_call_cache_clear(NULL).  ls_now_ms and ls_call_remaining_ms are
+ * there too. */
 void ls_call_cache_clear(struct ls_runner *runner);
-
-/* Monotonic milliseconds. */
-int64_t ls_now_ms(void);
-/* Milliseconds left before call->deadline_ms (INT64_MAX when none; 0 when past). */
-int64_t ls_call_remaining_ms(const ls_call *call);
 
 #endif

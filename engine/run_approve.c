@@ -75,7 +75,8 @@ bool ls_run_state_idempotent(const ls_state *st, ls_value inputs)
 {
     if (st->idempotent >= 0)
         return st->idempotent != 0;
-    return st->action->idempotent || !ls_run_state_mutates(st, inputs);
+    return st->action->idempotent || (st->action->idempotent_fn && st->action->idempotent_fn(inputs)) ||
+           !ls_run_state_mutates(st, inputs);
 }
 
 bool ls_run_needs_approval(const ls_runner *r, const ls_state *st, ls_value inputs)

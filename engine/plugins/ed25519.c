@@ -15,7 +15,7 @@
 #include <openssl/pem.h>
 
 #include "bundle_int.h"
-#include "plugin.h"
+#include <lockstep/plugin.h>
 #include "sha256.h"
 
 static int no_passphrase(char *buf, int size, int rw, void *u)
@@ -153,5 +153,5 @@ static int ed_verify(const char *pub_path, const unsigned char *msg, size_t len,
     return r == 1 ? 1 : 0;
 }
 
-LS_PLUGIN_EXPORT const ls_ed25519 lockstep_ed25519 = {LS_PLUGIN_ABI, LOCKSTEP_VERSION, ed_fingerprint, ed_sign,
+LS_PLUGIN_EXPORT const ls_ed25519 lockstep_ed25519 = {LS_PLUGIN_API, LOCKSTEP_VERSION, ed_fingerprint, ed_sign,
                                                       ed_verify};

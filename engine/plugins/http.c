@@ -1,7 +1,8 @@
 /*
  * The http plugin (lockstep-http.so): http.request (SPEC 6) with libcurl.
  * Its table row (inputs, checks) is in act_http.c; the engine loads this
- * file's library on first use (plugin.h).
+ * file's library on first use.  It sees the engine only through
+ * <lockstep/plugin.h>; http_rules.h is the family's own shared code.
  *
  * The URL is `url`, or `base_url` joined to `path` with exactly one slash.
  * TLS is verified unless `insecure`; `ca_file` adds trust.  The transfer is
@@ -13,7 +14,7 @@
  * into `json` when it is JSON (by Content-Type, or because it parses).
  *
  * Everything shown (URL, header values, error text, a body excerpt) goes
- * through ls_redact: secrets and URI passwords read ***.
+ * through the engine's redaction: secrets and URI passwords read ***.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -24,11 +25,9 @@
 
 #include <curl/curl.h>
 
-#include "act_http.h"
-#include "buf.h"
-#include "plugin.h"
-#include "registry.h"
-#include "secret.h"
+#include <lockstep/plugin.h>
+
+#include "http_rules.h"
 
 #define HTTP_BODY_MAX (1024 * 1024)
 #define HTTP_HEADERS_MAX (64 * 1024)
@@ -60,14 +59,11 @@ static char *build_url(ls_value in, char *why, size_t whylen)
         bl--;
     while (*p == '/')
         p++;
-    ls_buf u;
-    ls_buf_init(&u, LS_BUF_UNLIMITED);
-    ls_buf_add(&u, b, bl);
-    if (*p != '\0' || (path.kind == LS_STRING && ls_str_len(path) > 0)) {
-        ls_buf_addc(&u, '/');
-        ls_buf_adds(&u, p);
-    }
-    return ls_buf_steal(&u);
+    char *u = NULL;
+    bool slash = *p != '\0' || (path.kind == LS_STRING && ls_str_len(path) > 0);
+    if (asprintf(&u, "%.*s%s%s", (int)bl, b, slash ? "/" : "", p) < 0)
+        return NULL;
+    return u;
 }
 
 static bool header_name_ok(const char *k)
@@ -106,16 +102,13 @@ static bool add_headers(ls_value headers, struct curl_slist **list, bool *has_ct
         }
         if (strcasecmp(k, "content-type") == 0)
             *has_ctype = true;
-        ls_buf line;
-        ls_buf_init(&line, LS_BUF_UNLIMITED);
+        char *line = NULL;
         /* "Name;" sends an empty value; "Name:" would remove the header. */
-        if (text[0] == '\0')
-            ls_buf_printf(&line, "%s;", k);
-        else
-            ls_buf_printf(&line, "%s: %s", k, text);
+        int ln = text[0] == '\0' ? asprintf(&line, "%s;", k) : asprintf(&line, "%s: %s", k, text);
         free(text);
-        struct curl_slist *n = curl_slist_append(*list, ls_buf_str(&line));
-        ls_buf_free(&line);
+        struct curl_slist *n = ln < 0 ? NULL : curl_slist_append(*list, line);
+        if (ln >= 0)
+            free(line);
         if (n == NULL)
             return false;
         *list = n;
@@ -125,19 +118,45 @@ static bool add_headers(ls_value headers, struct curl_slist **list, bool *has_ct
 
 /* ---- transfer callbacks ----------------------------------------------------- */
 
+/* The body kept: at most HTTP_BODY_MAX bytes, NUL-terminated. */
+typedef struct body_buf {
+    char *ptr;
+    size_t len, cap;
+} body_buf;
+
+/* Appends what fits under the cap; false when some did not fit. */
+static bool body_add(body_buf *b, const char *p, size_t n)
+{
+    size_t room = HTTP_BODY_MAX - b->len, take = n < room ? n : room;
+    if (b->len + take + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16 * 1024;
+        while (cap < b->len + take + 1)
+            cap *= 2;
+        char *g = realloc(b->ptr, cap);
+        if (g == NULL)
+            return false;
+        b->ptr = g;
+        b->cap = cap;
+    }
+    memcpy(b->ptr + b->len, p, take);
+    b->len += take;
+    b->ptr[b->len] = '\0';
+    return take == n;
+}
+
 typedef struct http_xfer {
-    ls_buf body;
+    body_buf body;
     ls_value headers; /* map: lower-case name -> value (repeats joined by ", ") */
     size_t header_bytes;
     bool truncated;
-    const volatile sig_atomic_t *cancel;
+    const ls_call *call; /* for its cancel flag */
 } http_xfer;
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     http_xfer *x = ud;
     size_t n = size * nmemb;
-    if (ls_buf_add(&x->body, ptr, n) != 0) {
+    if (!body_add(&x->body, ptr, n)) {
         x->truncated = true;
         return 0; /* stop: we keep no more than the cap */
     }
@@ -184,7 +203,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     http_xfer *x = ud;
-    return x->cancel != NULL && *x->cancel != 0;
+    return ls_call_cancelled(x->call);
 }
 
 /* ---- the action ------------------------------------------------------------- */
@@ -204,12 +223,11 @@ static bool looks_json(ls_value headers, const char *body, size_t len)
 /* "METHOD URL" redacted, for messages; malloc'd. */
 static char *shown_target(const char *method, const char *url)
 {
-    char *ru = ls_redact(url, strlen(url), NULL);
-    ls_buf b;
-    ls_buf_init(&b, LS_BUF_UNLIMITED);
-    ls_buf_printf(&b, "%s %s", method, ru ? ru : "***");
+    char *ru = ls_plugin_redact(url, strlen(url)), *out = NULL;
+    if (asprintf(&out, "%s %s", method, ru ? ru : "***") < 0)
+        out = NULL;
     free(ru);
-    return ls_buf_steal(&b);
+    return out;
 }
 
 static void http_error(ls_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -220,15 +238,14 @@ static void http_error(ls_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char *red = ls_redact(msg, strlen(msg), NULL);
-    ls_loc none = {0};
-    ls_error_set(err, none, "http.request: %s", red ? red : "***");
-    free(red);
+    ls_plugin_error(err, "http.request: %s", msg); /* redacted there */
 }
 
-static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN("http");
+
+LS_PLUGIN_ACTION(http_request)
 {
-    ls_value in = call->inputs;
+    ls_value in = ls_call_inputs(call);
     char why[512];
     *result = ls_map_new();
     ls_map_set(result, "status", ls_int(0));
@@ -272,11 +289,11 @@ static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
     char *json_body = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     http_xfer x;
-    ls_buf_init(&x.body, HTTP_BODY_MAX);
+    memset(&x.body, 0, sizeof x.body);
     x.headers = ls_map_new();
     x.header_bytes = 0;
     x.truncated = false;
-    x.cancel = call->cancel;
+    x.call = call;
     ls_act_status st = LS_ACT_FAILED;
     bool has_ctype = false;
     if (h == NULL) {
@@ -348,7 +365,7 @@ static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
     ls_value ca = ls_map_get(in, "ca_file");
     if (ca.kind == LS_STRING && ls_str_len(ca) > 0)
         curl_easy_setopt(h, CURLOPT_CAINFO, ls_str_ptr(ca));
-    if (call->deadline_ms > 0) {
+    if (ls_call_deadline_ms(call) > 0) {
         int64_t left = ls_call_remaining_ms(call);
         if (left <= 0) {
             http_error(err, "%s: timed out before it started", target);
@@ -370,7 +387,7 @@ static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
         rc = CURLE_OK; /* we stopped reading at the cap */
     if (rc != CURLE_OK) {
         const char *what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-        if (rc == CURLE_ABORTED_BY_CALLBACK && call->cancel != NULL && *call->cancel) {
+        if (rc == CURLE_ABORTED_BY_CALLBACK && ls_call_cancelled(call)) {
             http_error(err, "%s: cancelled", target);
             st = LS_ACT_CANCELLED;
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -383,11 +400,11 @@ static ls_act_status act_request(ls_call *call, ls_value *result, ls_error *err)
         goto out;
     }
     ls_map_set(result, "headers", ls_value_copy(x.headers));
-    ls_map_set(result, "body", ls_string_n(ls_buf_str(&x.body), x.body.len));
+    ls_map_set(result, "body", ls_string_n((x.body.ptr ? x.body.ptr : ""), x.body.len));
     ls_value parsed = ls_null();
-    if (!x.truncated && x.body.len > 0 && looks_json(x.headers, ls_buf_str(&x.body), x.body.len)) {
+    if (!x.truncated && x.body.len > 0 && looks_json(x.headers, (x.body.ptr ? x.body.ptr : ""), x.body.len)) {
         char jerr[128];
-        if (!ls_value_from_json(ls_buf_str(&x.body), x.body.len, &parsed, jerr, sizeof jerr))
+        if (!ls_value_from_json((x.body.ptr ? x.body.ptr : ""), x.body.len, &parsed, jerr, sizeof jerr))
             parsed = ls_null();
     }
     ls_map_set(result, "json", parsed);
@@ -430,16 +447,9 @@ out:
         curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     free(json_body);
-    ls_buf_free(&x.body);
+    free(x.body.ptr);
     ls_value_free(x.headers);
     free(url);
     free(target);
     return st;
 }
-
-static const ls_plugin_action http_actions[] = {
-    {"http.request", act_request},
-    {NULL, NULL},
-};
-
-LS_PLUGIN_EXPORT const ls_plugin lockstep_plugin = {LS_PLUGIN_ABI, LOCKSTEP_VERSION, "http", http_actions};

@@ -8,7 +8,7 @@
  * timeout bounds server selection, connecting and socket reads (set in the
  * client's URI, so the cache key holds the timeout too) and each command
  * (maxTimeMS = time left).  Every URI shown anywhere goes through
- * ls_redact, which masks the password of `scheme://user:pass@host`; so do
+ * the engine's redaction (ls_plugin_redact), which masks the password of `scheme://user:pass@host`; so do
  * the driver's own log lines.
  */
 #include "mongo_int.h"
@@ -19,8 +19,6 @@
 #include <string.h>
 
 #include "bson_conv.h"
-#include "plugin.h"
-#include "secret.h"
 
 static bool mongo_ready;
 
@@ -30,7 +28,7 @@ static void mongo_log(mongoc_log_level_t level, const char *domain, const char *
     (void)ud;
     if (level > MONGOC_LOG_LEVEL_WARNING || message == NULL)
         return;
-    char *red = ls_redact(message, strlen(message), NULL);
+    char *red = ls_plugin_redact(message, strlen(message));
     fprintf(stderr, "lockstep: %s: %s\n", domain ? domain : "mongoc", red ? red : "***");
     free(red);
 }
@@ -54,20 +52,17 @@ void ls_mongo_error(ls_error *err, const char *who, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char *red = ls_redact(msg, strlen(msg), NULL);
-    ls_loc none = {0};
-    ls_error_set(err, none, "%s: %s", who, red ? red : "***");
-    free(red);
+    ls_plugin_error(err, "%s: %s", who, msg); /* redacted there */
 }
 
 bool ls_mongo_cancelled(ls_call *call)
 {
-    return call->cancel != NULL && *call->cancel != 0;
+    return ls_call_cancelled(call);
 }
 
 const char *ls_mongo_input_str(ls_call *call, const char *name)
 {
-    ls_value v = ls_map_get(call->inputs, name);
+    ls_value v = ls_call_input(call, name);
     if (v.kind != LS_STRING)
         return NULL;
     return ls_str_ptr(v);
@@ -75,7 +70,7 @@ const char *ls_mongo_input_str(ls_call *call, const char *name)
 
 void ls_mongo_opts_deadline(ls_call *call, bson_t *opts)
 {
-    if (call->deadline_ms <= 0)
+    if (ls_call_deadline_ms(call) <= 0)
         return;
     int64_t left = ls_call_remaining_ms(call);
     BSON_APPEND_INT64(opts, "maxTimeMS", left > 0 ? left : 1);
@@ -85,11 +80,11 @@ ls_act_status ls_mongo_fail_status(ls_call *call, const bson_error_t *e)
 {
     if (ls_mongo_cancelled(call))
         return LS_ACT_CANCELLED;
-    if (call->deadline_ms > 0) {
+    if (ls_call_deadline_ms(call) > 0) {
         /* The driver's own timeouts are capped at the state's, so a failure
          * within a few ms of the deadline, or one the driver calls a
          * timeout, is the state's timeout firing. */
-        int64_t slack = call->timeout_ms / 20 > 50 ? call->timeout_ms / 20 : 50;
+        int64_t slack = ls_call_timeout_ms(call) / 20 > 50 ? ls_call_timeout_ms(call) / 20 : 50;
         if (ls_call_remaining_ms(call) <= slack)
             return LS_ACT_TIMED_OUT;
         if (e != NULL && (strstr(e->message, "timed out") != NULL || strstr(e->message, "expired") != NULL))
@@ -121,7 +116,7 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
         ls_mongo_error(err, who, "no uri given (set `uri`, or defaults.with.mongo.uri)");
         return NULL;
     }
-    *shown_uri = ls_redact(uri_s, strlen(uri_s), NULL);
+    *shown_uri = ls_plugin_redact(uri_s, strlen(uri_s));
     if (*shown_uri == NULL) {
         ls_mongo_error(err, who, "out of memory");
         return NULL;
@@ -129,7 +124,7 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
     mongo_init_once();
 
     char key[64];
-    snprintf(key, sizeof key, "mongo|%lld|", (long long)call->timeout_ms);
+    snprintf(key, sizeof key, "mongo|%lld|", (long long)ls_call_timeout_ms(call));
     size_t klen = strlen(key), ulen = strlen(uri_s);
     char *fullkey = malloc(klen + ulen + 1);
     if (fullkey == NULL) {
@@ -151,10 +146,10 @@ mongoc_client_t *ls_mongo_client(ls_call *call, const char *who, char **shown_ur
         free(fullkey);
         return NULL;
     }
-    if (call->timeout_ms > 0 && call->timeout_ms < INT32_MAX) {
-        cap_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000, call->timeout_ms);
-        cap_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, 10000, call->timeout_ms);
-        cap_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS, 300000, call->timeout_ms);
+    if (ls_call_timeout_ms(call) > 0 && ls_call_timeout_ms(call) < INT32_MAX) {
+        cap_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000, ls_call_timeout_ms(call));
+        cap_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, 10000, ls_call_timeout_ms(call));
+        cap_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS, 300000, ls_call_timeout_ms(call));
     }
     client = mongoc_client_new_from_uri_with_error(uri, &be);
     mongoc_uri_destroy(uri);
@@ -188,7 +183,7 @@ static bool reply_value(const bson_t *doc, ls_value *out, const char *who, ls_er
 static bool input_doc(ls_call *call, const char *who, const char *name, bson_t *doc, ls_error *err)
 {
     char eb[256];
-    ls_value v = ls_map_get(call->inputs, name);
+    ls_value v = ls_call_input(call, name);
     if (!ls_is_null(v) && v.kind != LS_MAP) {
         ls_mongo_error(err, who, "%s must be a map, not %s", name, ls_kind_name((ls_kind)v.kind));
         return false;
@@ -202,7 +197,7 @@ static bool input_doc(ls_call *call, const char *who, const char *name, bson_t *
 
 /* ---- mongo.ping ------------------------------------------------------- */
 
-static ls_act_status act_ping(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_ping)
 {
     const char *who = "mongo.ping";
     char *shown = NULL;
@@ -262,7 +257,7 @@ static mongoc_collection_t *input_collection(ls_call *call, mongoc_client_t *cli
     return mongoc_client_get_collection(client, *dbname, *collname);
 }
 
-static ls_act_status act_find_one(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_find_one)
 {
     const char *who = "mongo.find_one";
     const char *dbn, *colln;
@@ -312,7 +307,7 @@ out:
     return st;
 }
 
-static ls_act_status act_count(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_count)
 {
     const char *who = "mongo.count";
     const char *dbn, *colln;
@@ -349,7 +344,7 @@ out:
 
 /* ---- mongo.command ------------------------------------------------------ */
 
-static ls_act_status act_command(ls_call *call, ls_value *result, ls_error *err)
+LS_PLUGIN_ACTION(mongo_command)
 {
     const char *who = "mongo.command";
     char *shown = NULL;
@@ -394,15 +389,4 @@ out:
     return st;
 }
 
-static const ls_plugin_action mongo_actions[] = {
-    {"mongo.command", act_command},
-    {"mongo.count", act_count},
-    {"mongo.dump", ls_mongo_dump},
-    {"mongo.find_one", act_find_one},
-    {"mongo.ping", act_ping},
-    {"mongo.restore", ls_mongo_restore},
-    {"mongo.verify_backup", ls_mongo_verify_backup},
-    {NULL, NULL},
-};
-
-LS_PLUGIN_EXPORT const ls_plugin lockstep_plugin = {LS_PLUGIN_ABI, LOCKSTEP_VERSION, "mongo", mongo_actions};
+LS_PLUGIN("mongo");

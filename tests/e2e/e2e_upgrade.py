@@ -8,22 +8,29 @@ Cases (each in a fresh simulated world and database):
   dry_run          --dry-run walks to done and changes nothing: same
                    deployment, same data, no pod, no backup
   happy            success: image v2.5.0, rollout not paused, schema 12,
-                   the pre-upgrade backup on disk decodes to the data as it
-                   was (schema 11) and restores whole into a scratch database
+                   the pre-upgrade backup on disk (a gzip mongodump archive,
+                   read by an independent parser, CRCs checked) holds the
+                   data as it was (schema 11) and restores whole into a
+                   scratch database
   migration_half   the migration moves the schema to 12 and then fails:
                    rolled back, image unchanged, database restored to exactly
                    its pre-upgrade content (schema 11)
-  migration_fail   the migration fails before touching the schema:
-                   rolled back WITHOUT a restore, image unchanged, schema 11
+  migration_fail   the migration fails before touching anything: rolled
+                   back, restored all the same (a started migration may have
+                   changed data), image unchanged, database as before
+  migration_dirty  the migration renames a field, adds a collection and
+                   deletes a document, then fails BEFORE bumping
+                   schema_version: rolled back with the database equal to
+                   the pre-upgrade one, no leftover collection
   log_errors       MongoServerError in the new pods' logs until a second
                    migration: the playbook migrates once more and succeeds
 """
-import glob
 import gzip
 import json
 import os
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -117,13 +124,49 @@ class World:
                        capture_output=True, timeout=300)
 
 
-def read_dump(folder):
-    """{collection: [documents]} decoded from mongo.dump's .bson.gz files."""
-    out = {}
-    for f in sorted(glob.glob(os.path.join(folder, "*.bson.gz")) + glob.glob(os.path.join(folder, "*.bson"))):
-        name = os.path.basename(f).split(".bson")[0]
-        data = gzip.open(f).read() if f.endswith(".gz") else open(f, "rb").read()
-        out[name] = bson.decode_all(data)
+def crc64(data, crc):
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xC96C5795D7870F42 if crc & 1 else crc >> 1
+    return crc
+
+
+def read_archive(path):
+    """{collection: [documents]} of a gzip mongodump archive, read from the
+    format's description (magic, prelude, namespace blocks, CRC-64 per
+    collection); raises when anything does not hold."""
+    raw = gzip.decompress(open(path, "rb").read())
+    assert struct.unpack("<I", raw[:4])[0] == 0x8199E26D, "magic"
+    pos = 4
+
+    def nxt():
+        nonlocal pos
+        n = struct.unpack("<I", raw[pos:pos + 4])[0]
+        if n == 0xFFFFFFFF:
+            pos += 4
+            return None
+        pos += n
+        return raw[pos - n:pos]
+
+    bson.decode(nxt())
+    names = []
+    while (d := nxt()) is not None:
+        names.append(bson.decode(d)["collection"])
+    out, crcs, ended = {n: [] for n in names}, {}, set()
+    while pos < len(raw):
+        h = bson.decode(nxt())
+        c = h["collection"]
+        if h["EOF"]:
+            assert nxt() is None
+            want = crcs.get(c, 0xFFFFFFFFFFFFFFFF) ^ 0xFFFFFFFFFFFFFFFF
+            assert struct.pack("<q", h["CRC"]) == struct.pack("<Q", want), "CRC of " + c
+            ended.add(c)
+            continue
+        while (d := nxt()) is not None:
+            out[c].append(bson.decode(d))
+            crcs[c] = crc64(d, crcs.get(c, 0xFFFFFFFFFFFFFFFF))
+    assert ended == set(names), "every collection ends"
     return out
 
 
@@ -155,9 +198,9 @@ def case_happy(work):
         check(path.index("k8s_migrate") < path.index("verify_schema") < path.index("k8s_set_image"),
               "migrations and the schema check come before set image")
         # The backup: on disk, holding the data as it was, restorable whole.
-        folder = os.path.join(w.backups, f"pre-upgrade-{run_id}", w.db_name)
-        if check(os.path.isdir(folder), f"backup folder {folder} exists"):
-            dump = read_dump(folder)
+        archive = os.path.join(w.backups, f"pre-upgrade-{run_id}.archive.gz")
+        if check(os.path.isfile(archive), f"backup archive {archive} exists"):
+            dump = read_archive(archive)
             check(sorted(dump) == sorted(before), f"backup holds every collection ({sorted(dump)})")
             for name, docs in dump.items():
                 check(sorted(bson.encode(d) for d in docs) == before.get(name),
@@ -216,19 +259,44 @@ def case_migration_half(work):
 
 
 def case_migration_fail(work):
-    print("migration_fail: the migration fails before touching the schema")
+    print("migration_fail: the migration fails before touching anything")
     w = World("fail", work)
     try:
+        before = w.snapshot()
         w.ctl("fault", "migration=fail")
         p, path, _ = w.run()
         report(p, path)
         check(p.returncode == 1, f"exit 1 (got {p.returncode})")
         check(path[-1:] == ["rolled_back"], "ends in rolled_back")
-        check("rb_read_schema" in path and "rb_restore" not in path, "no restore: the schema never changed")
+        check("rb_restore" in path, "restored: a migration started, whatever the schema says")
         dep = w.deployment()
         check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0", "image still v2.4.0")
         check(dep["paused"] is False, "the deployment is not left paused")
         check(w.schema() == 11, f"schema_version still 11 (got {w.schema()})")
+        check(w.snapshot() == before, "the database holds exactly its pre-upgrade content")
+    finally:
+        w.close()
+
+
+def case_migration_dirty(work):
+    print("migration_dirty: the migration changes documents, then fails before bumping the schema")
+    w = World("dirty", work)
+    try:
+        before = w.snapshot()
+        check("campaign_moderation" not in before and before.get("campaigns"), "campaigns, no moderation yet")
+        w.ctl("fault", "migration=dirty")
+        p, path, _ = w.run()
+        report(p, path)
+        check(p.returncode == 1, f"exit 1 (got {p.returncode})")
+        check(path[-1:] == ["rolled_back"], "ends in rolled_back")
+        check("rb_restore" in path, "the backup was restored although schema_version never moved")
+        check(w.schema() == 11, f"schema_version 11 (got {w.schema()})")
+        after = w.snapshot()
+        check("campaign_moderation" not in after, "no leftover collection from the migration")
+        check(after == before, "the database equals the pre-upgrade one (field names, documents, collections)")
+        dep = w.deployment()
+        check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0", "image still v2.4.0")
+        check(dep["paused"] is False, "the deployment is not left paused")
     finally:
         w.close()
 
@@ -276,8 +344,8 @@ def case_compose(work):
 def main():
     work = tempfile.mkdtemp(prefix="lockstep-e2e.")
     try:
-        for case in (case_dry_run, case_happy, case_migration_half, case_migration_fail, case_log_errors,
-                     case_compose):
+        for case in (case_dry_run, case_happy, case_migration_half, case_migration_fail, case_migration_dirty,
+                     case_log_errors, case_compose):
             case(work)
     finally:
         if not failures:

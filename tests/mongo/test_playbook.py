@@ -152,7 +152,7 @@ def t_servers_playbook():
           sorted(client[DB].users.find(), key=lambda d: d["i"]), "plain dump decodes to the live documents")
     gz = gzip.open(os.path.join(backups, "gz", DB, "users.bson.gz")).read()
     check(gz == raw, "gzip dump holds the same bytes")
-    meta = json.load(open(os.path.join(backups, "gz", DB, "users.metadata.json")))
+    meta = json.load(gzip.open(os.path.join(backups, "gz", DB, "users.metadata.json.gz")))
     check(sorted(ix["name"] for ix in meta["indexes"]) == ["_id_", "name_1"], "metadata indexes")
     check(sorted(ix["name"] for ix in client[target].users.list_indexes()) == ["_id_", "name_1"],
           "indexes restored")

@@ -15,3 +15,16 @@ lockstep_c_test(mongo_bson_conv SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bson_conv
   ${PROJECT_SOURCE_DIR}/engine/plugins/bson_conv.c ARGS ${CMAKE_CURRENT_LIST_DIR}/bson.cases)
 target_include_directories(mongo_bson_conv PRIVATE ${PROJECT_SOURCE_DIR}/engine/plugins)
 target_link_libraries(mongo_bson_conv PRIVATE PkgConfig::BSON)
+# mongodump's four backup forms (issue 11): lockstep's archives checked by an
+# independent reader, round trips, exact, damaged and hostile backups, and
+# the mongo-tools test data (written by the real mongodump), read where it
+# lives: beside the checkout in CI, else the shared copy on a work machine.
+set(LOCKSTEP_MONGO_FIXTURES "${CMAKE_SOURCE_DIR}/../shared/fixtures/mongo-tools" CACHE PATH
+  "mongo-tools test data (mongodump/bsondump output)")
+if(NOT EXISTS "${LOCKSTEP_MONGO_FIXTURES}" AND EXISTS "/work/shared/fixtures/mongo-tools")
+  set(LOCKSTEP_MONGO_FIXTURES "/work/shared/fixtures/mongo-tools")
+endif()
+lockstep_py_test(mongo_backup_formats ${CMAKE_CURRENT_LIST_DIR}/test_backup_formats.py
+  $<TARGET_FILE:act_driver> ${LOCKSTEP_MONGO_FIXTURES})
+# mongo.restore with drop is idempotent for the runner (idempotent_fn).
+lockstep_c_test(mongo_restore_idempotent SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_restore_idempotent.c)

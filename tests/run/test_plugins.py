@@ -68,6 +68,15 @@ def main():
         eq(rc, 2, "run with a wrong plugin")
         check("is not the http plugin" in err, f"message says the plugin is wrong: {err!r}")
 
+        # A plugin of this build that lacks the code of one of its rows: the
+        # engine binds every row when it loads a plugin, and refuses it.
+        shutil.copy2(os.environ["LOCKSTEP_TEST_INCOMPLETE_PLUGIN"], c.path("bare/lockstep-http.so"))
+        runs_before = c.runs()
+        rc, _, err = lockstep_at(c, bare, "run", c.pb, "--yes")
+        eq(rc, 2, "run with an incomplete plugin")
+        check("has no code for http.request" in err, f"message names the missing action: {err!r}")
+        eq(c.runs(), runs_before, "no run directory when a plugin is incomplete")
+
         # The installed layout: PREFIX/bin/lockstep, PREFIX/lib/lockstep/*.so.
         inst = copy_exe(c, "prefix/bin/lockstep")
         os.makedirs(c.path("prefix/lib/lockstep"))

@@ -87,12 +87,17 @@ for gate in ("k8s_set_image", "k8s_resume", "compose_up"):
         problems.append(f"{gate} is reachable without passing verify_schema")
 if not {"k8s_set_image", "compose_up"} <= reachable(doc["start"], set()):
     problems.append("k8s_set_image/compose_up are not reachable at all")
-# Restore only when migrations ran and the schema changed.
+# Restore whenever a migration started (a migration that fails before it
+# bumps schema_version may still have changed documents), and check the
+# undone rollout / restarted stack only after the restore route.
 preds = {t: [(n, lab) for n, st in states.items() for t2, lab in edges(n, st) if t2 == t] for t in states}
-if preds["rb_restore"] != [("rb_read_schema", "guards.schema_changed")]:
-    problems.append(f"rb_restore is entered otherwise than on schema_changed: {preds['rb_restore']}")
-if preds["rb_read_schema"] != [("rb_restore_route", "guards.migrations_ran")]:
-    problems.append(f"rb_read_schema is entered otherwise than on migrations_ran: {preds['rb_read_schema']}")
+if preds["rb_restore"] != [("rb_restore_route", "guards.migrations_ran")]:
+    problems.append(f"rb_restore is entered otherwise than on migrations_ran: {preds['rb_restore']}")
+for check in ("rb_k8s_status", "rb_compose_check"):
+    if [n for n, _ in preds[check]] != ["rb_check_route"]:
+        problems.append(f"{check} is entered otherwise than after the restore route: {preds[check]}")
+if states["rb_restore"]["with"].get("exact") is not True:
+    problems.append("rb_restore does not restore exactly (collections a migration created would stay)")
 # Every state says which line of the page it implements; every mutating one
 # can be rehearsed (a dry_run result).
 MUTATING = {"mongo.dump", "mongo.restore", "kubectl.set_image", "kubectl.run", "docker.pull", "docker.run"}

@@ -204,6 +204,21 @@ class Sim:
             err.write(f"Migration {current + 1} failed: MongoServerError: E11000 duplicate key error "
                       f"collection: campaigns index: slug_1 (nothing was changed)\n")
             return 1
+        if mode == "dirty":
+            # Changes documents, then fails BEFORE it bumps schema_version:
+            # the schema still reads `current`, the data does not.
+            db = self.db()
+            renamed = db.campaigns.update_many({"status": {"$exists": True}},
+                                               {"$rename": {"status": "moderationState"}}).modified_count
+            db.campaign_moderation.insert_one({"_id": "migration-%d" % (current + 1), "state": "started"})
+            gone = db.campaigns.find_one({}, sort=[("_id", 1)])
+            if gone is not None:
+                db.campaigns.delete_one({"_id": gone["_id"]})
+            out.write(f"migration {current + 1}: renamed status -> moderationState in {renamed} campaigns, "
+                      f"created campaign_moderation, removed 1 campaign\n")
+            err.write(f"Migration {current + 1} failed: MongoServerError: document failed validation "
+                      f"(schema_version is still {current})\n")
+            return 1
         if mode == "half":
             step = current + 1 if target - current >= 2 else target
             self.set_schema_version(step)
