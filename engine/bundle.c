@@ -20,6 +20,7 @@
 
 #include <lockstep/value.h>
 #include "bundle.h"
+#include "file.h"
 #include "bundle_int.h"
 #include "diag.h"
 #include "plugin.h"
@@ -74,11 +75,14 @@ bool ls_bundle_is(const char *path)
     size_t n = strlen(path);
     if ((n > 7 && strcmp(path + n - 7, ".tar.gz") == 0) || (n > 4 && strcmp(path + n - 4, ".tgz") == 0))
         return true;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Never wait on a FIFO or read a device: only a regular file can be a
+     * bundle (the reader refuses the rest with its own message, file.h). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return false;
+    struct stat sb;
     unsigned char m[2] = {0, 0};
-    ssize_t r = read(fd, m, 2);
+    ssize_t r = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? read(fd, m, 2) : -1;
     close(fd);
     return r == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
@@ -174,34 +178,11 @@ static const char *yaml_trust(const char *text, size_t len, const char *name, ls
     return t && t->kind == LS_Y_SCALAR && t->len ? t->str : NULL;
 }
 
+/* A values file, as every input file is read (file.h): never a FIFO. */
 static char *read_small(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    if (!b)
-        abort();
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= (16u << 20))
-                break;
-            cap *= 2;
-            char *nb = realloc(b, cap);
-            if (!nb)
-                abort();
-            b = nb;
-        }
-        size_t r = fread(b + n, 1, cap - n - 1, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    fclose(f);
-    b[n] = '\0';
-    *len = n;
-    return b;
+    char *text = NULL, why[256];
+    return ls_file_read(path, 16u << 20, &text, len, why, sizeof why) == 0 ? text : NULL;
 }
 
 /* Which key must have signed the bundle: --trust, else the first `trust:`
