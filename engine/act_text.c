@@ -130,8 +130,10 @@ static int prepare_scan(const ls_tmpl *with, ls_loc loc, ls_diags *d, void **pre
         s->code[s->n] = c;
         s->src[s->n] = strdup(ls_str_ptr(p));
         s->n++;
-        if (s->src[s->n - 1] == NULL)
+        if (s->src[s->n - 1] == NULL) {
+            ls_diag_error(d, ploc, "log.scan: out of memory");
             rc = -1;
+        }
     }
     if (rc != 0) {
         scan_prep_free(s);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "diag.h"
@@ -309,4 +310,22 @@ const char *ls_error_format(const ls_error *e, char *buf, size_t buflen)
         snprintf(buf, buflen, "%s", msg);
     free(r);
     return buf;
+}
+
+int ls_oom_exit_code = 2;
+
+_Noreturn void ls_oom(void)
+{
+    static const char msg[] = "lockstep: out of memory\n";
+    fflush(stdout);
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(ls_oom_exit_code);
+}
+
+void *ls_oom_check(void *p)
+{
+    if (p == NULL)
+        ls_oom();
+    return p;
 }

@@ -39,6 +39,13 @@
  *     never re-serialises, so any changed byte, a removed, inserted or
  *     reordered line breaks the chain at that line.
  *
+ * I/O ERRORS -- a failed write or fsync (ENOSPC, EIO) cuts the journal
+ * back to its length at the last successful fsync (a torn line, or lines
+ * whose fsync failed, were never acted on) and the journal takes no more
+ * lines in this process: the runner halts and the run resumes from what
+ * was durable.  After a failed fsync nothing is retried, since Linux
+ * reports such an error once and a second fsync would lie.
+ *
  * Files are created 0600 with O_EXCL and directories 0700; the run
  * directory is fsynced after its files are created.  The directory also
  * holds `playbook.yaml` (a copy of the playbook's bytes) and `params.json`
@@ -66,6 +73,9 @@ typedef struct ls_journal {
     bool group;           /* group commit: fsync only in ls_journal_sync */
     bool dirty;           /* written since the last fsync */
     bool dirs_dirty;      /* the run directory's entries are not durable yet */
+    int64_t len;          /* bytes in journal.jsonl, as written */
+    int64_t synced_len;   /* of which fsynced */
+    bool failed;          /* an I/O error: cut back to synced_len, takes no more lines */
 } ls_journal;
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */

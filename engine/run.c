@@ -845,7 +845,11 @@ static int start_journal(ls_runner *r, ls_error *err)
     size_t plen = 0;
     char *pj = ls_value_to_json(pv, &plen);
     ls_value_free(pv);
-    int rc = pj ? ls_journal_write_file(&r->j, "params.json", pj, plen, err) : -1;
+    if (pj == NULL) {
+        ls_error_set(err, noloc, "out of memory");
+        return -1;
+    }
+    int rc = ls_journal_write_file(&r->j, "params.json", pj, plen, err);
     free(pj);
     if (rc != 0)
         return -1;
@@ -865,7 +869,10 @@ static int start_journal(ls_runner *r, ls_error *err)
     ls_map_set(&f, "dry_run", ls_bool(r->dry_run));
     ls_map_set(&f, "user", ls_string(ls_out_user()));
     ls_map_set(&f, "host", ls_string(host));
-    return ls_run_emit(r, "run_started", f);
+    if (ls_run_emit(r, "run_started", f) != 0)
+        return -1;
+    ls_oom_exit_code = LS_EXIT_HALTED; /* diag.h: from now on a run to resume */
+    return 0;
 }
 
 /* One run per (playbook, env) per state dir.  0, LS_EXIT_LOCKED (said
@@ -926,6 +933,7 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         return LS_EXIT_USAGE;
     r->j.dry_run = r->dry_run;
     r->journaling = true;
+    ls_oom_exit_code = LS_EXIT_HALTED; /* diag.h */
     r->j.group = true;
     *cur = r->rp.state;
     for (size_t i = 0; i < r->opts->nassume; i++) {

@@ -6,6 +6,7 @@
  * `***`.  With no secrets and no "://" in the text (found with memmem,
  * which is fast on long texts) it is a plain copy.
  */
+#include "diag.h"
 #include "secret.h"
 
 #include <stdbool.h>
@@ -36,13 +37,13 @@ void ls_secret_add(const char *s, size_t len)
         size_t ncap = capsecrets ? capsecrets * 2 : 8;
         secret *n = realloc(secrets, ncap * sizeof *n);
         if (n == NULL)
-            abort(); /* losing a secret would leak it: fail loudly */
+            ls_oom(); /* losing a secret would leak it: fail loudly */
         secrets = n;
         capsecrets = ncap;
     }
     char *copy = malloc(len + 1);
     if (copy == NULL)
-        abort();
+        ls_oom();
     memcpy(copy, s, len);
     copy[len] = '\0';
     /* insert keeping the list longest first */
