@@ -109,59 +109,43 @@ static bool uri_password(const char *text, size_t len, size_t sep, size_t *ps, s
     return true;
 }
 
-static void mark(uint8_t **mask, size_t len, size_t from, size_t to, bool *oom)
+/* Out of memory ends the process (ls_oom): a redactor that cannot tell
+ * what to hide must neither show the text nor pass off "***" for it. */
+static void mark(uint8_t **mask, size_t len, size_t from, size_t to)
 {
-    if (*mask == NULL) {
-        *mask = calloc(len ? len : 1, 1);
-        if (*mask == NULL) {
-            *oom = true;
-            return;
-        }
-    }
+    if (*mask == NULL)
+        *mask = ls_oom_check(calloc(len ? len : 1, 1));
     memset(*mask + from, 1, to - from);
 }
 
 char *ls_redact(const char *text, size_t len, size_t *len_out)
 {
     uint8_t *mask = NULL;
-    bool oom = false;
 
     if (text == NULL)
         len = 0;
     if (nsecrets > 0) {
-        for (size_t i = 0; i < len && !oom; i++) {
+        for (size_t i = 0; i < len; i++) {
             if (!first_byte[(unsigned char)text[i]])
                 continue;
             for (size_t k = 0; k < nsecrets; k++) {
                 const secret *s = &secrets[k];
                 if (s->len <= len - i && text[i] == s->s[0] && memcmp(text + i, s->s, s->len) == 0)
-                    mark(&mask, len, i, i + s->len, &oom);
+                    mark(&mask, len, i, i + s->len);
             }
         }
     }
-    for (const char *p = len ? memmem(text, len, "://", 3) : NULL; p != NULL && !oom;) {
+    for (const char *p = len ? memmem(text, len, "://", 3) : NULL; p != NULL;) {
         size_t at = (size_t)(p - text);
         size_t ps, pe;
         if (uri_password(text, len, at, &ps, &pe))
-            mark(&mask, len, ps, pe, &oom);
+            mark(&mask, len, ps, pe);
         at += 3;
         p = at < len ? memmem(text + at, len - at, "://", 3) : NULL;
     }
 
-    if (oom) {
-        /* Cannot tell what to hide: hide everything rather than leak. */
-        free(mask);
-        char *r = malloc(sizeof MASK);
-        if (r != NULL)
-            memcpy(r, MASK, sizeof MASK);
-        if (len_out)
-            *len_out = r ? sizeof MASK - 1 : 0;
-        return r;
-    }
     if (mask == NULL) {
-        char *r = malloc(len + 1);
-        if (r == NULL)
-            return NULL;
+        char *r = ls_oom_check(malloc(len + 1));
         if (len)
             memcpy(r, text, len);
         r[len] = '\0';
@@ -174,11 +158,7 @@ char *ls_redact(const char *text, size_t len, size_t *len_out)
     size_t outcap = 0;
     for (size_t i = 0; i < len; i++)
         outcap += (mask[i] && (i == 0 || !mask[i - 1])) ? sizeof MASK - 1 : (mask[i] ? 0 : 1);
-    char *r = malloc(outcap + 1);
-    if (r == NULL) {
-        free(mask);
-        return NULL;
-    }
+    char *r = ls_oom_check(malloc(outcap + 1));
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (!mask[i])

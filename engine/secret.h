@@ -14,7 +14,8 @@
 void ls_secret_add(const char *s, size_t len); /* empty strings are ignored */
 void ls_secret_clear(void);
 size_t ls_secret_count(void);
-/* malloc'd redacted copy of text[0..len). */
+/* malloc'd redacted copy of text[0..len) (never NULL: out of memory ends
+ * the process, diag.h). */
 char *ls_redact(const char *text, size_t len, size_t *len_out);
 /* A redacted deep copy (new reference). */
 ls_value ls_redact_value(ls_value v);
