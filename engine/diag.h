@@ -83,7 +83,8 @@ const char *ls_error_format(const ls_error *e, char *buf, size_t buflen);
  * once with ls_oom_exit_code, without unwinding.  That code is
  * LS_EXIT_USAGE (2: nothing ran) until a run has its journal, and
  * LS_EXIT_HALTED (3) from then on: every journal line is written before
- * the engine acts on it, so the run resumes like an interrupted one.
+ * the engine acts on it, so the run resumes like an interrupted one.  Once
+ * run_finished is in the journal it is the run's own exit code (0 or 1).
  * tests/fault/ fails each allocation in turn to prove both paths. */
 extern int ls_oom_exit_code;
 _Noreturn void ls_oom(void);

@@ -744,7 +744,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     if (error != NULL)
         ls_map_set(&f, "error", ls_string(error));
-    ls_run_emit(r, "run_finished", f);
+    if (ls_run_emit(r, "run_finished", f) == 0) /* diag.h: the run's end is on record */
+        ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
     if (error != NULL)
@@ -991,9 +992,9 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     struct sigaction sa, old_int, old_term, old_hup, old_pipe;
     bool handlers = false;
     if (r.visits == NULL || r.simulated == NULL || r.approved == NULL || (pb->nguards && gx == NULL)) {
-        snprintf(report->error, sizeof report->error, "out of memory");
+        ls_error_set(&err, noloc, "out of memory");
         code = LS_EXIT_USAGE;
-        goto out;
+        goto fail;
     }
     if (!r.fake && load_plugins(pb, &err) != 0) {
         code = LS_EXIT_USAGE; /* nothing ran */

@@ -359,9 +359,27 @@ static void small_settle(small *s, const char *what, long n, int rc, bool may_fa
     if (!exited(&o, 0))
         fail(&o, "%s %ld: the journal does not verify after the fault", what, n);
     outcome_free(&o);
+    if (rc == 1) {
+        /* the failure was the action's (it could not start) and the run
+         * took its failure path: finished, on record */
+        small_counts(s, counts);
+        for (int i = 0; i < NSMALL; i++)
+            if (counts[i] > 1)
+                fail(NULL, "%s %ld: an action ran twice", what, n);
+        return;
+    }
     char *resume[] = {(char[]){"resume"}, id, (char[]){"--state-dir"}, s->sd, NULL};
     run_child(resume, &none, &o);
     bool failed_terminal = false;
+    if (rc == 0 && exited(&o, 2) && strstr(o.err, "already finished") != NULL) {
+        /* the run finished, journal and all: nothing to resume */
+        outcome_free(&o);
+        small_counts(s, counts);
+        for (int i = 0; i < NSMALL; i++)
+            if (counts[i] != 1)
+                fail(NULL, "%s %ld: an action ran twice or never", what, n);
+        return;
+    }
     for (int round = 0; round < 2 && exited(&o, 3); round++) {
         /* an action of unknown outcome: settle it from the log */
         const char *a = strstr(o.out, "--assume ");
@@ -444,9 +462,7 @@ static int loop_alloc_run(char *playbook, long stride)
             fail(&o, "run with allocation %ld failing: not a clean exit", n);
         else if (rc != 0 && !oom)
             fail(&o, "run with allocation %ld failing: an error that does not say out of memory", n);
-        else if (rc == 0 || rc == 3)
-            small_settle(&s, "run with allocation failing", n, rc, true);
-        else if (rc == 2)
+        else
             small_settle(&s, "run with allocation failing", n, rc, true);
         outcome_free(&o);
     }
