@@ -88,10 +88,12 @@ int ls_run_sync(ls_runner *r)
 
 /* Events after which the engine acts outside itself at once: the journal
  * is made durable right there (group commit, journal.h).  JSON output is
- * synced line by line, since whoever reads it may act on each line. */
+ * synced line by line, since whoever reads it may act on each line.
+ * run_started too: a journal that fails later is cut back to its last
+ * fsync (journal.h), and must still name the run it belongs to. */
 static bool acts_after(const char *event)
 {
-    return strcmp(event, "action_started") == 0 || strcmp(event, "approval") == 0 ||
+    return strcmp(event, "run_started") == 0 || strcmp(event, "action_started") == 0 || strcmp(event, "approval") == 0 ||
            strcmp(event, "run_finished") == 0 || strcmp(event, "run_halted") == 0;
 }
 
