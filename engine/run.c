@@ -93,8 +93,9 @@ int ls_run_sync(ls_runner *r)
  * fsync (journal.h), and must still name the run it belongs to. */
 static bool acts_after(const char *event)
 {
-    return strcmp(event, "run_started") == 0 || strcmp(event, "action_started") == 0 || strcmp(event, "approval") == 0 ||
-           strcmp(event, "run_finished") == 0 || strcmp(event, "run_halted") == 0;
+    return strcmp(event, "run_started") == 0 || strcmp(event, "action_started") == 0 ||
+           strcmp(event, "approval") == 0 || strcmp(event, "run_finished") == 0 ||
+           strcmp(event, "run_halted") == 0;
 }
 
 int ls_run_emit(ls_runner *r, const char *event, ls_value fields)
@@ -745,7 +746,7 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     if (error != NULL)
         ls_map_set(&f, "error", ls_string(error));
-    if (ls_run_emit(r, "run_finished", f) == 0) /* diag.h: the run's end is on record */
+    if (ls_run_emit(r, "run_finished", f) == 0 && r->journaling) /* diag.h: the end is on record */
         ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;

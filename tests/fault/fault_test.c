@@ -245,6 +245,8 @@ static int loop_alloc(char **argv, long stride)
             fail(&o, "%s with allocation %ld failing: an error that does not say out of memory", argv[0], n);
         else if (code != 0 && exited(&o, 0))
             fail(&o, "%s with allocation %ld failing: success where it fails without faults", argv[0], n);
+        else if (oom && exited(&o, 0))
+            fail(&o, "%s with allocation %ld failing: out of memory, and exit 0", argv[0], n);
         outcome_free(&o);
     }
     printf("%s: %ld allocations, %ld failed in turn (stride %ld)\n", argv[0], k, tried, stride);

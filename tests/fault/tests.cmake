@@ -18,7 +18,7 @@ function(lockstep_fault_test name)
     ENVIRONMENT "LOCKSTEP_SRC=${PROJECT_SOURCE_DIR};${LOCKSTEP_TEST_ENV}"
     TIMEOUT 900)
 endfunction()
-lockstep_fault_test(fault_alloc_validate alloc --stride 7 -- validate ${LOCKSTEP_FAULT_PB} --env staging
+lockstep_fault_test(fault_alloc_validate alloc --stride 11 -- validate ${LOCKSTEP_FAULT_PB} --env staging
   --set new_tag=v2.4.0 --set expected_schema=42 --set mongodb_uri=mongodb://app:pw-fault-1@db/mc)
 # an invalid one (no values): an error lost to a failed allocation shows
 lockstep_fault_test(fault_alloc_validate_invalid alloc --stride 17 -- validate ${LOCKSTEP_FAULT_PB})
