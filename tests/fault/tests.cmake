@@ -18,13 +18,13 @@ function(lockstep_fault_test name)
     ENVIRONMENT "LOCKSTEP_SRC=${PROJECT_SOURCE_DIR};${LOCKSTEP_TEST_ENV}"
     TIMEOUT 900)
 endfunction()
-lockstep_fault_test(fault_alloc_validate alloc --stride 11 -- validate ${LOCKSTEP_FAULT_PB} --env staging
+lockstep_fault_test(fault_alloc_validate alloc --stride 17 -- validate ${LOCKSTEP_FAULT_PB} --env staging
   --set new_tag=v2.4.0 --set expected_schema=42 --set mongodb_uri=mongodb://app:pw-fault-1@db/mc)
 # an invalid one (no values): an error lost to a failed allocation shows
-lockstep_fault_test(fault_alloc_validate_invalid alloc --stride 17 -- validate ${LOCKSTEP_FAULT_PB})
-lockstep_fault_test(fault_alloc_run alloc-run --stride 13 ${CMAKE_CURRENT_LIST_DIR}/fault_small.yaml)
+lockstep_fault_test(fault_alloc_validate_invalid alloc --stride 23 -- validate ${LOCKSTEP_FAULT_PB})
+lockstep_fault_test(fault_alloc_run alloc-run --stride 19 ${CMAKE_CURRENT_LIST_DIR}/fault_small.yaml)
 lockstep_fault_test(fault_io io ${CMAKE_CURRENT_LIST_DIR}/fault_small.yaml)
 # the scenario runner over the shipped playbook: a path or a canned
 # result lost to a failed allocation would change a verdict silently
-lockstep_fault_test(fault_alloc_scenario alloc --stride 31 -- test
+lockstep_fault_test(fault_alloc_scenario alloc --stride 41 -- test
   ${PROJECT_SOURCE_DIR}/playbooks/message-center/tests/happy_kubernetes.yaml)
