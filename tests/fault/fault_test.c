@@ -25,6 +25,9 @@
  * ctest runs short; LOCKSTEP_FAULT_STRIDE=1 is the exhaustive run that
  * fails every allocation (docs/runs.md, "Testing the error paths").
  *
+ *   fault_test alloc --at N -- COMMAND ARGS...
+ *       Just the Nth allocation failing, in this process: for a debugger.
+ *
  * Every command runs in a forked child, so that each starts from the same
  * state and an exit from deep inside (ls_oom) ends only that child.
  */
@@ -539,7 +542,7 @@ int main(int argc, char **argv)
     }
     stride = stride_of(stride);
     if (a + 1 < argc && strcmp(argv[a], "--at") == 0 && strcmp(argv[1], "alloc") == 0 &&
-        a + 2 < argc && strcmp(argv[a + 2], "--") == 0) {
+        a + 3 < argc && strcmp(argv[a + 2], "--") == 0) {
         /* one allocation failing, in this process: for a debugger */
         rm_rf(work);
         fault_alloc_reset(strtol(argv[a + 1], NULL, 10));
