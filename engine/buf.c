@@ -1,6 +1,9 @@
 /*
  * ls_buf (buf.h): a growable byte buffer with a cap on its length.
  * Appending past the cap stores what fits, sets `overflow` and returns -1.
+ * Running out of memory below the cap is not an overflow: a buffer cut
+ * short for want of memory would pass for the whole text (a journal line,
+ * a rendered input), so it ends the process (ls_oom, diag.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "diag.h"
 
 void ls_buf_init(ls_buf *b, size_t max)
 {
@@ -34,7 +38,8 @@ void ls_buf_reset(ls_buf *b)
         b->ptr[0] = '\0';
 }
 
-/* Makes room for `need` more bytes plus a NUL; 0 or -1 (out of memory). */
+/* Makes room for `need` more bytes plus a NUL; 0, or -1 when the size
+ * wraps.  Out of memory ends the process (see above). */
 static int ls_buf_grow(ls_buf *b, size_t need)
 {
     if (b->cap > b->len && b->cap - b->len > need)
@@ -50,9 +55,7 @@ static int ls_buf_grow(ls_buf *b, size_t need)
         }
         ncap *= 2;
     }
-    char *p = realloc(b->ptr, ncap);
-    if (!p)
-        return -1;
+    char *p = ls_oom_check(realloc(b->ptr, ncap));
     b->ptr = p;
     b->cap = ncap;
     return 0;
@@ -99,9 +102,7 @@ __attribute__((format(printf, 2, 0))) int ls_buf_vprintf(ls_buf *b, const char *
         return -1;
     if ((size_t)n < sizeof small)
         return ls_buf_add(b, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (!big)
-        return -1;
+    char *big = ls_oom_check(malloc((size_t)n + 1));
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     int rc = ls_buf_add(b, big, (size_t)n);
     free(big);
@@ -140,9 +141,8 @@ char *ls_buf_steal(ls_buf *b)
 {
     char *p = b->ptr;
     if (!p) {
-        p = malloc(1);
-        if (p)
-            p[0] = '\0';
+        p = ls_oom_check(malloc(1));
+        p[0] = '\0';
     }
     b->ptr = NULL;
     b->len = b->cap = 0;

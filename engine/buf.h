@@ -2,7 +2,8 @@
  * ls_buf: a growable byte buffer with a mandatory cap (curl's dynbuf idea).
  * Every buffer that untrusted input can grow has a cap; appending past it
  * fails (returns -1) and sets `overflow`, leaving the content intact up to
- * the cap, so callers can report `truncated`.
+ * the cap, so callers can report `truncated`.  Out of memory below the
+ * cap ends the process (ls_oom, diag.h): never a silently short buffer.
  */
 #ifndef LS_BUF_H
 #define LS_BUF_H

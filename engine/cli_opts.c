@@ -6,6 +6,7 @@
 
 #include "bundle.h"
 #include "cli_opts.h"
+#include "diag.h"
 
 void ls_cli_opts_init(ls_cli_opts *o)
 {
@@ -24,7 +25,7 @@ static void ls_push(const char ***v, size_t *n, const char *s)
 {
     const char **nv = realloc(*v, (*n + 1) * sizeof *nv);
     if (!nv)
-        abort();
+        ls_oom();
     nv[(*n)++] = s;
     *v = nv;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "diag.h"
@@ -35,9 +36,7 @@ void ls_diags_free(ls_diags *d)
 
 static char *ls_memdup(const char *s, size_t n)
 {
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
+    char *p = ls_oom_check(malloc(n + 1));
     if (n)
         memcpy(p, s, n);
     p[n] = '\0';
@@ -58,17 +57,13 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     }
     if (d->nsources == d->capsources) {
         size_t ncap = d->capsources ? d->capsources * 2 : 4;
-        ls_source *ns = realloc(d->sources, ncap * sizeof *ns);
-        if (!ns)
-            return NULL;
+        ls_source *ns = ls_oom_check(realloc(d->sources, ncap * sizeof *ns));
         d->sources = ns;
         d->capsources = ncap;
     }
     ls_source *s = &d->sources[d->nsources];
     memset(s, 0, sizeof *s);
     s->name = ls_memdup(name, strlen(name));
-    if (!s->name)
-        return NULL;
     s->text = text ? ls_memdup(text, len) : NULL;
     s->len = s->text ? len : 0;
     d->nsources++;
@@ -123,9 +118,8 @@ void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
 {
     if (d->len == d->cap) {
         size_t ncap = d->cap ? d->cap * 2 : 8;
-        ls_diag *ni = realloc(d->items, ncap * sizeof *ni);
-        if (!ni)
-            return;
+        /* a dropped error could pass a bad playbook: no silent loss */
+        ls_diag *ni = ls_oom_check(realloc(d->items, ncap * sizeof *ni));
         d->items = ni;
         d->cap = ncap;
     }
@@ -140,8 +134,6 @@ void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
     g->loc = loc;
     g->msg = ls_buf_steal(&b);
     g->order = d->len;
-    if (!g->msg)
-        return;
     d->len++;
     if (sev == LS_SEV_ERROR)
         d->errors++;
@@ -463,4 +455,22 @@ const char *ls_error_format(const ls_error *e, char *buf, size_t buflen)
         snprintf(buf, buflen, "%s", msg);
     free(r);
     return buf;
+}
+
+int ls_oom_exit_code = 2;
+
+_Noreturn void ls_oom(void)
+{
+    static const char msg[] = "lockstep: out of memory\n";
+    fflush(stdout);
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(ls_oom_exit_code);
+}
+
+void *ls_oom_check(void *p)
+{
+    if (p == NULL)
+        ls_oom();
+    return p;
 }

@@ -97,4 +97,19 @@ void ls_error_set(ls_error *e, ls_loc loc, const char *fmt, ...) __attribute__((
 /* "FILE:LINE:COL: msg" or just "msg"; into buf. */
 const char *ls_error_format(const ls_error *e, char *buf, size_t buflen);
 
+/* OUT OF MEMORY -- one policy, here.  Code that can return an error does
+ * so ("...: out of memory", and the caller's usual exit).  Where it cannot
+ * (a value, a loader table, a secret that must not be forgotten), it calls
+ * ls_oom(): "lockstep: out of memory" on stderr and the process ends at
+ * once with ls_oom_exit_code, without unwinding.  That code is
+ * LS_EXIT_USAGE (2: nothing ran) until a run has its journal, and
+ * LS_EXIT_HALTED (3) from then on: every journal line is written before
+ * the engine acts on it, so the run resumes like an interrupted one.  Once
+ * run_finished is in the journal it is the run's own exit code (0 or 1).
+ * tests/fault/ fails each allocation in turn to prove both paths. */
+extern int ls_oom_exit_code;
+_Noreturn void ls_oom(void);
+/* p, or ls_oom() when p is NULL: for the allocations that cannot fail. */
+void *ls_oom_check(void *p);
+
 #endif

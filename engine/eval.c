@@ -140,7 +140,7 @@ int ls_eval_match(const ls_expr *e, ls_regex *re, ls_value subject, ls_value pat
                 free(pat);
                 pcre2_match_data_free(md);
                 pcre2_code_free(code);
-                return ls_eval_fail(e, err, "out of memory");
+                ls_oom(); /* diag.h: never steer the playbook */
             }
             memcpy(pat, ls_str_ptr(pattern), plen + 1);
             pcre2_match_data_free(re->md);
@@ -154,7 +154,7 @@ int ls_eval_match(const ls_expr *e, ls_regex *re, ls_value subject, ls_value pat
         }
     }
     if (!re->md && !(re->md = pcre2_match_data_create_from_pattern(re->code, NULL)))
-        return ls_eval_fail(e, err, "out of memory");
+        ls_oom(); /* diag.h: never steer the playbook */
     if (!re->jit_tried && ls_str_len(subject) >= LS_REGEX_JIT_MIN) {
         re->jit_tried = true;
         pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */
@@ -196,7 +196,7 @@ static int ls_ev_arith(const ls_expr *e, ls_nop op, ls_value a, ls_value b, ls_v
         size_t la = ls_str_len(a), lb = ls_str_len(b);
         char *tmp = malloc(la + lb + 1);
         if (!tmp)
-            return ls_eval_fail(e, err, "out of memory");
+            ls_oom(); /* diag.h: never steer the playbook */
         memcpy(tmp, ls_str_ptr(a), la);
         memcpy(tmp + la, ls_str_ptr(b), lb);
         *out = ls_string_n(tmp, la + lb);

@@ -525,8 +525,7 @@ static ls_node *ls_node_new(ls_nop op, size_t pos)
 {
     ls_node *n = calloc(1, sizeof *n);
     if (!n) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     n->op = (uint8_t)op;
     n->pos = (uint32_t)pos;
@@ -597,8 +596,7 @@ static void ls_args_push(ls_node *n, ls_node *arg, size_t *cap)
         *cap = *cap ? *cap * 2 : 4;
         ls_node **na = realloc(n->args, *cap * sizeof *na);
         if (!na) {
-            fputs("lockstep: out of memory\n", stderr);
-            abort();
+            ls_oom();
         }
         n->args = na;
     }
@@ -612,8 +610,7 @@ static void ls_ref_add(int **arr, size_t *n, int idx)
             return;
     int *na = realloc(*arr, (*n + 1) * sizeof *na);
     if (!na) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     na[(*n)++] = idx;
     *arr = na;
@@ -643,8 +640,7 @@ static void ls_pattern_prepare(ls_parser *p, ls_node *owner, const ls_node *pat,
 {
     owner->re = calloc(1, sizeof *owner->re);
     if (!owner->re) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     owner->re->flags = flags;
     if (pat->op != LS_N_CONST || pat->val.kind != LS_STRING)
@@ -1137,9 +1133,7 @@ ls_expr *ls_expr_compile(const char *src, size_t len, ls_loc loc, const ls_compi
 {
     if (len > SIZE_MAX - sizeof(ls_expr) - 1)
         return NULL;
-    ls_expr *e = calloc(1, sizeof *e + len + 1); /* the source text follows the struct */
-    if (!e)
-        return NULL;
+    ls_expr *e = ls_oom_check(calloc(1, sizeof *e + len + 1)); /* the source text follows the struct */
     e->src = (char *)(e + 1);
     if (len)
         memcpy(e->src, src, len);

@@ -185,6 +185,7 @@ static int f_float(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
 
 static int f_str(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
 {
+    (void)fc;
     (void)n;
     if (a[0].kind == LS_STRING) {
         *out = ls_value_copy(a[0]);
@@ -193,7 +194,7 @@ static int f_str(ls_fcall *fc, const ls_value *a, size_t n, ls_value *out)
     size_t len = 0;
     char *t = ls_value_to_text(a[0], &len);
     if (!t)
-        return ls_eval_fail(fc->e, fc->err, "out of memory");
+        ls_oom(); /* diag.h: never steer the playbook */
     *out = ls_string_n(t, len);
     free(t);
     return 0;
@@ -219,7 +220,7 @@ static int ls_case(ls_fcall *fc, const char *fn, ls_value v, bool upper, ls_valu
     size_t len = ls_str_len(v);
     char *t = malloc(len + 1);
     if (!t)
-        return ls_eval_fail(fc->e, fc->err, "out of memory");
+        ls_oom(); /* diag.h: never steer the playbook */
     const char *s = ls_str_ptr(v);
     for (size_t i = 0; i < len; i++) {
         char c = s[i];

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "graph.h"
 #include "plan.h"
+#include "diag.h"
 
 #define LS_LABEL_MAX 80
 
@@ -109,7 +110,7 @@ static void ls_edges_add(ls_edge **v, size_t *n, size_t *cap, size_t from, int t
         *cap = *cap ? *cap * 2 : 16;
         *v = realloc(*v, *cap * sizeof **v);
         if (!*v)
-            abort();
+            ls_oom();
     }
     (*v)[*n].from = from;
     (*v)[*n].to = (size_t)to;
@@ -158,7 +159,7 @@ static size_t ls_phases(const ls_playbook *pb, const char ***out)
 {
     const char **ph = calloc(pb->nstates + 1, sizeof *ph);
     if (!ph)
-        abort();
+        ls_oom();
     size_t n = 0;
     for (size_t i = 0; i < pb->nstates; i++) {
         const char *p = pb->states[i].phase;

@@ -208,6 +208,23 @@ static int write_tip(ls_journal *j)
     }
 }
 
+/* I/O ERRORS (journal.h): cuts back to what was fsynced; errno kept. */
+static void journal_failed(ls_journal *j)
+{
+    int e = errno;
+    if (ftruncate(j->fd, (off_t)j->synced_len) == 0)
+        (void)fsync(j->fd);
+    j->failed = true;
+    j->dirty = false;
+    errno = e;
+}
+
+static int refuse_failed(const ls_journal *j, ls_error *err)
+{
+    ls_error_set(err, noloc, "cannot write the journal in %s: an earlier write failed", j->dir);
+    return -1;
+}
+
 int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, bool dry_run,
                       ls_error *err)
 {
@@ -422,6 +439,8 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
 {
     if (line_out)
         *line_out = NULL;
+    if (j->failed)
+        return refuse_failed(j, err);
     char ts[32];
     ls_journal_now_iso(ts);
     const char *ename = ls_event_name(event);
@@ -498,11 +517,15 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
     char *line = ls_buf_steal(&b);
     if (j->fd >= 0) {
         if (write_all(j->fd, line, llen) != 0 || (!j->group && fsync(j->fd) != 0)) {
+            journal_failed(j);
             ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
             free(line);
             return -1;
         }
+        j->len += (int64_t)llen;
         j->dirty = j->group;
+        if (!j->group)
+            j->synced_len = j->len;
     }
     j->seq++;
     memcpy(j->hash, h, sizeof h);
@@ -524,12 +547,16 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
 
 int ls_journal_sync(ls_journal *j, ls_error *err)
 {
+    if (j->failed)
+        return refuse_failed(j, err);
     if (j->fd < 0 || !j->dirty)
         return 0;
     if (fsync(j->fd) != 0) {
+        journal_failed(j);
         ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
         return -1;
     }
+    j->synced_len = j->len;
     sync_dirs(j);
     j->dirty = false;
     if (write_tip(j) != 0) {
@@ -1128,6 +1155,7 @@ int ls_journal_reopen(ls_journal *j, const char *state_dir, const char *run_id, 
         ls_error_set(err, noloc, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
+    j->len = j->synced_len = (int64_t)whole;
     return 0;
 fail:
     if (j->fd >= 0)

@@ -49,6 +49,13 @@
  * dropped on resume; a line at or before the tip that is missing, cut or
  * different makes the journal damaged, and resume refuses it.
  *
+ * I/O ERRORS -- a failed write or fsync (ENOSPC, EIO) cuts the journal
+ * back to its length at the last successful fsync (a torn line, or lines
+ * whose fsync failed, were never acted on) and the journal takes no more
+ * lines in this process: the runner halts and the run resumes from what
+ * was durable.  After a failed fsync nothing is retried, since Linux
+ * reports such an error once and a second fsync would lie.
+ *
  * Files are created 0600 with O_EXCL and directories 0700; the run
  * directory is fsynced after its files are created.  The directory also
  * holds `playbook.yaml` (a copy of the playbook's bytes) and `params.json`
@@ -133,6 +140,9 @@ typedef struct ls_journal {
     bool dirty;           /* written since the last fsync */
     bool dirs_dirty;      /* the run directory's entries are not durable yet */
     bool blobs_made;      /* RUN_DIR/blobs exists */
+    int64_t len;          /* bytes in journal.jsonl, as written */
+    int64_t synced_len;   /* of which fsynced */
+    bool failed;          /* an I/O error: cut back to synced_len, takes no more lines */
 } ls_journal;
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */

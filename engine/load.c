@@ -31,7 +31,7 @@ char *ls_load_strdup(const char *s)
     size_t n = strlen(s);
     char *p = malloc(n + 1);
     if (!p)
-        abort();
+        ls_oom();
     memcpy(p, s, n + 1);
     return p;
 }
@@ -211,7 +211,7 @@ static void ls_state_index_build(ls_loader *L)
         cap *= 2;
     L->name_slots = malloc(cap * sizeof *L->name_slots);
     if (!L->name_slots)
-        abort();
+        ls_oom();
     for (size_t i = 0; i < cap; i++)
         L->name_slots[i] = SIZE_MAX;
     L->name_mask = cap - 1;
@@ -241,7 +241,7 @@ static int ls_load_state_find(ls_loader *L, const char *s)
     if (!L->by_name) {
         L->by_name = malloc((L->pb->nstates + 1) * sizeof *L->by_name);
         if (!L->by_name)
-            abort();
+            ls_oom();
         for (size_t i = 0; i < L->pb->nstates; i++)
             L->by_name[i] = i;
         ls_sort_pb = L->pb;
@@ -304,7 +304,7 @@ ls_expr **ls_load_expr_list(ls_loader *L, const ls_ynode *n, const char *what, b
     size_t k = n->kind == LS_Y_SEQ ? n->n : 1;
     ls_expr **v = calloc(k ? k : 1, sizeof *v);
     if (!v)
-        abort();
+        ls_oom();
     *count = 0;
     if (n->kind == LS_Y_SEQ) {
         if (n->n == 0)
@@ -367,7 +367,7 @@ static void ls_fdefault_put(ls_loader *L, const char *family, const char *key, c
         L->capfd = L->capfd ? L->capfd * 2 : 8;
         L->fd = realloc(L->fd, L->capfd * sizeof *L->fd);
         if (!L->fd)
-            abort();
+            ls_oom();
     }
     L->fd[L->nfd++] = (ls_fdefault){family, key, node, false};
 }
@@ -500,7 +500,7 @@ static void ls_check_guard_cycles(ls_loader *L)
     unsigned char *color = calloc(n, 1);
     size_t *stk = malloc(n * sizeof *stk), *edge = malloc(n * sizeof *edge);
     if (!color || !stk || !edge)
-        abort();
+        ls_oom();
     for (size_t s = 0; s < n; s++) {
         if (color[s])
             continue;
@@ -550,13 +550,13 @@ static void ls_check_guard_cycles(ls_loader *L)
 static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynode *states)
 {
     ls_playbook *pb = L->pb;
-    pb->param_names = calloc(pb->nparams + 1, sizeof *pb->param_names);
+    pb->param_names = ls_oom_check(calloc(pb->nparams + 1, sizeof *pb->param_names));
     for (size_t i = 0; i < pb->nparams; i++)
         pb->param_names[i] = pb->params[i].name;
     if (guards) {
         pb->nguards = guards->n;
-        pb->guards = calloc(guards->n + 1, sizeof *pb->guards);
-        pb->guard_names = calloc(guards->n + 1, sizeof *pb->guard_names);
+        pb->guards = ls_oom_check(calloc(guards->n + 1, sizeof *pb->guards));
+        pb->guard_names = ls_oom_check(calloc(guards->n + 1, sizeof *pb->guard_names));
         for (size_t i = 0; i < guards->n; i++) {
             const ls_ynode *k = guards->keys[i];
             if (!ls_load_ident_ok(k->str))
@@ -567,15 +567,12 @@ static void ls_collect_names(ls_loader *L, const ls_ynode *guards, const ls_ynod
             pb->guard_names[i] = pb->guards[i].name;
         }
     } else {
-        pb->guard_names = calloc(1, sizeof *pb->guard_names);
+        pb->guard_names = ls_oom_check(calloc(1, sizeof *pb->guard_names));
     }
     size_t ns = states ? states->n : 0;
     pb->nstates = ns;
-    pb->states = calloc(ns + 1, sizeof *pb->states);
-    pb->state_names = calloc(ns + 1, sizeof *pb->state_names);
-    if (!pb->param_names || !pb->guard_names || !pb->states || !pb->state_names ||
-        (guards && !pb->guards))
-        abort();
+    pb->states = ls_oom_check(calloc(ns + 1, sizeof *pb->states));
+    pb->state_names = ls_oom_check(calloc(ns + 1, sizeof *pb->state_names));
     for (size_t i = 0; i < ns; i++) {
         const ls_ynode *k = states->keys[i];
         if (!ls_load_ident_ok(k->str))
@@ -785,7 +782,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
 {
     ls_playbook *pb = calloc(1, sizeof *pb);
     if (!pb)
-        abort();
+        ls_oom();
     pb->start = -1;
     pb->diags_owner = d;
     pb->env_name = opts->env_name;
@@ -800,7 +797,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     else {
         pb->dir = malloc((size_t)(slash - opts->path) + 1);
         if (!pb->dir)
-            abort();
+            ls_oom();
         memcpy(pb->dir, opts->path, (size_t)(slash - opts->path));
         pb->dir[slash - opts->path] = '\0';
     }

@@ -19,7 +19,7 @@ static void ls_state_branches(ls_loader *L, ls_state *st, const ls_ynode *n)
     }
     st->branches = calloc(n->n, sizeof *st->branches);
     if (!st->branches)
-        abort();
+        ls_oom();
     for (size_t i = 0; i < n->n; i++) {
         const ls_ynode *b = n->items[i];
         if (b->kind != LS_Y_MAP) {
@@ -376,7 +376,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         if (!st->action) {
             const char **names = malloc((ls_action_count() + 1) * sizeof *names);
             if (!names)
-                abort();
+                ls_oom();
             for (size_t i = 0; i < ls_action_count(); i++)
                 names[i] = ls_action_at(i)->name;
             const char *hint = ls_load_suggest(v->str, names, ls_action_count());
@@ -556,7 +556,7 @@ static void ls_check_dry_run_reads(ls_loader *L)
     ls_playbook *pb = L->pb;
     ls_loc *first = calloc(pb->nstates + 1, sizeof *first);
     if (!first)
-        abort();
+        ls_oom();
     for (size_t g = 0; g < pb->nguards; g++)
         ls_note_expr(pb, pb->guards[g].expr, first);
     for (size_t i = 0; i < pb->nstates; i++) {
@@ -620,7 +620,7 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
     bool *on = calloc(n, sizeof *on);
     int *out = malloc(maxdeg * sizeof *out);
     if (!index || !low || !comp || !stk || !cstk || !edge || !on || !out)
-        abort();
+        ls_oom();
     size_t ncomp = 0;
     for (size_t s = 0; s < n; s++) {
         if (index[s] || !reach[s])
@@ -667,7 +667,7 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
     size_t *first = malloc((ncomp + 1) * sizeof *first);
     size_t *member = malloc((n ? n : 1) * sizeof *member);
     if (!done || !first || !member)
-        abort();
+        ls_oom();
     for (size_t c = 0; c <= ncomp; c++)
         first[c] = SIZE_MAX;
     for (size_t v = n; v-- > 0;) {
@@ -732,7 +732,7 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
     size_t *queue = malloc((n + 1) * sizeof *queue);
     size_t *rstart = calloc(n + 1, sizeof *rstart);
     if (!succ || !reach || !live || !queue || !rstart)
-        abort();
+        ls_oom();
     /* Forward: what start can reach. */
     size_t qh = 0, qt = 0;
     reach[pb->start] = true;
@@ -758,7 +758,7 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
         rstart[u + 1] += rstart[u];
     size_t *rfill = malloc((n + 1) * sizeof *rfill), *redge = malloc((nedges + 1) * sizeof *redge);
     if (!rfill || !redge)
-        abort();
+        ls_oom();
     memcpy(rfill, rstart, (n + 1) * sizeof *rfill);
     for (size_t u = 0; u < n; u++) {
         size_t k = ls_succ(&pb->states[u], succ);

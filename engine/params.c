@@ -354,7 +354,7 @@ void ls_params_load_specs(ls_loader *L, const ls_ynode *params)
     ls_playbook *pb = L->pb;
     pb->params = calloc(params->n + 1, sizeof *pb->params);
     if (!pb->params)
-        abort();
+        ls_oom();
     pb->nparams = params->n;
     for (size_t i = 0; i < params->n; i++) {
         ls_param *p = &pb->params[i];
@@ -437,7 +437,7 @@ static void ls_read_values_file(ls_loader *L, const char *path, const char *why)
     }
     L->vf = realloc(L->vf, (L->nvf + 1) * sizeof *L->vf);
     if (!L->vf)
-        abort();
+        ls_oom();
     L->vf[L->nvf].file = file;
     L->vf[L->nvf].root = root;
     L->nvf++;
@@ -488,7 +488,7 @@ void ls_params_resolve(ls_loader *L)
     ls_loc *where = calloc(n + 1, sizeof *where);
     char **src = calloc(n + 1, sizeof *src);
     if (!vals || !given || !bad || !where || !src || !dflt)
-        abort();
+        ls_oom();
     char why[256];
     for (size_t i = 0; i < n; i++) {
         ls_param *p = &pb->params[i];
@@ -574,7 +574,7 @@ void ls_params_resolve(ls_loader *L)
             ls_param_names_list(pb, &b);
             char *name = malloc((size_t)(eq - kv) + 1);
             if (!name)
-                abort();
+                ls_oom();
             memcpy(name, kv, (size_t)(eq - kv));
             name[eq - kv] = '\0';
             const char *hint = ls_load_suggest(name, pb->param_names, pb->nparams);

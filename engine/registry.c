@@ -72,7 +72,7 @@ static void ls_registry_init(void)
             n++;
     ls_sorted = malloc((n ? n : 1) * sizeof *ls_sorted);
     if (!ls_sorted)
-        abort();
+        ls_oom();
     n = 0;
     for (size_t t = 0; ls_tables[t]; t++)
         for (const ls_action *a = ls_tables[t]; a->name; a++)

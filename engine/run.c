@@ -92,10 +92,13 @@ int ls_run_sync(ls_runner *r)
  * is made durable right there (group commit, journal.h).  An action's
  * start is made durable by attempts_loop, only when the action is not
  * safe to repeat.  JSON output is synced line by line, since whoever reads
- * it may act on each line. */
+ * it may act on each line.  run_started too: a journal that fails later is
+ * cut back to its last fsync (journal.h), and must still name the run it
+ * belongs to. */
 static bool acts_after(ls_event event)
 {
-    return event == LS_EV_APPROVAL || event == LS_EV_RUN_FINISHED || event == LS_EV_RUN_HALTED;
+    return event == LS_EV_RUN_STARTED || event == LS_EV_APPROVAL || event == LS_EV_RUN_FINISHED ||
+           event == LS_EV_RUN_HALTED;
 }
 
 int ls_run_emit(ls_runner *r, ls_event event, ls_value fields)
@@ -126,9 +129,8 @@ static void path_push(ls_runner *r, int idx)
     ls_run_report *rep = r->rep;
     if (rep->npath == r->npath_cap) {
         size_t ncap = r->npath_cap ? r->npath_cap * 2 : 16;
-        int *n = realloc(rep->path, ncap * sizeof *n);
-        if (n == NULL)
-            return; /* the path is a report; the run goes on */
+        /* diag.h: a path cut short would pass a scenario that checks it */
+        int *n = ls_oom_check(realloc(rep->path, ncap * sizeof *n));
         rep->path = n;
         r->npath_cap = ncap;
     }
@@ -958,7 +960,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
         ls_map_set(&f, "error", ls_string(error));
     if (r->dry_run)
         ls_map_set(&f, "decisions", ls_out_decisions(r));
-    ls_run_emit(r, LS_EV_RUN_FINISHED, f);
+    if (ls_run_emit(r, LS_EV_RUN_FINISHED, f) == 0 && r->journaling) /* diag.h: the end is on record */
+        ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
     if (error != NULL)
@@ -1066,7 +1069,11 @@ static int start_journal(ls_runner *r, ls_error *err)
     size_t plen = 0;
     char *pj = ls_value_to_json(pv, &plen);
     ls_value_free(pv);
-    int rc = pj ? ls_journal_write_file(&r->j, "params.json", pj, plen, err) : -1;
+    if (pj == NULL) {
+        ls_error_set(err, noloc, "out of memory");
+        return -1;
+    }
+    int rc = ls_journal_write_file(&r->j, "params.json", pj, plen, err);
     free(pj);
     if (rc != 0)
         return -1;
@@ -1096,7 +1103,10 @@ static int start_journal(ls_runner *r, ls_error *err)
         ls_map_set(&f, "bundle_signer", bi->signer ? ls_string(bi->signer) : ls_null());
         ls_map_set(&f, "bundle_verified", ls_bool(bi->verified));
     }
-    return ls_run_emit(r, LS_EV_RUN_STARTED, f);
+    if (ls_run_emit(r, LS_EV_RUN_STARTED, f) != 0)
+        return -1;
+    ls_oom_exit_code = LS_EXIT_HALTED; /* diag.h: from now on a run to resume */
+    return 0;
 }
 
 /* One run per (playbook, env) per state dir.  0, LS_EXIT_LOCKED (said
@@ -1163,6 +1173,7 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         return LS_EXIT_USAGE;
     }
     r->j.dry_run = r->dry_run;
+    ls_oom_exit_code = LS_EXIT_HALTED; /* diag.h */
     r->j.group = true;
     *cur = r->rp.state;
     for (size_t i = 0; i < r->opts->nassume; i++) {
@@ -1230,9 +1241,9 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     struct sigaction sa, old_int, old_term, old_hup, old_pipe;
     bool handlers = false;
     if (r.visits == NULL || r.simulated == NULL || r.approved == NULL || (pb->nguards && gx == NULL)) {
-        snprintf(report->error, sizeof report->error, "out of memory");
+        ls_error_set(&err, noloc, "out of memory");
         code = LS_EXIT_USAGE;
-        goto out;
+        goto fail;
     }
     if (!r.fake && load_plugins(pb, &err) != 0) {
         code = LS_EXIT_USAGE; /* nothing ran */

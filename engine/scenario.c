@@ -142,9 +142,8 @@ typedef struct scenario {
 static char *sc_strdup(const char *s)
 {
     size_t n = strlen(s);
-    char *p = malloc(n + 1);
-    if (p)
-        memcpy(p, s, n + 1);
+    char *p = ls_oom_check(malloc(n + 1)); /* diag.h: a lost field would change the verdict */
+    memcpy(p, s, n + 1);
     return p;
 }
 
@@ -158,9 +157,7 @@ static char *sc_read_file(const char *path, size_t *len, char *err, size_t errle
 
 static void sc_edge_add(sc_book *bk, int from, int to, sc_edge_kind kind, size_t branch)
 {
-    sc_edge *e = realloc(bk->edges, (bk->nedges + 1) * sizeof *e);
-    if (!e)
-        return;
+    sc_edge *e = ls_oom_check(realloc(bk->edges, (bk->nedges + 1) * sizeof *e));
     bk->edges = e;
     e[bk->nedges++] = (sc_edge){from, to, kind, branch, false};
 }
@@ -286,9 +283,7 @@ static int *sc_state_list(scenario *sc, const ls_ynode *n, const char *what, siz
     *count = 0;
     if (!sc_want(&sc->diags, n, LS_Y_SEQ, what))
         return NULL;
-    int *out = calloc(n->n ? n->n : 1, sizeof *out);
-    if (!out)
-        return NULL;
+    int *out = ls_oom_check(calloc(n->n ? n->n : 1, sizeof *out));
     for (size_t i = 0; i < n->n; i++)
         out[i] = sc_state(sc, n->items[i], what);
     *count = n->n;
@@ -330,9 +325,7 @@ static void sc_parse_results(scenario *sc, const ls_ynode *n)
 {
     if (!sc_want(&sc->diags, n, LS_Y_MAP, "results"))
         return;
-    sc->canned = calloc(n->n + 1, sizeof *sc->canned);
-    if (!sc->canned)
-        return;
+    sc->canned = ls_oom_check(calloc(n->n + 1, sizeof *sc->canned));
     for (size_t i = 0; i < n->n; i++) {
         /* STATE, or STATE.landed for the state's landed: probe. */
         const ls_ynode *key = n->keys[i];
@@ -370,16 +363,12 @@ static void sc_parse_results(scenario *sc, const ls_ynode *n)
                 ls_diag_error(&sc->diags, v->loc, "results: an empty list of attempts for '%s'", st->name);
                 continue;
             }
-            c->att = calloc(v->n, sizeof *c->att);
-            if (!c->att)
-                continue;
+            c->att = ls_oom_check(calloc(v->n, sizeof *c->att));
             c->n = v->n;
             for (size_t k = 0; k < v->n; k++)
                 sc_parse_attempt(sc, v->items[k], &c->att[k]);
         } else {
-            c->att = calloc(1, sizeof *c->att);
-            if (!c->att)
-                continue;
+            c->att = ls_oom_check(calloc(1, sizeof *c->att));
             c->n = 1;
             sc_parse_attempt(sc, v, &c->att[0]);
         }
@@ -445,10 +434,8 @@ static void sc_parse_expect(scenario *sc, const ls_ynode *n)
             return;
         }
         size_t cnt = v->n;
-        sc->visit_states = calloc(cnt + 1, sizeof *sc->visit_states);
-        sc->visit_counts = calloc(cnt + 1, sizeof *sc->visit_counts);
-        if (!sc->visit_states || !sc->visit_counts)
-            return;
+        sc->visit_states = ls_oom_check(calloc(cnt + 1, sizeof *sc->visit_states));
+        sc->visit_counts = ls_oom_check(calloc(cnt + 1, sizeof *sc->visit_counts));
         for (size_t i = 0; i < cnt; i++) {
             const ls_ynode *k = v->kind == LS_Y_SEQ ? v->items[i] : v->keys[i];
             sc->visit_states[i] = sc_state(sc, k, "expect.visits");
@@ -507,9 +494,7 @@ static void sc_parse_set(scenario *sc, const ls_ynode *n)
 {
     if (!sc_want(&sc->diags, n, LS_Y_MAP, "set"))
         return;
-    sc->sets = calloc(n->n + 1, sizeof *sc->sets);
-    if (!sc->sets)
-        return;
+    sc->sets = ls_oom_check(calloc(n->n + 1, sizeof *sc->sets));
     const ls_playbook *pb = sc->book->pb;
     for (size_t i = 0; i < n->n; i++) {
         const ls_ynode *k = n->keys[i], *v = n->items[i];
@@ -560,9 +545,7 @@ static void sc_parse_approve(scenario *sc, const ls_ynode *n)
         ls_diag_error(&sc->diags, n->loc, "approve must be 'all' or a list of states");
         return;
     }
-    sc->approve = calloc(n->n + 1, sizeof *sc->approve);
-    if (!sc->approve)
-        return;
+    sc->approve = ls_oom_check(calloc(n->n + 1, sizeof *sc->approve));
     for (size_t i = 0; i < n->n; i++)
         if (sc_state(sc, n->items[i], "approve") >= 0)
             sc->approve[sc->napprove++] = sc_strdup(n->items[i]->str);
@@ -577,11 +560,9 @@ static char *sc_default_name(const char *path)
         n -= 5;
     else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
         n -= 4;
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, base, n);
-        s[n] = '\0';
-    }
+    char *s = ls_oom_check(malloc(n + 1));
+    memcpy(s, base, n);
+    s[n] = '\0';
     return s;
 }
 
@@ -592,13 +573,8 @@ static void sc_tidy_path(ls_buf *path)
 {
     const char *in = ls_buf_str(path);
     size_t n = strlen(in);
-    char *out = malloc(n + 2);
-    size_t *starts = malloc((n / 2 + 2) * sizeof *starts);
-    if (!out || !starts) {
-        free(out);
-        free(starts);
-        return;
-    }
+    char *out = ls_oom_check(malloc(n + 2));
+    size_t *starts = ls_oom_check(malloc((n / 2 + 2) * sizeof *starts));
     size_t len = 0, depth = 0;
     bool abs = in[0] == '/';
     if (abs)
@@ -810,14 +786,10 @@ static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value
         return status; /* the state's own calls decide its edges */
     if (sc->ncalls == sc->capcalls) {
         size_t cap = sc->capcalls ? sc->capcalls * 2 : 32;
-        sc_call *c = realloc(sc->calls, cap * sizeof *c);
-        if (c) {
-            sc->calls = c;
-            sc->capcalls = cap;
-        }
+        sc->calls = ls_oom_check(realloc(sc->calls, cap * sizeof *sc->calls));
+        sc->capcalls = cap;
     }
-    if (sc->ncalls < sc->capcalls)
-        sc->calls[sc->ncalls++] = (sc_call){si, attempt, status};
+    sc->calls[sc->ncalls++] = (sc_call){si, attempt, status};
     return status;
 }
 
@@ -1039,9 +1011,7 @@ int ls_cmd_test(int argc, char **argv)
     bool coverage = false;
     const char *trust = NULL;
     size_t nfiles = 0;
-    const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof *files);
-    if (!files)
-        return LS_EXIT_USAGE;
+    const char **files = ls_oom_check(calloc((size_t)(argc > 0 ? argc : 1), sizeof *files));
     bool only_files = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1080,11 +1050,7 @@ int ls_cmd_test(int argc, char **argv)
     files = expanded;
 
     sc_books books = {0};
-    scenario *scs = calloc(nfiles, sizeof *scs);
-    if (!scs) {
-        free(files);
-        return LS_EXIT_USAGE;
-    }
+    scenario *scs = ls_oom_check(calloc(nfiles, sizeof *scs));
     bool invalid = false;
     for (size_t i = 0; i < nfiles; i++) {
         if (sc_load(&scs[i], files[i], &books) != 0)

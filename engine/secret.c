@@ -19,6 +19,7 @@
  * secrets and no "://" in the text (found with memmem) it is a plain copy.
  */
 #include "secret.h"
+#include "diag.h"
 #include "work.h"
 
 #include <stdbool.h>
@@ -41,7 +42,7 @@ static size_t nsecrets, capsecrets;
 static void *must(void *p)
 {
     if (p == NULL)
-        abort(); /* losing a secret would leak it: fail loudly */
+        ls_oom(); /* losing a secret would leak it: fail loudly */
     return p;
 }
 
@@ -399,20 +400,10 @@ char *ls_redact(const char *text, size_t len, size_t *len_out)
         p = at < len ? memmem(text + at, len - at, "://", 3) : NULL;
     }
 
-    if (oom) {
-        /* Cannot tell what to hide: hide everything rather than leak. */
-        free(mask);
-        char *r = malloc(sizeof MASK);
-        if (r != NULL)
-            memcpy(r, MASK, sizeof MASK);
-        if (len_out)
-            *len_out = r ? sizeof MASK - 1 : 0;
-        return r;
-    }
+    if (oom)
+        ls_oom(); /* cannot tell what to hide: neither show the text nor pass off *** for it */
     if (mask == NULL) {
-        char *r = malloc(len + 1);
-        if (r == NULL)
-            return NULL;
+        char *r = ls_oom_check(malloc(len + 1));
         if (len)
             memcpy(r, text, len);
         r[len] = '\0';
@@ -425,11 +416,7 @@ char *ls_redact(const char *text, size_t len, size_t *len_out)
     size_t outcap = 0;
     for (size_t i = 0; i < len; i++)
         outcap += (mask[i] && (i == 0 || !mask[i - 1])) ? sizeof MASK - 1 : (mask[i] ? 0 : 1);
-    char *r = malloc(outcap + 1);
-    if (r == NULL) {
-        free(mask);
-        return NULL;
-    }
+    char *r = ls_oom_check(malloc(outcap + 1));
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (!mask[i])

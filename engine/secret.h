@@ -24,7 +24,8 @@
 void ls_secret_add(const char *s, size_t len); /* shorter than LS_SECRET_MIN: ignored */
 void ls_secret_clear(void);
 size_t ls_secret_count(void);
-/* malloc'd redacted copy of text[0..len).  Linear in len for each secret. */
+/* malloc'd redacted copy of text[0..len).  Linear in len for each secret.
+ * Never NULL: out of memory ends the process (diag.h). */
 char *ls_redact(const char *text, size_t len, size_t *len_out);
 /* A redacted deep copy (new reference). */
 ls_value ls_redact_value(ls_value v);

@@ -43,8 +43,7 @@ struct ls_tmpl {
 static void *ls_tx(void *p)
 {
     if (!p) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     return p;
 }

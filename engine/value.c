@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <lockstep/value.h>
+#include "diag.h"
 
 #define LS_MAP_INDEX_MIN 12
 
@@ -49,8 +50,7 @@ static void *ls_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     return p;
 }
@@ -59,8 +59,7 @@ static void *ls_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
-        fputs("lockstep: out of memory\n", stderr);
-        abort();
+        ls_oom();
     }
     return q;
 }

@@ -112,7 +112,7 @@ static void *ls_yalloc(ls_yarena *a, size_t size, size_t align)
                 cap = size;
             nc = malloc(sizeof *nc + cap);
             if (!nc)
-                abort();
+                ls_oom();
             nc->mapped = false;
             nc->cap = cap;
         }
@@ -179,7 +179,7 @@ static void ls_ykids_push(ls_ykids *k, ls_ynode *node)
         size_t ncap = k->cap ? k->cap * 2 : 256;
         ls_ynode **nv = realloc(k->v, ncap * sizeof *nv);
         if (!nv)
-            abort();
+            ls_oom();
         k->v = nv;
         k->cap = ncap;
     }
@@ -246,7 +246,7 @@ static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
     }
     ls_ynode **k = malloc(m->n * sizeof *k);
     if (!k)
-        abort();
+        ls_oom();
     memcpy(k, m->keys, m->n * sizeof *k);
     qsort(k, m->n, sizeof *k, ls_ykey_cmp);
     bool ok = true;
@@ -291,7 +291,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
-        abort();
+        ls_oom();
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
@@ -457,7 +457,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
     }
     ls_ydoc *doc = malloc(sizeof *doc);
     if (!doc)
-        abort();
+        ls_oom();
     doc->arena = arena;
     doc->root = *root; /* nothing points at the root, so it may move */
     return &doc->root;
