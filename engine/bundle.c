@@ -199,7 +199,7 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
         size_t n = strlen(trust) + 16;
         *from = malloc(n);
         if (!*key || !*from)
-            abort();
+            ls_oom();
         snprintf(*from, n, "--trust %s", trust);
         return 0;
     }
@@ -217,7 +217,7 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
             size_t n = strlen(k) + strlen(values[i]) + 2;
             *key = malloc(n);
             if (!*key)
-                abort();
+                ls_oom();
             if (k[0] != '/' && slash)
                 snprintf(*key, n, "%.*s/%s", (int)(slash - values[i]), values[i], k);
             else
@@ -225,7 +225,7 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
             n = strlen(values[i]) + 32;
             *from = malloc(n);
             if (!*from)
-                abort();
+                ls_oom();
             snprintf(*from, n, "trust: in %s", values[i]);
         }
         ls_ynode_free(root);
@@ -245,7 +245,7 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
         if (e) {
             char *text = malloc(e->size + 1);
             if (!text)
-                abort();
+                ls_oom();
             if (e->size)
                 memcpy(text, e->data, e->size);
             text[e->size] = '\0';
@@ -263,7 +263,7 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
                 size_t n = strlen(p) + 32;
                 *from = malloc(n);
                 if (!*key || !*from)
-                    abort();
+                    ls_oom();
                 snprintf(*from, n, "trust: in the bundle's %s", p);
             }
             ls_ynode_free(root);
@@ -355,7 +355,7 @@ static int check_signature(const ls_tar *t, const ls_tar_entry *m, ls_value man,
         }
         *signer = strdup(claimed);
         if (!*signer)
-            abort();
+            ls_oom();
     }
     if (!key) {
         ls_value_free(sig);
@@ -392,11 +392,11 @@ static void remember(ls_bundle *b, const char *path)
 {
     char **nc = realloc(b->created, (b->ncreated + 1) * sizeof *nc);
     if (!nc)
-        abort();
+        ls_oom();
     b->created = nc;
     b->created[b->ncreated] = strdup(path);
     if (!b->created[b->ncreated])
-        abort();
+        ls_oom();
     b->ncreated++;
 }
 
@@ -409,7 +409,7 @@ static int extract(ls_bundle *b, const ls_tar_entry *e, char *err, size_t errlen
     size_t n = strlen(b->dir) + strlen(e->path) + 2;
     char *full = malloc(n);
     if (!full)
-        abort();
+        ls_oom();
     snprintf(full, n, "%s/%s", b->dir, e->path);
     for (char *s = full + strlen(b->dir) + 1; (s = strchr(s, '/')); s++) {
         *s = '\0';
@@ -495,10 +495,10 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
     }
     ls_bundle *b = calloc(1, sizeof *b);
     if (!b)
-        abort();
+        ls_oom();
     b->archive = strdup(archive);
     if (!b->archive)
-        abort();
+        ls_oom();
     b->info.archive = b->archive;
     ls_value man = ls_null();
     char *key = NULL, *from = NULL;
@@ -544,7 +544,7 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
     size_t dl = strlen(tmp && *tmp ? tmp : "/tmp") + 32;
     b->dir = malloc(dl);
     if (!b->dir)
-        abort();
+        ls_oom();
     snprintf(b->dir, dl, "%s/lockstep-bundle.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(b->dir)) {
         fail(cmd, archive, "cannot make a directory to extract into (%s): %s", b->dir, strerror(errno));
@@ -562,12 +562,12 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
             if ((l > 5 && strcmp(t.e[i].path + l - 5, ".yaml") == 0) || (l > 4 && strcmp(t.e[i].path + l - 4, ".yml") == 0)) {
                 char **nt = realloc(b->tests, (b->ntests + 1) * sizeof *nt);
                 if (!nt)
-                    abort();
+                    ls_oom();
                 b->tests = nt;
                 size_t n = strlen(b->dir) + l + 2;
                 b->tests[b->ntests] = malloc(n);
                 if (!b->tests[b->ntests])
-                    abort();
+                    ls_oom();
                 snprintf(b->tests[b->ntests++], n, "%s/%s", b->dir, t.e[i].path);
             }
         }
@@ -577,12 +577,12 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
     size_t pl = strlen(b->dir) + ls_str_len(pbp) + 2;
     b->playbook = malloc(pl);
     if (!b->playbook)
-        abort();
+        ls_oom();
     snprintf(b->playbook, pl, "%s/%s", b->dir, ls_str_ptr(pbp));
     pl = strlen(archive) + ls_str_len(pbp) + 2;
     b->display = malloc(pl);
     if (!b->display)
-        abort();
+        ls_oom();
     snprintf(b->display, pl, "%s!%s", archive, ls_str_ptr(pbp));
     ls_value_free(man);
     free(key);
@@ -613,7 +613,7 @@ const char **ls_bundle_expand_tests(const char *const *files, size_t n, const ch
             if (b) {
                 ls_bundle **no = realloc(*opened, (*nopened + 1) * sizeof *no);
                 if (!no)
-                    abort();
+                    ls_oom();
                 *opened = no;
                 no[(*nopened)++] = b;
                 nt = ls_bundle_tests(b, &tests);
@@ -636,7 +636,7 @@ const char **ls_bundle_expand_tests(const char *const *files, size_t n, const ch
         }
         const char **no = realloc(out, (k + nt + 1) * sizeof *no);
         if (!no)
-            abort();
+            ls_oom();
         out = no;
         for (size_t j = 0; j < nt; j++)
             out[k++] = tests[j];

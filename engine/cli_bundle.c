@@ -81,13 +81,13 @@ static int add(picks *p, const char *path, bool scan)
         return 0;
     pick *nv = realloc(p->v, (p->n + 1) * sizeof *nv);
     if (!nv)
-        abort();
+        ls_oom();
     p->v = nv;
     p->v[p->n].rel = strdup(rel);
     p->v[p->n].abs = strdup(real);
     p->v[p->n].scan = scan && is_yaml(rel);
     if (!p->v[p->n].rel || !p->v[p->n].abs)
-        abort();
+        ls_oom();
     p->n++;
     return 1;
 }
@@ -108,7 +108,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     size_t cap = (size_t)st.st_size + 1, n = 0;
     char *b = malloc(cap);
     if (!b)
-        abort();
+        ls_oom();
     for (;;) {
         if (n == cap) {
             if (cap > MAX_FILE) {
@@ -120,7 +120,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
             cap *= 2;
             char *nb = realloc(b, cap);
             if (!nb)
-                abort();
+                ls_oom();
             b = nb;
         }
         size_t r = fread(b + n, 1, cap - n, f);
@@ -218,11 +218,11 @@ static void add_dir(picks *p, const char *sub, const char *playbook_real, bool t
             continue;
         char **nn = realloc(names, (n + 1) * sizeof *nn);
         if (!nn)
-            abort();
+            ls_oom();
         names = nn;
         names[n] = strdup(de->d_name);
         if (!names[n])
-            abort();
+            ls_oom();
         n++;
     }
     closedir(dh);
@@ -363,7 +363,7 @@ int ls_cmd_bundle(int argc, char **argv)
     /* Read every file; the manifest lists them with their digests. */
     ents = calloc(p.n + 2, sizeof *ents);
     if (!ents)
-        abort();
+        ls_oom();
     nents = 1 + (sign ? 1 : 0);
     ls_value files = ls_list_new();
     uint64_t total = 0;
@@ -406,7 +406,7 @@ int ls_cmd_bundle(int argc, char **argv)
     char *mj = ls_value_to_json(man, &mlen);
     manifest = malloc(mlen + 2);
     if (!mj || !manifest)
-        abort();
+        ls_oom();
     memcpy(manifest, mj, mlen);
     manifest[mlen++] = '\n';
     free(mj);
@@ -429,7 +429,7 @@ int ls_cmd_bundle(int argc, char **argv)
         ls_value_free(s);
         sigtext = malloc(sl + 2);
         if (!sj || !sigtext)
-            abort();
+            ls_oom();
         memcpy(sigtext, sj, sl);
         sigtext[sl++] = '\n';
         free(sj);

@@ -75,7 +75,7 @@ static bool ls_defer(ls_loader *L, ls_state *st, const ls_ynode *n, ls_dfkind ki
         size_t ncap = L->capdfr ? L->capdfr * 2 : 16;
         struct ls_deferred *d = realloc(L->dfr, ncap * sizeof *d);
         if (!d)
-            abort();
+            ls_oom();
         L->dfr = d;
         L->capdfr = ncap;
     }
@@ -286,11 +286,11 @@ static void ls_state_landed(ls_loader *L, ls_state *st, const ls_ynode *n, ls_lo
     }
     ls_state *p = calloc(1, sizeof *p);
     if (!p)
-        abort();
+        ls_oom();
     size_t nl = strlen(st->name);
     p->name = malloc(nl + sizeof ".landed");
     if (!p->name)
-        abort();
+        ls_oom();
     memcpy(p->name, st->name, nl);
     memcpy(p->name + nl, ".landed", sizeof ".landed");
     p->loc = key_loc;

@@ -58,7 +58,7 @@ void ls_load_notify(ls_loader *L, const ls_ynode *n)
     }
     pb->notify = calloc(n->n + 1, sizeof *pb->notify);
     if (!pb->notify)
-        abort();
+        ls_oom();
     for (size_t i = 0; i < n->n; i++) {
         const ls_ynode *e = n->items[i];
         if (e->kind != LS_Y_MAP) {

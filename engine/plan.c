@@ -261,13 +261,13 @@ static void row(diffs *d, const char *label, char *a, char *b)
 {
     diff_row *nv = realloc(d->v, (d->n + 1) * sizeof *nv);
     if (!nv)
-        abort();
+        ls_oom();
     d->v = nv;
     d->v[d->n].label = strdup(label);
     d->v[d->n].a = a;
     d->v[d->n].b = b;
     if (!d->v[d->n].label)
-        abort();
+        ls_oom();
     d->n++;
     if (a)
         d->changes++;

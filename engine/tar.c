@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "tar.h"
+#include "diag.h"
 
 #define BLK 512u
 
@@ -179,7 +180,7 @@ int ls_tar_gz_write(const char *path, const ls_tar_entry *e, size_t n, char *err
         return tar_fail(err, errlen, "the output path is too long");
     gz_out *g = calloc(1, sizeof *g);
     if (!g)
-        abort();
+        ls_oom();
     g->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (g->fd < 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
@@ -187,7 +188,7 @@ int ls_tar_gz_write(const char *path, const ls_tar_entry *e, size_t n, char *err
         return -1;
     }
     if (deflateInit2(&g->zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        abort();
+        ls_oom();
     int rc = 0;
     unsigned char h[BLK], zero[BLK];
     memset(zero, 0, sizeof zero);
@@ -250,11 +251,11 @@ static int gunzip(const unsigned char *gz, size_t len, unsigned char **out, size
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 16) != Z_OK)
-        abort();
+        ls_oom();
     size_t cap = len < 65536 ? 65536 : (len > LS_TAR_MAX_RAW / 4 ? LS_TAR_MAX_RAW : len * 4), n = 0;
     unsigned char *buf = malloc(cap);
     if (!buf)
-        abort();
+        ls_oom();
     zs.next_in = (Bytef *)(uintptr_t)gz;
     zs.avail_in = (uInt)len; /* len <= LS_TAR_MAX_GZ < 4 GiB */
     int rc;
@@ -268,7 +269,7 @@ static int gunzip(const unsigned char *gz, size_t len, unsigned char **out, size
             cap = cap * 2 > LS_TAR_MAX_RAW ? LS_TAR_MAX_RAW : cap * 2;
             unsigned char *nb = realloc(buf, cap);
             if (!nb)
-                abort();
+                ls_oom();
             buf = nb;
         }
         zs.next_out = buf + n;
@@ -420,7 +421,7 @@ static int parse_tar(const unsigned char *raw, size_t len, ls_tar *out, char *er
             cap = cap ? cap * 2 : 16;
             ls_tar_entry *ne = realloc(out->e, cap * sizeof *ne);
             if (!ne)
-                abort();
+                ls_oom();
             out->e = ne;
         }
         ls_tar_entry *e = &out->e[out->n++];
@@ -428,7 +429,7 @@ static int parse_tar(const unsigned char *raw, size_t len, ls_tar *out, char *er
         e->size = (size_t)size;
         e->data = size ? malloc((size_t)size) : NULL;
         if (!e->path || (size && !e->data))
-            abort();
+            ls_oom();
         if (size)
             memcpy(e->data, raw + off, (size_t)size);
         size_t padded = (size_t)size + (BLK - (size_t)size % BLK) % BLK;
@@ -474,7 +475,7 @@ int ls_tar_gz_read(const char *path, ls_tar *out, char *err, size_t errlen)
     size_t cap = (size_t)st.st_size + 1, n = 0;
     unsigned char *buf = malloc(cap);
     if (!buf)
-        abort();
+        ls_oom();
     for (;;) {
         if (n == cap) { /* the file grew: read at most the limit, plus one byte to notice */
             if (cap > LS_TAR_MAX_GZ)
@@ -482,7 +483,7 @@ int ls_tar_gz_read(const char *path, ls_tar *out, char *err, size_t errlen)
             cap = cap * 2 > LS_TAR_MAX_GZ + 1 ? LS_TAR_MAX_GZ + 1 : cap * 2;
             unsigned char *nb = realloc(buf, cap);
             if (!nb)
-                abort();
+                ls_oom();
             buf = nb;
         }
         ssize_t r = read(fd, buf + n, cap - n);
