@@ -910,21 +910,34 @@ static int read_tip(const char *dir, int64_t *seq, char hash[65])
     return 0;
 }
 
+/* A whole line's event with its blobs put back: 0 and *ev (owned), or 1
+ * with why (not a JSON object, or a blob missing or altered). */
+static int line_event(const char *dir, const char *line, size_t n, size_t lineno, ls_value *ev, char *why,
+                      size_t whylen)
+{
+    char msg[256];
+    if (!ls_value_from_json(line, n, ev, msg, sizeof msg) || ev->kind != LS_MAP) {
+        ls_value_free(*ev);
+        *ev = ls_null();
+        snprintf(why, whylen, "line %zu is not a JSON object", lineno);
+        return 1;
+    }
+    if (restore_blobs(dir, ev, msg, sizeof msg) != 0) {
+        ls_value_free(*ev);
+        *ev = ls_null();
+        snprintf(why, whylen, "line %zu: %s", lineno, msg);
+        return 1;
+    }
+    return 0;
+}
+
 /* Checks every blob a whole line names (journal.h).  0, or 1 with why. */
 static int check_line_blobs(const char *dir, const char *line, size_t n, size_t lineno, char *why, size_t whylen)
 {
     if (memmem(line, n, "\"blobs\":[", 9) == NULL)
         return 0;
     ls_value ev;
-    char msg[256];
-    if (!ls_value_from_json(line, n, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
-        ls_value_free(ev);
-        snprintf(why, whylen, "line %zu is not a JSON object", lineno);
-        return 1;
-    }
-    int rc = restore_blobs(dir, &ev, msg, sizeof msg) == 0 ? 0 : 1;
-    if (rc)
-        snprintf(why, whylen, "line %zu: %s", lineno, msg);
+    int rc = line_event(dir, line, n, lineno, &ev, why, whylen);
     ls_value_free(ev);
     return rc;
 }
@@ -1058,17 +1071,9 @@ static int fold_line(void *ud, const char *dir, const char *line, size_t n, size
                      size_t whylen)
 {
     ls_value ev;
+    if (line_event(dir, line, n, lineno, &ev, why, whylen) != 0)
+        return 1;
     char msg[256];
-    if (!ls_value_from_json(line, n, &ev, msg, sizeof msg) || ev.kind != LS_MAP) {
-        ls_value_free(ev);
-        snprintf(why, whylen, "line %zu is not a JSON object", lineno);
-        return 1;
-    }
-    if (restore_blobs(dir, &ev, msg, sizeof msg) != 0) {
-        ls_value_free(ev);
-        snprintf(why, whylen, "line %zu: %s", lineno, msg);
-        return 1;
-    }
     int rc = ls_fold_add(ud, ev, msg, sizeof msg);
     ls_value_free(ev);
     if (rc != 0)

@@ -642,3 +642,17 @@ void ls_params_resolve(ls_loader *L)
     free(dflt);
     free(where);
 }
+
+ls_value ls_params_masked(const ls_playbook *pb)
+{
+    ls_value m = ls_map_new();
+    for (size_t i = 0; i < ls_map_len(pb->param_values); i++) {
+        const char *k = ls_map_key_at(pb->param_values, i);
+        bool secret = false;
+        for (size_t p = 0; p < pb->nparams && !secret; p++)
+            secret = pb->params[p].secret && strcmp(pb->params[p].name, k) == 0;
+        /* Every secret shows as ***, an empty one too: "" would say what it is. */
+        ls_map_set(&m, k, secret ? ls_string("***") : ls_value_copy(ls_map_value_at(pb->param_values, i)));
+    }
+    return m;
+}

@@ -139,12 +139,14 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
     if (ls_plan_release_text(pb, rel, sizeof rel)[0])
         fprintf(out, "%s\n", rel);
     if (ls_map_len(pb->param_values) > 0) {
+        ls_value shown = ls_params_masked(pb);
         fputs("params:\n", out);
-        for (size_t i = 0; i < ls_map_len(pb->param_values); i++) {
-            fprintf(out, "  %s: ", ls_map_key_at(pb->param_values, i));
-            put_value(out, ls_map_value_at(pb->param_values, i));
+        for (size_t i = 0; i < ls_map_len(shown); i++) {
+            fprintf(out, "  %s: ", ls_map_key_at(shown, i));
+            put_value(out, ls_map_value_at(shown, i));
             fputc('\n', out);
         }
+        ls_value_free(shown);
     }
     const char *phase = NULL;
     for (size_t i = 0; i < pb->nstates; i++) {

@@ -150,6 +150,10 @@ int ls_state_failure_target(const ls_state *st);
  * else the action (with constant inputs; templated inputs count as yes). */
 bool ls_state_mutates_static(const ls_state *st);
 
+/* The resolved params as they are shown (plan, the journal's run_started):
+ * every secret param as "***", whatever its value, empty included. */
+ls_value ls_params_masked(const ls_playbook *pb);
+
 /* Secret param values are registered with the redactor (secret.h) by
  * ls_playbook_load as soon as they are resolved. */
 

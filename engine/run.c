@@ -1006,7 +1006,8 @@ static int machine(ls_runner *r, int cur)
         }
         r->state_t0 = ls_now_ms();
         if (st->terminal != LS_TERM_NONE) {
-            ls_run_state_set(r, cur, "status", ls_string("ok"));
+            /* A failure terminal reads as failed: the run failed there. */
+            ls_run_state_set(r, cur, "status", ls_string(st->terminal == LS_TERM_FAILURE ? "failed" : "ok"));
             return finish_run(r, cur, st->terminal, NULL);
         }
         ls_out_state_start(r, cur);
@@ -1089,7 +1090,7 @@ static int start_journal(ls_runner *r, ls_error *err)
     ls_map_set(&f, "path", ls_string(path));
     ls_map_set(&f, "sha256", ls_string(pb->sha256));
     ls_map_set(&f, "env", pb->env_name ? ls_string(pb->env_name) : ls_null());
-    ls_map_set(&f, "params", ls_value_copy(pb->param_values));
+    ls_map_set(&f, "params", ls_params_masked(pb));
     ls_map_set(&f, "dry_run", ls_bool(r->dry_run));
     ls_map_set(&f, "user", ls_string(ls_out_user()));
     ls_map_set(&f, "host", ls_string(host));

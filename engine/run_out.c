@@ -279,7 +279,7 @@ void ls_out_final(ls_runner *r, const char *what, int state, const char *detail)
         if (detail != NULL && strncmp(detail, "approval needed for ", 20) == 0)
             snprintf(hint, sizeof hint, " --approve %s", name);
         else if (detail != NULL && strncmp(detail, "unknown outcome", 15) == 0)
-            snprintf(hint, sizeof hint, " --assume %s=ok|failed", name);
+            snprintf(hint, sizeof hint, " --assume %s=ok|failed|rerun", name);
         snprintf(buf, sizeof buf, "lockstep: run %s halted at %s after %s: %s\n"
                  "lockstep: continue with: lockstep resume %s%s\n",
                  r->run_id, name, el, detail ? detail : "", r->run_id, hint);

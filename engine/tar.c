@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "tar.h"
+#include "file.h"
 #include "diag.h"
 
 #define BLK 512u
@@ -458,49 +459,13 @@ int ls_tar_gz_parse(const unsigned char *gz, size_t len, ls_tar *out, char *err,
 int ls_tar_gz_read(const char *path, ls_tar *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+    char *buf = NULL;
+    size_t n = 0;
+    /* As every input file is read (file.h): a FIFO never blocks, a device
+     * is refused, the size is bounded. */
+    if (ls_file_read(path, LS_TAR_MAX_GZ, &buf, &n, err, errlen) != 0)
         return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return tar_fail(err, errlen, "not a regular file");
-    }
-    if ((uintmax_t)st.st_size > LS_TAR_MAX_GZ) {
-        close(fd);
-        return tar_fail(err, errlen, "larger than 64 MiB");
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    unsigned char *buf = malloc(cap);
-    if (!buf)
-        ls_oom();
-    for (;;) {
-        if (n == cap) { /* the file grew: read at most the limit, plus one byte to notice */
-            if (cap > LS_TAR_MAX_GZ)
-                break;
-            cap = cap * 2 > LS_TAR_MAX_GZ + 1 ? LS_TAR_MAX_GZ + 1 : cap * 2;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb)
-                ls_oom();
-            buf = nb;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "cannot read: %s", strerror(errno));
-            free(buf);
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    int rc = ls_tar_gz_parse(buf, n, out, err, errlen);
+    int rc = ls_tar_gz_parse((const unsigned char *)buf, n, out, err, errlen);
     free(buf);
     return rc;
 }

@@ -81,4 +81,23 @@ for case in (c, c2):
             eq(oct(os.stat(os.path.join(root, d)).st_mode & 0o777), "0o700", f"mode of dir {d}")
 fin = [e for e in ev if e["event"] == "action_finished" and e["state"] == "echo"]
 check(fin and "token=***" in fin[0]["result"]["stdout"], "journal shows *** in results: %r" % fin)
+
+# An empty secret shows as *** like any other: "" would tell what it is.
+c3 = Case("secret-empty", """lockstep: 1
+name: se
+start: a
+params:
+  token: {type: string, secret: true, default: ""}
+states:
+  a: {action: noop, next: done}
+  done: {terminal: success}
+""")
+rc, out, err = c3.cmd("plan", c3.pb)
+eq(rc, 0, "plan with an empty secret")
+check("token: \"***\"" in out or "token: ***" in out, "plan shows an empty secret as ***: " + out)
+rc, out, err = c3.run()
+eq(rc, 0, "run with an empty secret")
+started = c3.journal()[0]
+eq(started["params"]["token"], "***", "run_started shows an empty secret as ***")
+c3.cleanup()
 finish()
