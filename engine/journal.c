@@ -184,20 +184,33 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-#define TIP_LEN 96
+#define TIP_LEN 96 /* one slot; the file holds two */
 
-/* The tip record: "tip 1 SEQ HASH", padded to TIP_LEN bytes with a final
- * newline, always written whole at offset 0 (journal.h). */
-static int write_tip(ls_journal *j)
+/* FNV-1a of a tip record's text: a torn slot does not check. */
+static uint64_t tip_check(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+/* The tip (journal.h): two slots of TIP_LEN bytes, "tip 1 SEQ HASH CHECK"
+ * padded with spaces and ending in a newline, written in turn, so that a
+ * write torn by a crash or a full disk spoils one slot at most and the
+ * other still names the last line that was durable before.  0, or -1 with
+ * errno. */
+static int write_tip_slot(ls_journal *j, int slot)
 {
     char rec[TIP_LEN + 1];
     int n = snprintf(rec, sizeof rec, "tip 1 %lld %s", (long long)j->seq, j->hash[0] ? j->hash : "-");
-    if (n < 0 || n >= TIP_LEN)
+    if (n < 0 || n + 18 >= TIP_LEN)
         return -1;
+    n += snprintf(rec + n, sizeof rec - (size_t)n, " %016llx", (unsigned long long)tip_check(rec, (size_t)n));
     memset(rec + n, ' ', (size_t)(TIP_LEN - n));
     rec[TIP_LEN - 1] = '\n';
     for (;;) {
-        ssize_t w = pwrite(j->tip_fd, rec, TIP_LEN, 0);
+        ssize_t w = pwrite(j->tip_fd, rec, TIP_LEN, (off_t)slot * TIP_LEN);
         if (w == TIP_LEN)
             return 0;
         if (w < 0 && errno == EINTR)
@@ -206,6 +219,12 @@ static int write_tip(ls_journal *j)
             errno = EIO;
         return -1;
     }
+}
+
+static int write_tip(ls_journal *j)
+{
+    j->tip_slot ^= 1;
+    return write_tip_slot(j, j->tip_slot);
 }
 
 /* I/O ERRORS (journal.h): cuts back to what was fsynced; errno kept. */
@@ -253,8 +272,8 @@ int ls_journal_create(ls_journal *j, const char *state_dir, const char *run_id, 
     }
     snprintf(path, sizeof path, "%s/journal.tip", j->dir);
     j->tip_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (j->tip_fd < 0 || write_tip(j) != 0) {
-        ls_error_set(err, noloc, "cannot create %s: %s", path, strerror(errno));
+    if (j->tip_fd < 0 || write_tip_slot(j, 0) != 0 || write_tip_slot(j, 1) != 0) {
+        ls_error_set(err, noloc, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     j->dirs_dirty = true;
@@ -524,18 +543,18 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
         }
         j->len += (int64_t)llen;
         j->dirty = j->group;
-        if (!j->group)
-            j->synced_len = j->len;
     }
     j->seq++;
     memcpy(j->hash, h, sizeof h);
     if (j->fd >= 0 && !j->group) {
         sync_dirs(j);
         if (write_tip(j) != 0) {
-            ls_error_set(err, noloc, "cannot write %s/journal.tip: %s", j->dir, strerror(errno));
+            journal_failed(j); /* the line is dropped: the tip could not say it was durable */
+            ls_error_set(err, noloc, "cannot write the journal's tip in %s: %s", j->dir, strerror(errno));
             free(line);
             return -1;
         }
+        j->synced_len = j->len;
     }
     line[llen - 1] = '\0';
     if (line_out)
@@ -556,13 +575,16 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
         ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
         return -1;
     }
-    j->synced_len = j->len;
     sync_dirs(j);
     j->dirty = false;
     if (write_tip(j) != 0) {
-        ls_error_set(err, noloc, "cannot write %s/journal.tip: %s", j->dir, strerror(errno));
+        /* What the tip cannot vouch for is cut back, as after a failed
+         * fsync: the engine acts only on what the tip names. */
+        journal_failed(j);
+        ls_error_set(err, noloc, "cannot write the journal's tip in %s: %s", j->dir, strerror(errno));
         return -1;
     }
+    j->synced_len = j->len;
     return 0;
 }
 
@@ -882,31 +904,63 @@ int ls_journal_ends(const char *state_dir, const char *run_id, ls_value *first, 
     return 0;
 }
 
-/* The tip record (journal.h): 0 and *seq, hash; 1 when there is none; -1
- * when it cannot be read or is malformed. */
-static int read_tip(const char *dir, int64_t *seq, char hash[65])
+/* One slot of the tip: true with *seq and hash when it is whole and checks. */
+static bool tip_slot(const char *rec, int64_t *seq, char hash[65])
 {
-    char path[4200], rec[TIP_LEN + 1];
-    snprintf(path, sizeof path, "%s/journal.tip", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? 1 : -1;
-    ssize_t r = read_at(fd, rec, TIP_LEN, 0);
-    close(fd);
-    if (r != TIP_LEN || rec[TIP_LEN - 1] != '\n')
-        return -1;
-    rec[TIP_LEN] = '\0';
+    char r[TIP_LEN + 1];
+    if (rec[TIP_LEN - 1] != '\n')
+        return false;
+    memcpy(r, rec, TIP_LEN);
+    r[TIP_LEN] = '\0';
     long long s = -1;
     char h[70] = "";
-    if (sscanf(rec, "tip 1 %lld %66s", &s, h) != 2 || s < 0)
-        return -1;
+    unsigned long long chk = 0;
+    int used = 0;
+    if (sscanf(r, "tip 1 %lld %66s %n", &s, h, &used) != 2 || s < 0 || used <= 0)
+        return false;
     if (s == 0 ? strcmp(h, "-") != 0 : (strlen(h) != 64 || !is_hex64(h)))
-        return -1;
+        return false;
+    /* the text the check covers ends before " CHECK" */
+    char *last = r + used;
+    while (*last == ' ')
+        last++;
+    if (sscanf(last, "%16llx", &chk) != 1)
+        return false;
+    size_t covered = (size_t)(last - r);
+    while (covered > 0 && r[covered - 1] == ' ')
+        covered--;
+    if (tip_check(r, covered) != chk)
+        return false;
     *seq = s;
     if (s == 0)
         hash[0] = '\0';
     else
         memcpy(hash, h, 65); /* 64 hex digits and the NUL, checked above */
+    return true;
+}
+
+/* The tip (journal.h): 0 and *seq, hash of the slot that names the later
+ * line; 1 when there is no tip; -1 when it cannot be read or neither slot
+ * is whole. */
+static int read_tip(const char *dir, int64_t *seq, char hash[65])
+{
+    char path[4200], rec[2 * TIP_LEN];
+    snprintf(path, sizeof path, "%s/journal.tip", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    ssize_t r = read_at(fd, rec, sizeof rec, 0);
+    close(fd);
+    if (r != (ssize_t)sizeof rec)
+        return -1;
+    int64_t s0 = -1, s1 = -1;
+    char h0[65], h1[65];
+    bool ok0 = tip_slot(rec, &s0, h0), ok1 = tip_slot(rec + TIP_LEN, &s1, h1);
+    if (!ok0 && !ok1)
+        return -1;
+    bool use1 = ok1 && (!ok0 || s1 > s0);
+    *seq = use1 ? s1 : s0;
+    memcpy(hash, use1 ? h1 : h0, 65);
     return 0;
 }
 

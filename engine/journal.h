@@ -39,9 +39,11 @@
  *     never re-serialises, so any changed byte, a removed, inserted or
  *     reordered line breaks the chain at that line.
  *
- * THE TIP -- RUN_DIR/journal.tip holds one fixed-size record, "tip 1 SEQ
- * HASH", rewritten in place right after every fsync of the journal: the
- * last line known durable.  A hash chain alone cannot tell a journal cut at
+ * THE TIP -- RUN_DIR/journal.tip holds two fixed-size slots, each "tip 1
+ * SEQ HASH CHECK" (CHECK: FNV-1a of the rest), written in turn right after
+ * every fsync of the journal: the slot with the higher SEQ that checks
+ * names the last line known durable, so a torn write spoils one slot at
+ * most.  A failed tip write cuts the journal back like a failed fsync.  A hash chain alone cannot tell a journal cut at
  * a line boundary (a partial copy, a restored disk) from a whole one; the
  * tip can.  It is written after the journal's fsync, so it never claims
  * more than the disk holds, and fsynced when the run ends or halts.  A
@@ -132,6 +134,7 @@ typedef struct ls_fold ls_fold; /* below: THE FOLD */
 typedef struct ls_journal {
     int fd;               /* journal.jsonl, O_APPEND */
     int tip_fd;           /* journal.tip: the last line made durable */
+    int tip_slot;         /* the slot written last (0 or 1) */
     char dir[4096];       /* the run directory */
     int64_t seq;          /* last written */
     char hash[65];        /* last written; "" before the first line */

@@ -54,6 +54,15 @@ eq(fin["result"]["stdout"], None, "a 200 kB result leaves the line")
 eq(len(fin["blobs"]), 1, "one blob named in the line")
 
 
+def tip_slot(seq, hash_):
+    """One slot of journal.tip as docs/journal.md describes it."""
+    text = "tip 1 %d %s" % (seq, hash_)
+    h = 1469598103934665603
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) % (1 << 64)
+    return (text + " %016x" % h).ljust(95) + "\n"
+
+
 def with_copy(name, mutate):
     """A copy of the halted run's state dir, changed by mutate(run_dir)."""
     d = c.path(name)
@@ -105,6 +114,24 @@ refused("edited", edit, "altered")
 refused("no-tip", lambda rd: os.unlink(os.path.join(rd, "journal.tip")), "journal.tip")
 
 
+def spoil_tip(slots):
+    def m(rd):
+        p = os.path.join(rd, "journal.tip")
+        data = bytearray(open(p, "rb").read())
+        for s in slots:
+            data[s * 96 + 10] ^= 0x01
+        open(p, "wb").write(bytes(data))
+    return m
+
+
+refused("tip-both-slots-torn", spoil_tip([0, 1]), "journal.tip")
+# one torn slot (a write cut by a crash) leaves the other: still whole
+d = with_copy("tip-one-slot-torn", spoil_tip([0]))
+rc, out, err = c.cmd("status", "--verify", rid, "--state-dir", d)
+eq(rc, 0, "one torn tip slot: the other still names a durable line: " + out + err)
+shutil.rmtree(d, ignore_errors=True)
+
+
 def blob_changed(rd):
     b = os.path.join(rd, "blobs", fin["blobs"][0]["sha256"])
     os.chmod(b, 0o600)
@@ -121,7 +148,7 @@ def empty(rd):
     with open(os.path.join(rd, "journal.jsonl"), "w"):
         pass
     with open(os.path.join(rd, "journal.tip"), "w") as f:
-        f.write(("tip 1 0 -").ljust(95) + "\n")
+        f.write(tip_slot(0, "-") * 2)
 
 
 d = with_copy("empty", empty)
