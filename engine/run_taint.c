@@ -256,7 +256,7 @@ void ls_taint_note(ls_runner *r, int idx, ls_value inputs, bool simulated)
         int s = refs[i];
         if (s < 0 || (size_t)s >= r->pb->nstates || s == idx)
             continue;
-        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+        if (ls_is_null(ls_map_get(ls_run_state_rec(r, s), "result")))
             continue;
         if (r->simulated[s]) {
             if (p->sim_src < 0)
@@ -286,7 +286,7 @@ void ls_taint_resumed(ls_runner *r)
         int s = r->rep->path[i];
         if (s < 0 || (size_t)s >= r->pb->nstates || r->pb->states[s].action == NULL)
             continue;
-        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+        if (ls_is_null(ls_map_get(ls_run_state_rec(r, s), "result")))
             continue;
         if (r->simulated[s]) {
             bool seen = false;
