@@ -295,6 +295,19 @@ tr = [e for e in c.journal() if e["event"] == "transition" and e["from"] == "cal
 check("timeout is '0s' here" in tr[0]["error"], "and says why: " + tr[0]["error"])
 c.cleanup()
 
+# ---- a release bundle carries a child that lies outside the playbook's directory ----
+c = Case("sub-bundle", "unused: true\n", {"lib/child.yaml": CHILD})
+c.write("mc/up.yaml", PARENT.replace("lib/child.yaml", "../lib/child.yaml").replace("@DIR@", c.dir))
+c.write("mc/environments/staging.yaml", "params: {n: 3}\n")
+rc, out, err = c.cmd("bundle", c.path("mc/up.yaml"), "-o", c.path("b.tar.gz"))
+eq(rc, 0, "bundle: " + err)
+check("  mc/up.yaml\n" in out and "  lib/child.yaml\n" in out and "  mc/environments/staging.yaml\n" in out,
+      "the bundle's root holds the playbook's directory and the child's: " + out)
+rc, out, err = c.cmd("run", c.path("b.tar.gz"), "--env", "staging")
+eq(rc, 0, "a run from the bundle runs the bundled child: " + err)
+eq(log(c), ["first", "dump-3", "pause", "verify", "after"], "with the bundled environment's params")
+c.cleanup()
+
 # ---- scenario tests through the child, with coverage ----
 SCEN = """\
 playbook: pb.yaml
