@@ -118,6 +118,16 @@ for fmt, marker in (("dot", 'subgraph "cluster_f1"'), ("mermaid", "subgraph fram
     check(marker in out and "backup/dump" in out, f"graph {fmt} draws the child as a cluster: {out}")
 c.cleanup()
 
+# ---- a child param declared secret is masked, whatever the caller passed ----
+c = case("sub-secret", PARENT.replace('token: "${{ params.token }}"', 'token: "plain-literal-77"'),
+         CHILD.replace('token: {type: string, default: "none"}', 'token: {type: string, default: "none", secret: true}'))
+rc, out, err = c.run()
+eq(rc, 0, "run: " + err)
+text = open(os.path.join(c.state, "runs", c.last_run(), "journal.jsonl")).read()
+check("plain-literal-77" not in text and "plain-literal-77" not in out + err, "the child's secret param is masked")
+check("tok=***" in text, "and shown as ***")
+c.cleanup()
+
 # ---- the child fails: the caller's on_failure ----
 c = case("sub-fail")
 rc, out, err = c.run(env={"FAIL": "verify"})
