@@ -190,8 +190,9 @@ static char *read_small(const char *path, size_t *len)
  * bundle's environments/NAME.yaml, which must be an absolute path: a key
  * inside the bundle cannot vouch for the bundle.  0 with *key (malloc'd,
  * or NULL: no trust required), or -1 after printing. */
-static int trust_key(const ls_tar *t, const char *trust, const char *env_name, const char *const *values,
-                     size_t nvalues, const char *cmd, const char *archive, char **key, char **from)
+static int trust_key(const ls_tar *t, const char *pbdir, const char *trust, const char *env_name,
+                     const char *const *values, size_t nvalues, const char *cmd, const char *archive, char **key,
+                     char **from)
 {
     *key = *from = NULL;
     if (trust) {
@@ -236,10 +237,10 @@ static int trust_key(const ls_tar *t, const char *trust, const char *env_name, c
     }
     if (env_name) {
         char p[300];
-        snprintf(p, sizeof p, "environments/%s.yaml", env_name);
+        snprintf(p, sizeof p, "%senvironments/%s.yaml", pbdir, env_name);
         const ls_tar_entry *e = ls_tar_find(t, p);
         if (!e) {
-            snprintf(p, sizeof p, "environments/%s.yml", env_name);
+            snprintf(p, sizeof p, "%senvironments/%s.yml", pbdir, env_name);
             e = ls_tar_find(t, p);
         }
         if (e) {
@@ -529,7 +530,14 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
         fail(cmd, archive, "the manifest's playbook '%.200s' is not in the bundle", ls_str_ptr(pbp));
         goto bad;
     }
-    if (trust_key(&t, trust, env_name, values, nvalues, cmd, archive, &key, &from) != 0)
+    /* The playbook may lie below the bundle's root (when its sub-playbooks
+     * lie beside its directory): environments/ and tests/ are beside it. */
+    char pbdir[512] = "";
+    const char *pslash = strrchr(ls_str_ptr(pbp), '/');
+    if (pslash != NULL && (size_t)(pslash - ls_str_ptr(pbp)) + 2 <= sizeof pbdir)
+        snprintf(pbdir, sizeof pbdir, "%.*s/", (int)(pslash - ls_str_ptr(pbp)), ls_str_ptr(pbp));
+    size_t pbdl = strlen(pbdir);
+    if (trust_key(&t, pbdir, trust, env_name, values, nvalues, cmd, archive, &key, &from) != 0)
         goto bad;
     if (check_signature(&t, m, man, key, from, cmd, archive, &b->signer) != 0)
         goto bad;
@@ -557,7 +565,8 @@ ls_bundle *ls_bundle_open(const char *archive, const char *trust, const char *en
             fail(cmd, archive, "%s", err);
             goto bad;
         }
-        if (strncmp(t.e[i].path, "tests/", 6) == 0 && !strchr(t.e[i].path + 6, '/')) {
+        if (strncmp(t.e[i].path, pbdir, pbdl) == 0 && strncmp(t.e[i].path + pbdl, "tests/", 6) == 0 &&
+            !strchr(t.e[i].path + pbdl + 6, '/')) {
             size_t l = strlen(t.e[i].path);
             if ((l > 5 && strcmp(t.e[i].path + l - 5, ".yaml") == 0) || (l > 4 && strcmp(t.e[i].path + l - 4, ".yml") == 0)) {
                 char **nt = realloc(b->tests, (b->ntests + 1) * sizeof *nt);

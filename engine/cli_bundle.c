@@ -2,8 +2,11 @@
  * `lockstep bundle PLAYBOOK -o FILE.tar.gz [--sign KEY.pem]` (bundle.h):
  * what goes in, the manifest, the signature.
  *
- * In the bundle, every path is relative to the playbook's directory:
- *   PLAYBOOK                 the playbook itself
+ * In the bundle, every path is relative to the bundle's root: the
+ * playbook's directory, or, when it runs sub-playbooks that lie outside
+ * it (../lib/backup.yaml), the closest directory that holds them all:
+ *   PLAYBOOK                 the playbook itself (DIR/PLAYBOOK below such a root;
+ *                            environments/ and tests/ are then DIR/...)
  *   environments/NAME.yaml   the environments beside it (so --env works)
  *   tests/NAME.yaml          the scenario tests whose `playbook:` is it
  *   ...                      every file a string of the playbook or of a
@@ -45,8 +48,9 @@ typedef struct pick {
 typedef struct picks {
     pick *v;
     size_t n;
-    const char *root; /* realpath of the playbook's directory, with no trailing '/' */
+    const char *root; /* realpath of the bundle's root, with no trailing '/' */
     size_t rootlen;
+    const char *pbdir; /* realpath of the playbook's directory */
 } picks;
 
 static bool has_suffix(const char *s, const char *suf)
@@ -206,7 +210,7 @@ static int cmp_name(const void *a, const void *b)
 static void add_dir(picks *p, const char *sub, const char *playbook_real, bool tests)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", p->root, sub);
+    snprintf(dir, sizeof dir, "%s/%s", p->pbdir, sub);
     DIR *dh = opendir(dir);
     if (!dh)
         return;
@@ -338,7 +342,7 @@ int ls_cmd_bundle(int argc, char **argv)
     }
 
     int rc = 2;
-    char real[PATH_MAX], root[PATH_MAX];
+    char real[PATH_MAX], root[PATH_MAX], pbdir[PATH_MAX];
     picks p;
     memset(&p, 0, sizeof p);
     ls_tar_entry *ents = NULL;
@@ -351,8 +355,24 @@ int ls_cmd_bundle(int argc, char **argv)
     }
     snprintf(root, sizeof root, "%s", real);
     *strrchr(root, '/') = '\0';
+    snprintf(pbdir, sizeof pbdir, "%s", root);
+    /* The root holds every sub-playbook too: the common ancestor. */
+    for (size_t i = 0; i < pb->nstates; i++) {
+        char sr[PATH_MAX];
+        if (pb->states[i].sub == NULL || !realpath(pb->states[i].sub->path, sr))
+            continue;
+        size_t k = 0;
+        while (root[k] && root[k] == sr[k])
+            k++;
+        if (!(root[k] == '\0' && sr[k] == '/')) { /* not below root: cut root back to a common '/' */
+            while (k > 0 && root[k] != '/')
+                k--;
+            root[k] = '\0';
+        }
+    }
     p.root = root[0] ? root : "";
     p.rootlen = strlen(p.root);
+    p.pbdir = pbdir;
     add(&p, real, true);
     add_dir(&p, "environments", real, false);
     scan_all(&p);

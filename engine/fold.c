@@ -142,7 +142,10 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
         }
         const char *reason = is_str(ev, "reason") ? ls_str_ptr(ls_map_get(ev, "reason")) : "";
         ls_fold_state *st = &f->states[from];
-        st->status = strcmp(reason, "failure") == 0 ? "failed" : strcmp(reason, "timeout") == 0 ? "timed_out" : "ok";
+        st->status = strcmp(reason, "failure") == 0   ? "failed"
+                     : strcmp(reason, "timeout") == 0 ? "timed_out"
+                     : strcmp(reason, "call") == 0    ? "running" /* in its child until it returns */
+                                                      : "ok";
         if (is_str(ev, "error"))
             keep(&st->error, ls_map_get(ev, "error"));
         else if (strcmp(st->status, "ok") == 0)
@@ -195,6 +198,10 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
         st->attempts = f->pt.attempt;
         break;
     case LS_EV_ACTION_FINISHED:
+        if (f->pt.at >= 0 && f->pt.at != s && f->states[f->pt.at].status != NULL &&
+            strcmp(f->states[f->pt.at].status, "running") == 0)
+            /* A call's end: the child's terminal ended as the call did. */
+            f->states[f->pt.at].status = strcmp(attempt_status(ev), "ok") == 0 ? "ok" : "failed";
         f->pt.at = s;
         f->pt.unknown = f->pt.rerun = false;
         f->pt.has_outcome = true;

@@ -198,12 +198,37 @@ static void ls_dot_node(const ls_state *st, FILE *out, const char *indent)
         fputs(", shape=doublecircle, fillcolor=\"#c8f0c8\"", out);
     else if (st->terminal == LS_TERM_FAILURE)
         fputs(", shape=doubleoctagon, fillcolor=\"#f4c2c2\"", out);
+    else if (st->sub)
+        fputs(", shape=box3d, fillcolor=\"#dbe7f7\"", out);
     else if (!st->action)
         fputs(", shape=diamond, fillcolor=\"#fff5cc\"", out);
     else if (ls_state_mutates_static(st))
         fputs(", fillcolor=\"#ffe0b3\"", out);
     fputs("];\n", out);
     ls_buf_free(&b);
+}
+
+/* A called playbook's states, and the playbooks it calls, in a cluster of
+ * their own (sub-playbooks, playbook.h), labelled "CALL: FILE". */
+static void ls_dot_frame(const ls_playbook *pb, size_t f, FILE *out, int depth)
+{
+    const ls_frame_def *fr = &pb->frames[f];
+    char ind[40];
+    snprintf(ind, sizeof ind, "%*s", 2 * depth, "");
+    char label[600];
+    snprintf(label, sizeof label, "%s: %s", pb->states[fr->call].name, pb->states[fr->call].sub->file);
+    fprintf(out, "%ssubgraph \"cluster_f%zu\" {\n%s  label=", ind, f, ind);
+    ls_dot_str(out, label);
+    fprintf(out, ";\n%s  style=\"rounded,filled\";\n%s  fillcolor=\"#f2f6fc\";\n", ind, ind);
+    char inner[44];
+    snprintf(inner, sizeof inner, "%s  ", ind);
+    for (size_t i = 0; i < pb->nstates; i++)
+        if ((size_t)pb->states[i].frame == f)
+            ls_dot_node(&pb->states[i], out, inner);
+    for (size_t g = f + 1; g < pb->nframes; g++)
+        if ((size_t)pb->frames[g].parent == f && depth < 16)
+            ls_dot_frame(pb, g, out, depth + 1);
+    fprintf(out, "%s}\n", ind);
 }
 
 static void ls_write_dot(const ls_playbook *pb, FILE *out, const ls_edge *e, size_t ne)
@@ -228,13 +253,24 @@ static void ls_write_dot(const ls_playbook *pb, FILE *out, const ls_edge *e, siz
         ls_dot_str(out, ph[k]);
         fputs(";\n    style=\"rounded,dashed\";\n", out);
         for (size_t i = 0; i < pb->nstates; i++)
-            if (pb->states[i].phase && strcmp(pb->states[i].phase, ph[k]) == 0)
+            if (pb->states[i].frame == 0 && pb->states[i].phase && strcmp(pb->states[i].phase, ph[k]) == 0)
                 ls_dot_node(&pb->states[i], out, "    ");
         fputs("  }\n", out);
     }
     for (size_t i = 0; i < pb->nstates; i++)
-        if (!pb->states[i].phase)
+        if (pb->states[i].frame == 0 && !pb->states[i].phase)
             ls_dot_node(&pb->states[i], out, "  ");
+    for (size_t f = 1; f < pb->nframes; f++)
+        if (pb->frames[f].parent == 0)
+            ls_dot_frame(pb, f, out, 1);
+    for (size_t i = 0; i < pb->nstates; i++)
+        if (pb->states[i].sub) {
+            fputs("  ", out);
+            ls_dot_str(out, pb->states[i].name);
+            fputs(" -> ", out);
+            ls_dot_str(out, pb->states[pb->states[i].sub->start].name);
+            fputs(" [label=\"runs\", style=bold, color=\"#1f4e9c\"];\n", out);
+        }
     if (pb->start >= 0) {
         fputs("  \"__start\" -> ", out);
         ls_dot_str(out, pb->states[pb->start].name);
@@ -277,7 +313,7 @@ static void ls_mm_node(const ls_playbook *pb, size_t i, FILE *out, const char *i
     } else if (st->terminal == LS_TERM_FAILURE) {
         open = "[[";
         close = "]]";
-    } else if (!st->action) {
+    } else if (!st->action && !st->sub) {
         open = "{";
         close = "}";
     }
@@ -288,6 +324,25 @@ static void ls_mm_node(const ls_playbook *pb, size_t i, FILE *out, const char *i
         fprintf(out, ":::%s", st->terminal == LS_TERM_SUCCESS ? "success" : "failure");
     fputc('\n', out);
     ls_buf_free(&b);
+}
+
+static void ls_mm_frame(const ls_playbook *pb, size_t f, FILE *out, int depth)
+{
+    const ls_frame_def *fr = &pb->frames[f];
+    char ind[40], inner[44], label[600];
+    snprintf(ind, sizeof ind, "%*s", 2 * depth, "");
+    snprintf(inner, sizeof inner, "%s  ", ind);
+    snprintf(label, sizeof label, "%s: %s", pb->states[fr->call].name, pb->states[fr->call].sub->file);
+    fprintf(out, "%ssubgraph frame%zu[", ind, f);
+    ls_mm_str(out, label);
+    fputs("]\n", out);
+    for (size_t i = 0; i < pb->nstates; i++)
+        if ((size_t)pb->states[i].frame == f)
+            ls_mm_node(pb, i, out, inner);
+    for (size_t g = f + 1; g < pb->nframes; g++)
+        if ((size_t)pb->frames[g].parent == f && depth < 16)
+            ls_mm_frame(pb, g, out, depth + 1);
+    fprintf(out, "%send\n", ind);
 }
 
 static void ls_write_mermaid(const ls_playbook *pb, FILE *out, const ls_edge *e, size_t ne)
@@ -314,13 +369,16 @@ static void ls_write_mermaid(const ls_playbook *pb, FILE *out, const ls_edge *e,
         ls_mm_str(out, ph[k]);
         fputs("]\n", out);
         for (size_t i = 0; i < pb->nstates; i++)
-            if (pb->states[i].phase && strcmp(pb->states[i].phase, ph[k]) == 0)
+            if (pb->states[i].frame == 0 && pb->states[i].phase && strcmp(pb->states[i].phase, ph[k]) == 0)
                 ls_mm_node(pb, i, out, "    ");
         fputs("  end\n", out);
     }
     for (size_t i = 0; i < pb->nstates; i++)
-        if (!pb->states[i].phase)
+        if (pb->states[i].frame == 0 && !pb->states[i].phase)
             ls_mm_node(pb, i, out, "  ");
+    for (size_t f = 1; f < pb->nframes; f++)
+        if (pb->frames[f].parent == 0)
+            ls_mm_frame(pb, f, out, 1);
     if (pb->start >= 0)
         fprintf(out, "  start --> s%d\n", pb->start);
     for (size_t k = 0; k < ne; k++) {
@@ -332,6 +390,9 @@ static void ls_write_mermaid(const ls_playbook *pb, FILE *out, const ls_edge *e,
         }
         fprintf(out, " s%zu\n", e[k].to);
     }
+    for (size_t i = 0; i < pb->nstates; i++)
+        if (pb->states[i].sub)
+            fprintf(out, "  s%zu ==>|runs| s%d\n", i, pb->states[i].sub->start);
     /* linkStyle counts edges from 0; the start edge is first. */
     size_t base = pb->start >= 0 ? 1 : 0;
     for (size_t k = 0; k < ne; k++)

@@ -94,7 +94,8 @@
  *   landed          state, attempt, action, landed (true|false|null),
  *                   result, error: the `landed:` probe that resume ran for
  *                   an attempt whose outcome was unknown
- *   transition      from, to, reason (next|branch|failure|timeout)
+ *   transition      from, to, reason (next|branch|failure|timeout|call: into a
+ *                   called playbook, playbook.h), error (failure|timeout)
  *   run_resumed     by, host, pid: a resume took the run over
  *   run_halted      state, reason, decisions (dry runs only)
  *   run_finished    outcome (success|failure), state, error (only on a

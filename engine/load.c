@@ -789,6 +789,9 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     pb->param_values = ls_map_new();
     pb->release = ls_map_new();
     pb->path = ls_load_strdup(opts->path);
+    pb->frames = ls_oom_check(calloc(1, sizeof *pb->frames));
+    pb->frames[0] = (ls_frame_def){pb, -1, -1, 0, 0};
+    pb->nframes = 1;
     const char *slash = strrchr(opts->path, '/');
     if (!slash)
         pb->dir = ls_load_strdup(".");
@@ -815,6 +818,15 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
         if (L.root)
             ls_load_root(&L);
         ls_load_deferred(&L);
+        size_t own = pb->nstates;
+        if (d->errors == errors_before)
+            ls_load_subs(&L);
+        if (pb->nstates != own) {
+            free(L.name_slots);
+            free(L.by_name);
+            L.by_name = NULL;
+            ls_state_index_build(&L);
+        }
     }
     ls_ynode_free(L.root);
     for (size_t i = 0; i < L.nvf; i++)
@@ -846,6 +858,18 @@ int ls_playbook_state_index(const ls_playbook *pb, const char *name)
         if (pb->states[i].name && strcmp(pb->states[i].name, name) == 0)
             return (int)i;
     return -1;
+}
+
+const char *ls_state_local_name(const ls_playbook *pb, int idx)
+{
+    const ls_state *st = &pb->states[idx];
+    return st->name + pb->frames[st->frame].prefix_len;
+}
+
+int ls_state_caller(const ls_playbook *pb, int idx)
+{
+    const ls_state *st = &pb->states[idx];
+    return st->terminal != LS_TERM_NONE && st->frame > 0 ? pb->frames[st->frame].call : -1;
 }
 
 int ls_state_failure_target(const ls_state *st)
@@ -913,6 +937,8 @@ void ls_playbook_free(ls_playbook *pb)
         ls_state_clear(st);
     }
     free(pb->states);
+    free(pb->frames);
+    ls_deferred_free(pb->dfr, pb->ndfr);
     ls_value_free(pb->param_values);
     ls_value_free(pb->release);
     free(pb->path);
@@ -942,5 +968,11 @@ static void ls_state_clear(ls_state *st)
         free(st->branches);
         ls_tmpl_free(st->confirm);
         ls_value_free(st->dry_run_result);
+        if (st->sub) {
+            free(st->sub->file);
+            free(st->sub->path);
+            ls_playbook_free(st->sub->child);
+            free(st->sub);
+        }
     }
 }

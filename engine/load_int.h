@@ -52,6 +52,7 @@ bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **
  * values, plan, run); ls_load_deferred does it, or leaves the defaults
  * when params are not checked (structure-only validate). */
 void ls_load_deferred(ls_loader *L);
+void ls_deferred_free(struct ls_deferred *d, size_t n);
 
 /* notify.c: the top-level notify: list into pb->notify. */
 void ls_load_notify(ls_loader *L, const ls_ynode *n);
@@ -74,6 +75,13 @@ void ls_params_load_specs(ls_loader *L, const ls_ynode *params);
 void ls_params_read_values(ls_loader *L);
 void ls_params_resolve(ls_loader *L);
 void ls_param_clear(ls_param *p);
+/* enum, pattern, min and max of one value (its type is checked apart);
+ * problems go to L->d at `at`, `src` says where the value came from. */
+bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src);
+
+/* load_sub.c: loads every `playbook:` state's child and splices it in
+ * (playbook.h "SUB-PLAYBOOKS"); the caller rebuilds the name index. */
+void ls_load_subs(ls_loader *L);
 
 /* registry.c */
 bool ls_input_type_ok(const char *type, ls_value v);

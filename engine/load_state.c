@@ -50,7 +50,7 @@ typedef enum { DF_TIMEOUT, DF_ATTEMPTS, DF_DELAY, DF_MAX_DELAY, DF_BACKOFF } ls_
 
 struct ls_deferred {
     ls_dfkind kind;
-    ls_state *st;
+    size_t state;  /* index in the playbook that declared it */
     ls_tmpl *t;
     ls_loc loc;
     const char *what;
@@ -79,8 +79,62 @@ static bool ls_defer(ls_loader *L, ls_state *st, const ls_ynode *n, ls_dfkind ki
         L->dfr = d;
         L->capdfr = ncap;
     }
-    L->dfr[L->ndfr++] = (struct ls_deferred){kind, st, t, n->loc, what};
+    L->dfr[L->ndfr++] = (struct ls_deferred){kind, (size_t)(st - L->pb->states), t, n->loc, what};
     return true;
+}
+
+/* Sets d's scalar in st from params; 0, or -1 with msg. */
+static int ls_deferred_set(const struct ls_deferred *d, ls_state *st, ls_eval_ctx *ctx, char *msg, size_t msglen)
+{
+    ls_value v = ls_null();
+    ls_error err;
+    ls_error_clear(&err);
+    if (ls_tmpl_render(d->t, ctx, &v, &err) != 0) {
+        char m[1024];
+        ls_error_format(&err, m, sizeof m);
+        snprintf(msg, msglen, "%s: %s", d->what, m);
+        ls_value_free(v);
+        return -1;
+    }
+    char *text = ls_value_to_text(v, NULL);
+    const char *s = text ? text : "";
+    char *end = NULL;
+    int64_t ms = 0;
+    bool ok = true;
+    if (d->kind == DF_ATTEMPTS) {
+        long long a = v.kind == LS_INT ? v.u.i : strtoll(s, &end, 10);
+        ok = (v.kind == LS_INT || (end && *end == '\0' && end != s)) && a >= 1 && a <= 1000000;
+        if (ok)
+            st->retry.attempts = (int)a;
+        else
+            snprintf(msg, msglen, "%s is '%s' here: it must be an integer from 1 to 1000000", d->what, s);
+    } else if (d->kind == DF_BACKOFF) {
+        double f = v.kind == LS_INT ? (double)v.u.i : v.kind == LS_FLOAT ? v.u.f : strtod(s, &end);
+        ok = (v.kind == LS_INT || v.kind == LS_FLOAT || (end && *end == '\0' && end != s)) && f >= 1.0 && f <= 100.0;
+        if (ok)
+            st->retry.backoff = f;
+        else
+            snprintf(msg, msglen, "%s is '%s' here: it must be a number from 1 to 100", d->what, s);
+    } else {
+        if (v.kind == LS_INT && v.u.i >= 0 && v.u.i <= INT64_MAX / 1000)
+            ms = v.u.i * 1000;
+        else
+            ok = ls_duration_parse(s, strlen(s), &ms) == 0;
+        if (ok && d->kind == DF_TIMEOUT && ms == 0)
+            ok = false;
+        if (!ok)
+            snprintf(msg, msglen, "%s is '%s' here: write a duration such as 250ms, 30s, 5m, 1h30m%s", d->what, s,
+                     d->kind == DF_TIMEOUT ? " (greater than 0)" : "");
+        else if (d->kind == DF_TIMEOUT)
+            st->timeout_ms = ms;
+        else if (d->kind == DF_DELAY)
+            st->retry.delay_ms = ms;
+        else
+            st->retry.max_delay_ms = ms;
+    }
+    free(text);
+    ls_value_free(v);
+    return ok ? 0 : -1;
 }
 
 void ls_load_deferred(ls_loader *L)
@@ -93,65 +147,47 @@ void ls_load_deferred(ls_loader *L)
     bool params_ok = L->d->errors == 0; /* else the params may not be there to read */
     for (size_t i = 0; i < L->ndfr; i++) {
         struct ls_deferred *d = &L->dfr[i];
-        ls_state *st = d->st;
-        if (L->opts->check_params && params_ok) {
-            ls_value v = ls_null();
-            ls_error err;
-            ls_error_clear(&err);
-            if (ls_tmpl_render(d->t, &ctx, &v, &err) != 0) {
-                char msg[1024];
-                ls_error_format(&err, msg, sizeof msg);
-                ls_diag_error(L->d, d->loc, "%s: %s", d->what, msg);
-            } else {
-                char *text = ls_value_to_text(v, NULL);
-                const char *s = text ? text : "";
-                char *end = NULL;
-                int64_t ms = 0;
-                bool ok = true;
-                if (d->kind == DF_ATTEMPTS) {
-                    long long a = v.kind == LS_INT ? v.u.i : strtoll(s, &end, 10);
-                    ok = (v.kind == LS_INT || (end && *end == '\0' && end != s)) && a >= 1 && a <= 1000000;
-                    if (ok)
-                        st->retry.attempts = (int)a;
-                    else
-                        ls_diag_error(L->d, d->loc, "%s is '%s' here: it must be an integer from 1 to 1000000",
-                                      d->what, s);
-                } else if (d->kind == DF_BACKOFF) {
-                    double f = v.kind == LS_INT ? (double)v.u.i : v.kind == LS_FLOAT ? v.u.f : strtod(s, &end);
-                    ok = (v.kind == LS_INT || v.kind == LS_FLOAT || (end && *end == '\0' && end != s)) &&
-                         f >= 1.0 && f <= 100.0;
-                    if (ok)
-                        st->retry.backoff = f;
-                    else
-                        ls_diag_error(L->d, d->loc, "%s is '%s' here: it must be a number from 1 to 100", d->what, s);
-                } else {
-                    if (v.kind == LS_INT && v.u.i >= 0 && v.u.i <= INT64_MAX / 1000)
-                        ms = v.u.i * 1000;
-                    else
-                        ok = ls_duration_parse(s, strlen(s), &ms) == 0;
-                    if (ok && d->kind == DF_TIMEOUT && ms == 0)
-                        ok = false;
-                    if (!ok)
-                        ls_diag_error(L->d, d->loc, "%s is '%s' here: write a duration such as 250ms, 30s, 5m, 1h30m%s",
-                                      d->what, s, d->kind == DF_TIMEOUT ? " (greater than 0)" : "");
-                    else if (d->kind == DF_TIMEOUT)
-                        st->timeout_ms = ms;
-                    else if (d->kind == DF_DELAY)
-                        st->retry.delay_ms = ms;
-                    else
-                        st->retry.max_delay_ms = ms;
-                }
-                free(text);
-            }
-            ls_value_free(v);
-        }
-        ls_tmpl_free(d->t);
+        char msg[1200];
+        if (L->opts->check_params && params_ok &&
+            ls_deferred_set(d, &L->pb->states[d->state], &ctx, msg, sizeof msg) != 0)
+            ls_diag_error(L->d, d->loc, "%s", msg);
     }
     ls_value_free(ctx.states);
     ls_value_free(ctx.run);
-    free(L->dfr);
+    if (L->opts->chain != NULL && !L->opts->check_params) {
+        /* A called playbook: its params come with each call (ls_sub_deferred). */
+        L->pb->dfr = L->dfr;
+        L->pb->ndfr = L->ndfr;
+    } else {
+        ls_deferred_free(L->dfr, L->ndfr);
+    }
     L->dfr = NULL;
     L->ndfr = L->capdfr = 0;
+}
+
+void ls_deferred_free(struct ls_deferred *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ls_tmpl_free(d[i].t);
+    free(d);
+}
+
+int ls_sub_deferred(ls_playbook *pb, int call, ls_value params, char *msg, size_t msglen)
+{
+    const ls_sub *sub = pb->states[call].sub;
+    const ls_playbook *child = sub->child;
+    size_t first = pb->frames[sub->frame].first;
+    ls_eval_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.params = params;
+    ctx.states = ls_map_new();
+    ctx.run = ls_map_new();
+    int rc = 0;
+    for (size_t i = 0; i < child->ndfr && rc == 0; i++)
+        rc = ls_deferred_set(&child->dfr[i], &pb->states[first + child->dfr[i].state], &ctx, msg, msglen);
+    ls_value_free(ctx.states);
+    ls_value_free(ctx.run);
+    return rc;
 }
 
 static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
@@ -261,7 +297,37 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
 
 static const char *const ls_state_keys[] = {
     "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
-    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", NULL};
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", "playbook", NULL};
+
+/* `playbook: FILE` with `with: {param: value}`: the call; the child is
+ * loaded and spliced once the caller has loaded (load_sub.c). */
+static void ls_state_sub(ls_loader *L, ls_state *st, const ls_ynode *n, const ls_ynode *v, bool has_action)
+{
+    static const char *const not_with[] = {"action", "retry", "timeout", "mutates", "idempotent", "dry_run",
+                                           "landed", "confirm", "expect", NULL};
+    for (const char *const *k = not_with; *k; k++)
+        for (size_t i = 0; i < n->n; i++)
+            if (strcmp(n->keys[i]->str, *k) == 0)
+                ls_diag_error(L->d, n->keys[i]->loc, "'%s' does not go with 'playbook' (state '%s' runs a playbook)",
+                              *k, st->name);
+    if (has_action || !ls_load_text(L, v, "playbook"))
+        return;
+    if (v->len == 0) {
+        ls_diag_error(L->d, v->loc, "playbook: give the file of the playbook to run (relative to this file)");
+        return;
+    }
+    st->sub = ls_oom_check(calloc(1, sizeof *st->sub));
+    st->sub->file = ls_load_strdup(v->str);
+    st->sub->loc = v->loc;
+    st->sub->start = st->sub->frame = -1;
+    const ls_ynode *with = ls_ymap_get(n, "with");
+    if (with && !(with->kind == LS_Y_SCALAR && with->plain && with->len == 0)) {
+        if (with->kind != LS_Y_MAP)
+            ls_diag_error(L->d, with->loc, "with: the child playbook's params, a mapping of names to values");
+        else
+            st->with = ls_load_tmpl(L, with, L->d);
+    }
+}
 
 /* `landed:` -- the read-only probe resume runs when the state's attempt
  * has an unknown outcome: {action, with, expect, timeout}. */
@@ -389,8 +455,10 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         }
     }
     bool has_action_key = ls_ymap_get(n, "action") != NULL;
+    if ((v = ls_ymap_get(n, "playbook")))
+        ls_state_sub(L, st, n, v, has_action_key);
     static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run", NULL};
-    if (!has_action_key)
+    if (!has_action_key && !st->sub)
         for (const char *const *k = need_action; *k; k++)
             for (size_t i = 0; i < n->n; i++)
                 if (strcmp(n->keys[i]->str, *k) == 0)
@@ -484,7 +552,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
             ls_state_landed(L, st, v, key_loc);
     }
 
-    st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
+    st->can_fail = st->sub != NULL || st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
                    confirms || (has_action_key && !st->action) ||
                    (st->action && strcmp(st->action->name, "noop") != 0) ||
                    (pb->confirm_mutating && ls_state_mutates_static(st));

@@ -151,7 +151,7 @@ static bool ls_param_from_text(const ls_param *p, const char *s, ls_value *out, 
 }
 
 /* enum, pattern, min/max.  `src` says where the value came from. */
-static bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src)
+bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src)
 {
     bool ok = true;
     char *shown = p->secret ? NULL : ls_value_to_json(v, NULL);

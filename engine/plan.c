@@ -168,6 +168,9 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
         }
         if (st->action)
             fprintf(out, ": %s, mutates: %s\n", st->action->name, ls_state_mutates_static(st) ? "yes" : "no");
+        else if (st->sub)
+            fprintf(out, ": runs playbook %s (%s), its states shown as %s/...\n", st->sub->file,
+                     st->sub->child->name ? st->sub->child->name : "?", st->name);
         else
             fputs(": decision\n", out);
         if (st->description) {

@@ -84,8 +84,40 @@ typedef struct ls_state {
     ls_value dry_run_result; /* map (or null without dry_run) */
     struct ls_state *landed; /* the `landed:` probe (action, with, expect, timeout), or NULL */
     ls_terminal terminal;
+    int frame;             /* the playbook it comes from: pb->frames[frame] */
+    struct ls_sub *sub;    /* a `playbook:` state (calls a child), or NULL */
     bool can_fail;         /* SPEC 2: requires, expect, confirm, or an action other than noop */
 } ls_state;
+
+/*
+ * SUB-PLAYBOOKS (load_sub.c).  A state with `playbook: FILE` runs another
+ * playbook as one step.  The loader loads the child (itself, recursively)
+ * and splices its states into the caller's state array, named by path
+ * ("backup/dump"), with every index moved to the caller's numbering: the
+ * runner, the journal, resume, scenarios and the graph see one machine.
+ * Each spliced playbook is a FRAME: its own params (bound from the call's
+ * `with` when the call is entered), its own `states` namespace (local
+ * names) and its own guards.  Frame 0 is the playbook itself.  Reaching a
+ * child's terminal ends the call: the calling state is ok (success
+ * terminal) or failed (failure terminal), with the result
+ * {terminal, outcome, states}, and the caller's next/on_failure follows.
+ */
+typedef struct ls_sub {
+    char *file;             /* as written in `playbook:` */
+    char *path;             /* resolved against the caller's directory */
+    ls_loc loc;             /* the `playbook:` value */
+    struct ls_playbook *child; /* owned; its states moved into the caller's array */
+    int start;              /* the child's start state, caller's numbering */
+    int frame;              /* the child's frame, caller's numbering */
+} ls_sub;
+
+typedef struct ls_frame_def {
+    const struct ls_playbook *pb; /* whose params, guards and compiled names apply */
+    int call;               /* the calling state, -1 for frame 0 */
+    int parent;             /* the caller's frame, -1 for frame 0 */
+    size_t first;           /* the index of that playbook's state 0 */
+    size_t prefix_len;      /* strlen("call/.../") of its states' names */
+} ls_frame_def;
 
 /* One entry of the top-level `notify:` list (notify.c). */
 typedef struct ls_notify_spec {
@@ -124,7 +156,17 @@ typedef struct ls_playbook {
     size_t *name_slots;          /* state indexes by name hash, or NULL: a linear search */
     size_t name_mask;
     ls_diags *diags_owner;       /* keeps ls_loc.file strings alive */
+    ls_frame_def *frames; size_t nframes; /* >= 1: frame 0 is this playbook */
+    struct ls_deferred *dfr; size_t ndfr; /* a called playbook's scalars templated over params */
 } ls_playbook;
+
+/* Which playbooks are being loaded around this one: cycles and depth. */
+typedef struct ls_load_chain {
+    const char *real;               /* realpath of the file */
+    const struct ls_load_chain *up; /* the caller, or NULL */
+    int depth;                      /* 0 for the top playbook */
+} ls_load_chain;
+#define LS_SUB_DEPTH_MAX 16
 
 typedef struct ls_load_opts {
     const char *path;
@@ -135,6 +177,7 @@ typedef struct ls_load_opts {
     bool ignore_process_env;        /* do not read params' `env:` variables (scenario tests) */
     const char *display_path;       /* the playbook's name in diagnostics, or NULL: path
                                      * (a bundle's "ARCHIVE!upgrade.yaml") */
+    const ls_load_chain *chain;     /* set for a child playbook (load_sub.c) */
 } ls_load_opts;
 
 /* Loads, checks and compiles.  Every problem (errors and warnings) goes to
@@ -144,6 +187,18 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d);
 void ls_playbook_free(ls_playbook *pb);
 /* A state's index by name (hashed), or -1. */
 int ls_playbook_state_index(const ls_playbook *pb, const char *name);
+/* The child's params for call state `call` from its rendered `with`:
+ * defaults filled in, types and checks applied, secret values registered
+ * with the redactor.  0, or -1 with msg (no secret value in it). */
+int ls_sub_bind(const ls_playbook *pb, int call, ls_value given, ls_value *out, char *msg, size_t msglen);
+/* Sets the called playbook's timeout and retry scalars written as
+ * templates over its params (load_state.c), for this call's params.
+ * 0, or -1 with msg. */
+int ls_sub_deferred(ls_playbook *pb, int call, ls_value params, char *msg, size_t msglen);
+/* A state's name inside its own playbook ("dump" for "backup/dump"). */
+const char *ls_state_local_name(const ls_playbook *pb, int idx);
+/* For the terminal of a child: the state that called the child, else -1. */
+int ls_state_caller(const ls_playbook *pb, int idx);
 /* The failure target for a state (own on_failure, else defaults), or -1. */
 int ls_state_failure_target(const ls_state *st);
 /* Whether running this state changes the world, from the state override,

@@ -67,7 +67,7 @@ int ls_resume_apply(ls_runner *r, const ls_fold *fp, char *msg, size_t msglen)
             ls_map_set(&e, "result", ls_value_copy(fs->result));
         if (fs->error.kind == LS_STRING)
             ls_map_set(&e, "error", ls_value_copy(fs->error));
-        ls_map_set(&r->ctx.states, fs->name, e);
+        ls_run_state_put(r, s, e);
         r->visits[s] = (int)fs->visits;
         r->simulated[s] = fs->simulated;
         r->approved[s] = fs->approved;

@@ -64,15 +64,30 @@ static void on_signal(int sig)
 
 /* ---- bookkeeping ---- */
 
+ls_eval_ctx *ls_run_ctx(ls_runner *r, int idx)
+{
+    int f = r->pb->states[idx].frame;
+    return f == 0 ? &r->ctx : &r->fctx[f];
+}
+
+ls_value ls_run_state_rec(ls_runner *r, int idx)
+{
+    return ls_map_get(ls_run_ctx(r, idx)->states, ls_state_local_name(r->pb, idx));
+}
+
+void ls_run_state_put(ls_runner *r, int idx, ls_value rec)
+{
+    ls_map_set(&ls_run_ctx(r, idx)->states, ls_state_local_name(r->pb, idx), rec);
+}
+
 void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v)
 {
-    const char *name = r->pb->states[idx].name;
-    ls_value old = ls_map_get(r->ctx.states, name);
+    ls_value old = ls_run_state_rec(r, idx);
     ls_value e = ls_map_new();
     for (size_t i = 0; i < ls_map_len(old); i++)
         ls_map_set(&e, ls_map_key_at(old, i), ls_value_copy(ls_map_value_at(old, i)));
     ls_map_set(&e, key, v);
-    ls_map_set(&r->ctx.states, name, e);
+    ls_run_state_put(r, idx, e);
 }
 
 int ls_run_sync(ls_runner *r)
@@ -186,12 +201,14 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, basis_
 {
     if (e == NULL || depth > 32)
         return;
+    /* Names in e are its own playbook's: its frame's numbering. */
+    const ls_frame_def *fr = &r->pb->frames[r->pb->states[self].frame];
     const int *refs = NULL;
     size_t n = ls_expr_state_refs(e, &refs);
     for (size_t i = 0; i <= n; i++) {
         int s;
         if (i < n)
-            s = refs[i];
+            s = refs[i] < 0 ? -1 : refs[i] + (int)fr->first;
         else if (self >= 0 && (ls_expr_roots(e) & LS_ROOT_RESULT))
             s = self;
         else
@@ -199,26 +216,26 @@ static void basis_of(ls_runner *r, const ls_expr *e, int self, int depth, basis_
         if (s < 0 || (size_t)s >= r->pb->nstates || r->pb->states[s].action == NULL)
             continue;
         /* A state that has not run yet gives no data, real or simulated. */
-        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+        if (ls_is_null(ls_map_get(ls_run_state_rec(r, s), "result")))
             continue;
         basis_read(r, s, acc);
     }
     const int *g = NULL;
     size_t ng = ls_expr_guard_refs(e, &g);
     for (size_t i = 0; i < ng; i++)
-        if (g[i] >= 0 && (size_t)g[i] < r->pb->nguards)
-            basis_of(r, r->pb->guards[g[i]].expr, self, depth + 1, acc);
+        if (g[i] >= 0 && (size_t)g[i] < fr->pb->nguards)
+            basis_of(r, fr->pb->guards[g[i]].expr, self, depth + 1, acc);
 }
 
 /* Whether a dry run's decision was made by the dry-run flag itself: the
  * same condition, evaluated with run.dry_run false, answers otherwise (or
  * cannot be answered).  Such a decision is no check, and the summary must
  * not call it one, whatever data it also read. */
-static bool decided_by_dry_run(ls_runner *r, const ls_expr *e, bool value)
+static bool decided_by_dry_run(ls_runner *r, int idx, const ls_expr *e, bool value)
 {
     ls_value run = ls_map_clone(r->ctx.run);
     ls_map_set(&run, "dry_run", ls_bool(false));
-    ls_eval_ctx real = r->ctx;
+    ls_eval_ctx real = *ls_run_ctx(r, idx);
     real.run = run;
     ls_error err;
     ls_error_clear(&err);
@@ -270,7 +287,7 @@ static void note_decision(ls_runner *r, int idx, const char *kind, const ls_expr
         return;
     basis_acc acc = {LS_BASIS_NONE, -1, {0}, 0};
     basis_of(r, e, idx, 0, &acc);
-    set_basis(r, d, &acc, decided_by_dry_run(r, e, value));
+    set_basis(r, d, &acc, decided_by_dry_run(r, idx, e, value));
 }
 
 /* A dry run's probe decides the path by succeeding or failing: that is a
@@ -294,7 +311,7 @@ static void note_outcome(ls_runner *r, int idx, bool ok)
 static int cond(ls_runner *r, int idx, const char *kind, const ls_expr *e, ls_error *err)
 {
     bool v = false;
-    if (ls_expr_eval_cond(e, &r->ctx, &v, err) != 0)
+    if (ls_expr_eval_cond(e, ls_run_ctx(r, idx), &v, err) != 0)
         return -1;
     note_decision(r, idx, kind, e, v);
     return v ? 1 : 0;
@@ -349,7 +366,7 @@ static void fail_state(ls_runner *r, int idx, bool timed_out, const char *msg, s
     const ls_state *st = &r->pb->states[idx];
     ls_run_state_set(r, idx, "status", ls_string(timed_out ? "timed_out" : "failed"));
     ls_run_state_set(r, idx, "error", ls_string(msg));
-    ls_value attempts = ls_map_get(ls_map_get(r->ctx.states, st->name), "attempts");
+    ls_value attempts = ls_map_get(ls_run_state_rec(r, idx), "attempts");
     ls_out_state_end(r, idx, timed_out ? "timed_out" : "failed",
                      attempts.kind == LS_INT ? (int)attempts.u.i : 0, msg);
     int target = -1;
@@ -471,7 +488,8 @@ static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen
         snprintf(msg, msglen, "%s", a->err.msg);
         return 0;
     }
-    r->ctx.result = &a->result;
+    ls_eval_ctx *ctx = ls_run_ctx(r, idx);
+    ctx->result = &a->result;
     int ret = 1;
     for (size_t i = 0; i < st->nexpect && ret == 1; i++) {
         ls_error err;
@@ -497,7 +515,7 @@ static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen
             ret = 2;
         }
     }
-    r->ctx.result = NULL;
+    ctx->result = NULL;
     return ret;
 }
 
@@ -506,9 +524,10 @@ static int judge(ls_runner *r, int idx, attempt_out *a, char *msg, size_t msglen
 static void choose_next(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
-    ls_value res = ls_map_get(ls_map_get(r->ctx.states, st->name), "result");
+    ls_value res = ls_map_get(ls_run_state_rec(r, idx), "result");
     ls_value bound = ls_value_copy(res);
-    r->ctx.result = &bound;
+    ls_eval_ctx *ctx = ls_run_ctx(r, idx);
+    ctx->result = &bound;
     out->kind = STEP_END;
     out->error = true;
     snprintf(out->msg, sizeof out->msg, "state %s: no branch of next matched", st->name);
@@ -541,7 +560,7 @@ static void choose_next(ls_runner *r, int idx, step *out)
     } else {
         snprintf(out->msg, sizeof out->msg, "state %s has no next state", st->name);
     }
-    r->ctx.result = NULL;
+    ctx->result = NULL;
     ls_value_free(bound);
 }
 
@@ -554,12 +573,12 @@ static void succeed(ls_runner *r, int idx, int attempts, step *out)
 }
 
 /* Renders `with` and applies the action's defaults and types. */
-static int render_inputs(ls_runner *r, const ls_state *st, ls_value *inputs, char *msg, size_t msglen)
+static int render_inputs(ls_runner *r, int idx, const ls_state *st, ls_value *inputs, char *msg, size_t msglen)
 {
     ls_error err;
     ls_error_clear(&err);
     *inputs = ls_null();
-    if (st->with != NULL && ls_tmpl_render(st->with, &r->ctx, inputs, &err) != 0) {
+    if (st->with != NULL && ls_tmpl_render(st->with, ls_run_ctx(r, idx), inputs, &err) != 0) {
         ls_error_format(&err, msg, msglen);
         return -1;
     }
@@ -702,14 +721,14 @@ static int check_landed(ls_runner *r, int idx, int attempt, step *out)
     memset(&a, 0, sizeof a);
     a.result = ls_map_new();
     int landed = -1;
-    if (render_inputs(r, p, &pin, msg, sizeof msg) == 0) {
+    if (render_inputs(r, idx, p, &pin, msg, sizeof msg) == 0) {
         ls_value_free(a.result);
         call_action(r, idx, p, attempt, pin, NULL, &a);
         if (a.status != LS_ACT_OK) {
             snprintf(msg, sizeof msg, "%s", a.err.msg);
         } else {
             landed = 1;
-            r->ctx.result = &a.result;
+            ls_run_ctx(r, idx)->result = &a.result;
             for (size_t i = 0; i < p->nexpect && landed == 1; i++) {
                 ls_error err;
                 ls_error_clear(&err);
@@ -722,7 +741,7 @@ static int check_landed(ls_runner *r, int idx, int attempt, step *out)
                     landed = 0;
                 }
             }
-            r->ctx.result = NULL;
+            ls_run_ctx(r, idx)->result = NULL;
         }
     }
     ls_value_free(pin);
@@ -826,7 +845,7 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     ls_resume_point *rp = r->resuming ? &r->rp : NULL;
     char msg[1024] = "";
     ls_value inputs = ls_null();
-    if (render_inputs(r, st, &inputs, msg, sizeof msg) != 0) {
+    if (render_inputs(r, idx, st, &inputs, msg, sizeof msg) != 0) {
         ls_value_free(inputs);
         fail_state(r, idx, false, msg, out);
         return;
@@ -897,6 +916,93 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     ls_value_free(inputs);
 }
 
+/* Binds a called playbook's params from the call's `with`, in the
+ * caller's frame, and empties its states.  0, or -1 with msg. */
+static int bind_frame(ls_runner *r, int call, char *msg, size_t msglen)
+{
+    const ls_state *st = &r->pb->states[call];
+    ls_value given = ls_null(), params = ls_null();
+    ls_error err;
+    ls_error_clear(&err);
+    if (st->with != NULL && ls_tmpl_render(st->with, ls_run_ctx(r, call), &given, &err) != 0) {
+        ls_error_format(&err, msg, msglen);
+        return -1;
+    }
+    if (given.kind != LS_MAP) {
+        ls_value_free(given);
+        given = ls_map_new();
+    }
+    int rc = ls_sub_bind(r->pb, call, given, &params, msg, msglen);
+    ls_value_free(given);
+    if (rc == 0)
+        rc = ls_sub_deferred(r->pb, call, params, msg, msglen);
+    if (rc != 0) {
+        ls_value_free(params);
+        return -1;
+    }
+    ls_eval_ctx *c = &r->fctx[st->sub->frame];
+    ls_value_free(c->params);
+    c->params = params;
+    return 0;
+}
+
+/* A `playbook:` state: enters the child at its start (the child's
+ * terminal ends the call, end_call); on resume after the child ended, its
+ * recorded outcome decides. */
+static void run_call(ls_runner *r, int idx, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    if (r->resuming && r->rp.has_outcome) {
+        if (r->rp.status == LS_ACT_OK)
+            succeed(r, idx, 1, out);
+        else
+            fail_state(r, idx, false, r->rp.error, out);
+        return;
+    }
+    char msg[1024];
+    if (bind_frame(r, idx, msg, sizeof msg) != 0) {
+        fail_state(r, idx, false, msg, out);
+        return;
+    }
+    ls_eval_ctx *c = &r->fctx[st->sub->frame];
+    ls_value_free(c->states);
+    c->states = ls_map_new();
+    out->kind = STEP_NEXT;
+    out->to = st->sub->start;
+    out->reason = "call";
+}
+
+/* A child's terminal `term` ends the call `call`: journals the call's
+ * outcome and result {terminal, outcome, states} and goes on from the
+ * call as from any finished state. */
+static void end_call(ls_runner *r, int term, int call, step *out)
+{
+    const ls_state *t = &r->pb->states[term];
+    const ls_state *st = &r->pb->states[call];
+    bool ok = t->terminal == LS_TERM_SUCCESS;
+    memset(out, 0, sizeof *out);
+    attempt_out a;
+    memset(&a, 0, sizeof a);
+    a.status = ok ? LS_ACT_OK : LS_ACT_FAILED;
+    a.result = ls_map_new();
+    ls_map_set(&a.result, "terminal", ls_string(ls_state_local_name(r->pb, term)));
+    ls_map_set(&a.result, "outcome", ls_string(ok ? "success" : "failure"));
+    ls_map_set(&a.result, "states", ls_value_copy(ls_run_ctx(r, term)->states));
+    if (!ok)
+        snprintf(a.err.msg, sizeof a.err.msg, "the playbook %s ended in %s", st->sub->file,
+                 ls_state_local_name(r->pb, term));
+    if (finish_attempt(r, call, 1, &a, NULL) != 0) {
+        ls_value_free(a.result);
+        halt(out, "cannot write the journal");
+        return;
+    }
+    ls_value_free(a.result);
+    if (ok)
+        succeed(r, call, 1, out);
+    else
+        fail_state(r, call, false, a.err.msg, out);
+}
+
 static void run_state(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
@@ -920,6 +1026,10 @@ static void run_state(ls_runner *r, int idx, step *out)
     }
     if (st->action != NULL) {
         run_action_state(r, idx, out);
+        return;
+    }
+    if (st->sub != NULL) {
+        run_call(r, idx, out);
         return;
     }
     /* A decision state (perhaps with a confirm). */
@@ -1005,14 +1115,19 @@ static int machine(ls_runner *r, int cur)
             path_push(r, cur);
         }
         r->state_t0 = ls_now_ms();
+        int from = cur;
+        step s;
         if (st->terminal != LS_TERM_NONE) {
             /* A failure terminal reads as failed: the run failed there. */
             ls_run_state_set(r, cur, "status", ls_string(st->terminal == LS_TERM_FAILURE ? "failed" : "ok"));
-            return finish_run(r, cur, st->terminal, NULL);
+            from = ls_state_caller(r->pb, cur);
+            if (from < 0)
+                return finish_run(r, cur, st->terminal, NULL);
+            end_call(r, cur, from, &s); /* the end of a child: its call goes on */
+        } else {
+            ls_out_state_start(r, cur);
+            run_state(r, cur, &s);
         }
-        ls_out_state_start(r, cur);
-        step s;
-        run_state(r, cur, &s);
         if (r->resuming) {
             ls_value_free(r->rp.result);
             memset(&r->rp, 0, sizeof r->rp);
@@ -1024,14 +1139,14 @@ static int machine(ls_runner *r, int cur)
         if (s.kind == STEP_END)
             return finish_run(r, cur, LS_TERM_FAILURE, s.msg);
         ls_value f = ls_map_new();
-        ls_map_set(&f, "from", ls_string(st->name));
+        ls_map_set(&f, "from", ls_string(r->pb->states[from].name));
         ls_map_set(&f, "to", ls_string(r->pb->states[s.to].name));
         ls_map_set(&f, "reason", ls_string(s.reason));
         if (strcmp(s.reason, "failure") == 0 || strcmp(s.reason, "timeout") == 0)
             ls_map_set(&f, "error", ls_string(s.msg));
         if (ls_run_emit(r, LS_EV_TRANSITION, f) != 0)
             return do_halt(r, cur, "cannot write the journal");
-        ls_out_transition(r, cur, s.to, s.reason);
+        ls_out_transition(r, from, s.to, s.reason);
         if (ls_run_cancel) {
             char why[64];
             snprintf(why, sizeof why, "signal %s", ls_signal_name((int)ls_run_signal));
@@ -1131,6 +1246,13 @@ static void runner_free(ls_runner *r)
     ls_value_free(r->ctx.states);
     ls_value_free(r->ctx.run);
     ls_value_free(r->ctx.params);
+    for (size_t f = 1; r->fctx != NULL && f < r->pb->nframes; f++) {
+        ls_value_free(r->fctx[f].states);
+        ls_value_free(r->fctx[f].run);
+        ls_value_free(r->fctx[f].params);
+    }
+    free(r->fctx);
+    free(r->fguards);
     ls_value_free(r->rp.result);
     free(r->visits);
     free(r->simulated);
@@ -1148,6 +1270,25 @@ static void runner_free(ls_runner *r)
     }
     ls_lock_release(r->lock_fd);
     ls_call_cache_clear(r);
+}
+
+/* A run resumed inside a child: the params of every call around state
+ * idx are bound again, outermost first, from the journaled states. */
+static int rebind_frames(ls_runner *r, int idx, ls_error *err)
+{
+    int calls[LS_SUB_DEPTH_MAX + 2];
+    size_t n = 0;
+    for (int f = r->pb->states[idx].frame; f > 0 && n < sizeof calls / sizeof *calls; f = r->pb->frames[f].parent)
+        calls[n++] = r->pb->frames[f].call;
+    while (n-- > 0) {
+        char msg[1024];
+        if (bind_frame(r, calls[n], msg, sizeof msg) != 0) {
+            ls_error_set(err, noloc, "cannot resume run %s inside %s: %s", r->run_id, r->pb->states[calls[n]].name,
+                         msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int resume_setup(ls_runner *r, ls_error *err, int *cur)
@@ -1234,6 +1375,25 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         gx[i] = pb->guards[i].expr;
     r.ctx.guards = (ls_expr *const *)gx;
     r.ctx.nguards = gx ? pb->nguards : 0;
+    size_t nfg = 1;
+    for (size_t f = 1; f < pb->nframes; f++)
+        nfg += pb->frames[f].pb->nguards;
+    if (pb->nframes > 1) {
+        r.fctx = ls_oom_check(calloc(pb->nframes, sizeof *r.fctx));
+        r.fguards = ls_oom_check(calloc(nfg, sizeof *r.fguards));
+    }
+    for (size_t f = 1, at = 0; f < pb->nframes; f++) {
+        const ls_playbook *fp = pb->frames[f].pb;
+        ls_expr **fg = r.fguards + at;
+        for (size_t i = 0; i < fp->nguards; i++)
+            fg[i] = fp->guards[i].expr;
+        at += fp->nguards;
+        r.fctx[f].guards = (ls_expr *const *)fg;
+        r.fctx[f].nguards = fp->nguards;
+        r.fctx[f].params = ls_map_new();
+        r.fctx[f].states = ls_map_new();
+        r.fctx[f].run = ls_null();
+    }
     ls_run_cancel = 0;
     ls_run_signal = 0;
     int code = LS_EXIT_OK;
@@ -1290,6 +1450,14 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
     ls_map_set(&r.ctx.run, "dry_run", ls_bool(r.dry_run));
     ls_map_set(&r.ctx.run, "playbook", ls_string(pb->name));
     ls_map_set(&r.ctx.run, "started_at", ls_string(r.started_at));
+    for (size_t f = 1; f < pb->nframes; f++) {
+        ls_value_free(r.fctx[f].run);
+        r.fctx[f].run = ls_value_copy(r.ctx.run);
+    }
+    if (r.resuming && rebind_frames(&r, cur, &err) != 0) {
+        code = LS_EXIT_USAGE;
+        goto fail;
+    }
     if (!r.fake && !r.dry_run && !r.resuming) {
         code = take_lock(&r, &err);
         if (code == LS_EXIT_LOCKED)

@@ -96,7 +96,7 @@ char *ls_run_approval_prompt(ls_runner *r, const ls_state *st, ls_value inputs, 
         ls_value p = ls_null();
         ls_error err;
         ls_error_clear(&err);
-        if (ls_tmpl_render(st->confirm, &r->ctx, &p, &err) != 0) {
+        if (ls_tmpl_render(st->confirm, ls_run_ctx(r, (int)(st - r->pb->states)), &p, &err) != 0) {
             ls_error_format(&err, msg, msglen);
             ls_buf_free(&b);
             return NULL;

@@ -59,7 +59,9 @@ typedef struct ls_runner {
     ls_playbook *pb;
     const ls_run_opts *opts;
     ls_run_report *rep;
-    ls_eval_ctx ctx;        /* params, states, run */
+    ls_eval_ctx ctx;        /* params, states, run: frame 0 */
+    ls_eval_ctx *fctx;      /* frames 1.. (sub-playbooks, playbook.h): [0] unused, NULL without */
+    ls_expr **fguards;      /* their guards, one array */
     ls_journal j;
     bool journaling;
     int lock_fd;
@@ -91,6 +93,11 @@ extern volatile sig_atomic_t ls_run_signal;
 int ls_run_sync(ls_runner *r);
 int ls_run_emit(ls_runner *r, ls_event event, ls_value fields); /* takes fields; 0 or -1 */
 void ls_run_state_set(ls_runner *r, int idx, const char *key, ls_value v); /* takes v */
+/* State idx's evaluation context (its playbook's frame), its record in
+ * that frame's `states` (borrowed), and a record put there (taken). */
+ls_eval_ctx *ls_run_ctx(ls_runner *r, int idx);
+ls_value ls_run_state_rec(ls_runner *r, int idx);
+void ls_run_state_put(ls_runner *r, int idx, ls_value rec);
 
 /* run_approve.c */
 bool ls_run_state_mutates(const ls_state *st, ls_value inputs);

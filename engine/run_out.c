@@ -191,7 +191,7 @@ static void summary(ls_runner *r)
     const ls_playbook *pb = r->pb;
     outf(r, "\nsummary:\n");
     for (size_t i = 0; i < pb->nstates; i++) {
-        ls_value e = ls_map_get(r->ctx.states, pb->states[i].name);
+        ls_value e = ls_run_state_rec(r, (int)i);
         if (e.kind != LS_MAP)
             continue;
         ls_value st = ls_map_get(e, "status"), at = ls_map_get(e, "attempts"), vi = ls_map_get(e, "visits");

@@ -252,11 +252,12 @@ void ls_taint_note(ls_runner *r, int idx, ls_value inputs, bool simulated)
     /* What its inputs were rendered from. */
     int refs[64];
     size_t nr = st->with ? ls_tmpl_state_refs(st->with, refs, sizeof refs / sizeof refs[0]) : 0;
+    size_t first = r->pb->frames[st->frame].first; /* refs are in its own playbook's numbering */
     for (size_t i = 0; i < nr; i++) {
-        int s = refs[i];
+        int s = refs[i] < 0 ? -1 : refs[i] + (int)first;
         if (s < 0 || (size_t)s >= r->pb->nstates || s == idx)
             continue;
-        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+        if (ls_is_null(ls_map_get(ls_run_state_rec(r, s), "result")))
             continue;
         if (r->simulated[s]) {
             if (p->sim_src < 0)
@@ -286,7 +287,7 @@ void ls_taint_resumed(ls_runner *r)
         int s = r->rep->path[i];
         if (s < 0 || (size_t)s >= r->pb->nstates || r->pb->states[s].action == NULL)
             continue;
-        if (ls_is_null(ls_map_get(ls_map_get(r->ctx.states, r->pb->states[s].name), "result")))
+        if (ls_is_null(ls_map_get(ls_run_state_rec(r, s), "result")))
             continue;
         if (r->simulated[s]) {
             bool seen = false;

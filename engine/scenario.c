@@ -891,6 +891,11 @@ static void sc_cover(const scenario *sc, const ls_run_report *r)
     for (size_t i = 0; i + 1 < r->npath; i++) {
         int s = r->path[i], t = r->path[i + 1];
         int status = -1;
+        int caller = ls_state_caller(sc->pb, s);
+        while (caller >= 0 && sc->pb->states[t].frame != sc->pb->states[s].frame) {
+            s = caller; /* a child's end: the edge taken is its call's */
+            caller = ls_state_caller(sc->pb, s);
+        }
         if (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt <= 1) {
             status = (int)sc->calls[c++].status;
             while (c < sc->ncalls && sc->calls[c].state == s &&
