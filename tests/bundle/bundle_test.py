@@ -25,6 +25,7 @@ SRC = os.environ.get("LOCKSTEP_SRC") or os.path.dirname(os.path.dirname(os.path.
 LOCKSTEP = os.environ.get("LOCKSTEP_BIN") or os.path.join(SRC, "build", "lockstep")
 SIM = os.path.join(SRC, "tools", "sim")
 MC = os.path.join(SRC, "playbooks", "message-center")
+UP = "message-center/upgrade.yaml"  # the playbook in a bundle of it (rooted at playbooks/, beside lib/)
 PY = "/usr/bin/python3"
 SETS = ["--set", "new_tag=v2.5.0", "--set", "expected_schema=12"]
 
@@ -122,13 +123,18 @@ class BundleTest(unittest.TestCase):
 
     def test_bundle_contents(self):
         files = members(self.signed)
-        self.assertIn("upgrade.yaml", files)
+        # The bundle's root is playbooks/: the playbook's directory and the
+        # parts it runs (playbook: ../lib/...) beside it.
+        self.assertIn("message-center/upgrade.yaml", files)
         for name in ("environments/staging.yaml", "environments/production.yaml", "environments/sim.yaml",
                      "tests/happy_kubernetes.yaml", "tests/running_version_too_old.yaml", "sim/env.example"):
-            self.assertIn(name, files)
+            self.assertIn("message-center/" + name, files)
+        for part in ("mongo-backup", "k8s-migrate-roll", "k8s-undo", "compose-upgrade", "compose-rollback",
+                     "post-checks", "mongo-restore"):
+            self.assertIn(f"lib/{part}.yaml", files)
         man = json.loads(files["lockstep-bundle.json"])
         self.assertEqual(man["name"], "message-center-upgrade")
-        self.assertEqual(man["playbook"], "upgrade.yaml")
+        self.assertEqual(man["playbook"], "message-center/upgrade.yaml")
         self.assertEqual(man["release"], {"version": "2.5.0", "upgrades_from": ">=2.4.0 <2.5.0",
                                           "schema": {"from": 11, "to": 12}})
         self.assertEqual(man["signer"], self.fingerprint)
@@ -138,7 +144,7 @@ class BundleTest(unittest.TestCase):
             self.assertEqual(f["sha256"], hashlib.sha256(files[name]).hexdigest(), name)
             self.assertEqual(f["size"], len(files[name]), name)
         with open(os.path.join(MC, "upgrade.yaml"), "rb") as f:
-            self.assertEqual(files["upgrade.yaml"], f.read())
+            self.assertEqual(files["message-center/upgrade.yaml"], f.read())
         # Reproducible: the same inputs give the same bytes.
         again = self.p("again.tar.gz")
         self.assertEqual(lockstep("bundle", os.path.join(MC, "upgrade.yaml"), "-o", again).returncode, 0)
@@ -211,10 +217,10 @@ class BundleTest(unittest.TestCase):
 
     def test_tampered_file(self):
         files = members(self.signed)
-        files["upgrade.yaml"] = files["upgrade.yaml"].replace(b"on_failure: aborted", b"on_failure: done", 1)
+        files[UP] = files[UP].replace(b"on_failure: aborted", b"on_failure: done", 1)
         bad = self.p("tampered.tar.gz")
         write(bad, files)
-        self.refused(bad, "file 'upgrade.yaml' does not match the manifest")
+        self.refused(bad, f"file '{UP}' does not match the manifest")
         self.refused(bad, "does not match the manifest", cmd="validate")
         self.refused(bad, "does not match the manifest", cmd="test")
         self.refused(bad, "does not match the manifest", cmd="plan")
@@ -228,10 +234,10 @@ class BundleTest(unittest.TestCase):
 
     def test_file_missing(self):
         files = members(self.unsigned)
-        del files["tests/happy_kubernetes.yaml"]
+        del files["message-center/tests/happy_kubernetes.yaml"]
         bad = self.p("missing.tar.gz")
         write(bad, files)
-        self.refused(bad, "file 'tests/happy_kubernetes.yaml' is in the manifest but not in the bundle", cmd="test")
+        self.refused(bad, "file 'message-center/tests/happy_kubernetes.yaml' is in the manifest but not in the bundle", cmd="test")
 
     def test_wrong_signature(self):
         other = self.p("mc-other.tar.gz")
@@ -242,12 +248,12 @@ class BundleTest(unittest.TestCase):
 
     def test_manifest_changed_after_signing(self):
         files = members(self.signed)
-        files["upgrade.yaml"] = files["upgrade.yaml"].replace(b"on_failure: aborted", b"on_failure: done", 1)
+        files[UP] = files[UP].replace(b"on_failure: aborted", b"on_failure: done", 1)
         man = json.loads(files["lockstep-bundle.json"])
         for f in man["files"]:
-            if f["path"] == "upgrade.yaml":
-                f["sha256"] = hashlib.sha256(files["upgrade.yaml"]).hexdigest()
-                f["size"] = len(files["upgrade.yaml"])
+            if f["path"] == UP:
+                f["sha256"] = hashlib.sha256(files[UP]).hexdigest()
+                f["size"] = len(files[UP])
         files["lockstep-bundle.json"] = (json.dumps(man, separators=(",", ":")) + "\n").encode()
         bad = self.p("resigned.tar.gz")
         write(bad, files)
@@ -271,8 +277,9 @@ class BundleTest(unittest.TestCase):
         self.assertIn("verified (trust: in", p.stdout)
 
     def test_trust_in_the_environment(self):
-        book = self.p("book")
+        book = os.path.join(self.p("root"), "message-center")
         shutil.copytree(MC, book)
+        shutil.copytree(os.path.join(SRC, "playbooks", "lib"), os.path.join(self.p("root"), "lib"))
         with open(os.path.join(book, "environments", "production.yaml"), "a") as f:
             f.write(f"trust: {self.p('release.pub.pem')}\n")
         unsigned, signed = self.p("env-unsigned.tar.gz"), self.p("env-signed.tar.gz")
@@ -281,7 +288,7 @@ class BundleTest(unittest.TestCase):
                                   self.p("release.pem")).returncode, 0)
         p = lockstep("validate", unsigned, "--env", "production", *SETS, "--set", "mongodb_uri=mongodb://x.invalid/")
         self.assertEqual(p.returncode, 2)
-        self.assertIn("not signed, but trust is required (trust: in the bundle's environments/production.yaml)",
+        self.assertIn("not signed, but trust is required (trust: in the bundle's message-center/environments/production.yaml)",
                       p.stderr)
         p = lockstep("validate", unsigned, "--env", "staging", *SETS, "--set", "mongodb_uri=mongodb://x.invalid/")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -96,6 +96,24 @@ if k8s:
         check(os.path.basename(playbook) in items, "the ConfigMap does not hold %s" % playbook)
         check(env_name is None or "environments/%s.yaml" % env_name in items,
               "the ConfigMap does not hold environments/%s.yaml" % env_name)
+    # the parts the playbook runs (playbook: ../lib/NAME.yaml) are mounted
+    # where that path leads from the mounted playbook
+    shipped = yaml.safe_load(open(os.path.join(SRC, "playbooks", "message-center", os.path.basename(playbook)),
+                                  encoding="utf-8"))
+    for st in shipped["states"].values():
+        if "playbook" not in st:
+            continue
+        part = os.path.normpath(os.path.join(pdir, st["playbook"]))
+        pmount = os.path.dirname(part)
+        ok = pmount in mounts and "configMap" in vols[mounts[pmount]]
+        check(ok, "the part %s is not mounted from a ConfigMap" % part)
+        if ok:
+            cm = vols[mounts[pmount]]["configMap"]
+            items = {i["path"] for i in cm.get("items", [])}
+            check(not cm.get("items") or os.path.basename(part) in items, "the ConfigMap does not hold %s" % part)
+            made = re.search(r"create configmap %s[^\n]*\\\n\s*--from-file=(\S+)" % re.escape(cm["name"]), doc)
+            check(made is not None and os.path.isfile(os.path.join(SRC, made.group(1), os.path.basename(part))),
+                  "the ConfigMap %s is not made from a directory holding %s" % (cm["name"], os.path.basename(part)))
     sd = args[args.index("--state-dir") + 1] if "--state-dir" in args else None
     check(sd in mounts and "persistentVolumeClaim" in vols[mounts[sd]], "the journal (--state-dir) is not on a volume")
     run_help = subprocess.run([BIN, "run", "--help"], capture_output=True, timeout=60).stdout.decode()

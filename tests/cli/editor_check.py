@@ -121,15 +121,15 @@ try:
         check(d == [], "upgrade.yaml: %r" % [x["message"] for x in d][:5])
 
         # A misspelled input and a verb outside the enum.
-        bad = upgrade.replace("action: kubectl.rollout\n    with: {verb: pause,",
-                              "action: kubectl.rollout\n    with: {verb: pasue, deploymnet: x,", 1)
-        check(bad != upgrade, "no kubectl.rollout pause state found in upgrade.yaml")
+        bad = upgrade.replace("action: kubectl.rollout\n    with: {verb: status,",
+                              "action: kubectl.rollout\n    with: {verb: stauts, deploymnet: x,", 1)
+        check(bad != upgrade, "no kubectl.rollout status state found in upgrade.yaml")
         d = lsp.diagnostics(open_doc("bad.yaml", bad))
         msgs = [(x["range"]["start"]["line"], x["message"]) for x in d]
         line = bad[:bad.index("deploymnet")].count("\n")
         check(any(ln == line and "deploymnet" in m for ln, m in msgs),
               "misspelled input not flagged at line %d: %r" % (line + 1, msgs))
-        check(any(ln == line and ("pause" in m or "enum" in m.lower() or "allowed" in m.lower()) for ln, m in msgs),
+        check(any(ln == line and ("status" in m or "enum" in m.lower() or "allowed" in m.lower()) for ln, m in msgs),
               "verb outside the enum not flagged at line %d: %r" % (line + 1, msgs))
 
         # Completion inside `with:` offers the action's inputs.

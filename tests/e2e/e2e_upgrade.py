@@ -195,7 +195,7 @@ def case_happy(work):
         migrate = [x for x in pods if x["name"] == "migrate"]
         check(len(migrate) == 1 and migrate[0]["image"].endswith(":v2.5.0") and migrate[0].get("exit_code") == 0,
               "one migration pod ran the NEW image and exited 0")
-        check(path.index("k8s_migrate") < path.index("verify_schema") < path.index("k8s_set_image"),
+        check(path.index("k8s/migrate") < path.index("k8s/verify_schema") < path.index("k8s/set_image"),
               "migrations and the schema check come before set image")
         # The backup: on disk, holding the data as it was, restorable whole.
         archive = os.path.join(w.backups, f"pre-upgrade-{run_id}.archive.gz")
@@ -226,7 +226,7 @@ def case_dry_run(work):
         p, path, _ = w.run("--dry-run")
         report(p, path)
         check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
-        check(path[-1:] == ["done"] and "k8s_set_image" in path, "walks to done through set image")
+        check(path[-1:] == ["done"] and "k8s/set_image" in path, "walks to done through set image")
         check(w.deployment() == dep_before, "the deployment is untouched")
         check(w.snapshot() == before, "the database is untouched")
         check(w.show()["state"]["pods"] == [], "no pod ran")
@@ -246,8 +246,8 @@ def case_migration_half(work):
         report(p, path)
         check(p.returncode == 1, f"exit 1 (got {p.returncode})")
         check(path[-1:] == ["rolled_back"], "ends in rolled_back")
-        check("rb_restore" in path, "the backup was restored")
-        check("k8s_set_image" not in path, "the image was never changed")
+        check("rb_restore/restored" in path, "the backup was restored")
+        check("k8s/set_image" not in path, "the image was never changed")
         dep = w.deployment()
         check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0",
               f"deployment image still v2.4.0 (got {dep['containers']})")
@@ -268,7 +268,7 @@ def case_migration_fail(work):
         report(p, path)
         check(p.returncode == 1, f"exit 1 (got {p.returncode})")
         check(path[-1:] == ["rolled_back"], "ends in rolled_back")
-        check("rb_restore" in path, "restored: a migration started, whatever the schema says")
+        check("rb_restore/restored" in path, "restored: a migration started, whatever the schema says")
         dep = w.deployment()
         check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.4.0", "image still v2.4.0")
         check(dep["paused"] is False, "the deployment is not left paused")
@@ -289,7 +289,7 @@ def case_migration_dirty(work):
         report(p, path)
         check(p.returncode == 1, f"exit 1 (got {p.returncode})")
         check(path[-1:] == ["rolled_back"], "ends in rolled_back")
-        check("rb_restore" in path, "the backup was restored although schema_version never moved")
+        check("rb_restore/restored" in path, "the backup was restored although schema_version never moved")
         check(w.schema() == 11, f"schema_version 11 (got {w.schema()})")
         after = w.snapshot()
         check("campaign_moderation" not in after, "no leftover collection from the migration")
@@ -309,7 +309,7 @@ def case_log_errors(work):
         p, path, _ = w.run()
         report(p, path)
         check(p.returncode == 0, f"exit 0 (got {p.returncode})")
-        check(path.count("post_remigrate_k8s") == 1, "the migration ran once more")
+        check(path.count("post/remigrate_k8s") == 1, "the migration ran once more")
         check(path[-1:] == ["done"], "ends in done")
         migrate = [x for x in w.show()["state"]["pods"] if x["name"] == "migrate"]
         check(len(migrate) == 2, f"two migration pods ran (got {len(migrate)})")
@@ -327,9 +327,9 @@ def case_compose(work):
         report(p, path)
         check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
         check(path[-1:] == ["done"], "ends in done")
-        check(path.index("compose_migrate") < path.index("verify_schema") < path.index("compose_up"),
+        check(path.index("compose/migrate") < path.index("compose/verify_schema") < path.index("compose/up"),
               "the migration and the schema check come before the stack restarts")
-        check("post_logs_compose" in path and path.count("post_remigrate_compose") == 1,
+        check("post/logs_compose" in path and path.count("post/remigrate_compose") == 1,
               "the compose logs were read and the migration ran once more")
         services = w.show()["state"]["compose"]["sim"]["services"]
         check(services["core-admin"]["image"] == "registry.example/core-admin:v2.5.0",

@@ -84,16 +84,16 @@ def main():
         path = [e["state"] for e in events if e.get("event") == "state_entered"]
         print(f"exit {p.returncode}; path: {' '.join(path)}")
         check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
-        check("post_remigrate_k8s" in path, "the first log guard failed on the error 40 MB in: one more migration")
+        check("post/remigrate_k8s" in path, "the first log guard failed on the error 40 MB in: one more migration")
         check(path[-1:] == ["done"], "the second read is clean: done")
         runs = os.listdir(os.path.join(env["LOCKSTEP_STATE_DIR"], "runs"))
         run_dir = os.path.join(env["LOCKSTEP_STATE_DIR"], "runs", runs[0])
         with open(os.path.join(run_dir, "journal.jsonl")) as f:
             journal = [with_blobs(run_dir, json.loads(line)) for line in f]
-        logs = [e for e in journal if e.get("event") == "action_finished" and e.get("state") == "post_logs_k8s"]
-        if check(len(logs) == 1, "one post_logs_k8s result in the journal"):
+        logs = [e for e in journal if e.get("event") == "action_finished" and e.get("state") == "post/logs_k8s"]
+        if check(len(logs) == 1, "one post/logs_k8s result in the journal"):
             r = logs[0].get("result", {})
-            print(f"post_logs_k8s: truncated={r.get('truncated')} matched={r.get('matched')} "
+            print(f"post/logs_k8s: truncated={r.get('truncated')} matched={r.get('matched')} "
                   f"count={r.get('count')} duration_ms={r.get('duration_ms')}")
             check(r.get("truncated") is True, "the capture hit its 1 MiB cap")
             check("MongoServerError" not in r.get("text", ""), "the kept text holds none of the errors")
@@ -102,8 +102,8 @@ def main():
             m = r.get("matches") or [{}]
             check(r.get("matched") is True and r.get("count") == 1 and "MongoServerError: unknown field" in
                   m[0].get("line", ""), f"the scan saw the error line 40 MB in: {r.get('count')} {m}")
-        relogs = [e for e in journal if e.get("event") == "action_finished" and e.get("state") == "post_relogs_k8s"]
-        if check(len(relogs) == 1, "one post_relogs_k8s result"):
+        relogs = [e for e in journal if e.get("event") == "action_finished" and e.get("state") == "post/relogs_k8s"]
+        if check(len(relogs) == 1, "one post/relogs_k8s result"):
             check(relogs[0].get("result", {}).get("matched") is False, "the logs after the second migration are clean")
     finally:
         subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", simdir], capture_output=True, timeout=60)

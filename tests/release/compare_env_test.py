@@ -50,7 +50,7 @@ for same in ("params.registry", "params.mongodb_db", "params.new_tag", "params.p
 lines = out.splitlines()
 i = lines.index("  check_window")
 check(lines[i + 1].split() == ["with.tz:", '"UTC"', "|", '"Europe/Berlin"'], "check_window's rendered tz")
-i = lines.index("  k8s_set_image")
+i = lines.index("  k8s/set_image")
 block = "\n".join(lines[i:i + 4])
 check('with.context:' in block and '"staging"' in block and '"production"' in block, "set_image's context")
 check("confirm:" in block and "yes (defaults.confirm_mutating)" in block, "production confirms set_image")
@@ -64,6 +64,8 @@ check(SECRET not in out and SECRET not in p.stderr, "the secret is never shown")
 with tempfile.TemporaryDirectory() as d:
     book = os.path.join(d, "book")
     subprocess.run(["cp", "-r", os.path.dirname(PLAYBOOK), book], check=True)
+    # the parts it runs (playbook: ../lib/...), beside the copy as in the repository
+    subprocess.run(["cp", "-r", os.path.join(os.path.dirname(os.path.dirname(PLAYBOOK)), "lib"), d], check=True)
     prod = os.path.join(book, "environments", "production.yaml")
     with open(prod, encoding="utf-8") as f:
         text = f.read()

@@ -26,8 +26,8 @@ PY = "/usr/bin/python3"
 
 PREFLIGHT_REAL = {("check_inputs", "outcome"), ("check_window", "outcome"), ("k8s_read_secret", "expect"),
                   ("k8s_env_check", "outcome"), ("check_fallback", "expect"), ("read_schema", "expect")}
-POST_CHANGE_PROBES = ["verify_schema", "k8s_rollout_status", "post_core_api", "post_db_schema", "post_fallback",
-                      "post_logs_k8s"]
+POST_CHANGE_PROBES = ["k8s/verify_schema", "k8s/rollout_status", "post/core_api", "post/db_schema", "post/backlog",
+                      "post/logs_k8s"]
 
 
 class RehearsalTest(unittest.TestCase):
@@ -97,8 +97,8 @@ class RehearsalTest(unittest.TestCase):
         decisions = fin["decisions"]
         first_sim = min(path.index(e["state"]) for e in events
                         if e["event"] == "action_finished" and e["status"] == "simulated")
-        self.assertEqual(path[first_sim], "backup")
-        changed_from = path.index("k8s_pause")  # the first simulated change of the running system
+        self.assertEqual(path[first_sim], "backup/dump")
+        changed_from = path.index("k8s/pause")  # the first simulated change of the running system
         after = set(path[changed_from:])
         by_key = {(d["state"], d["kind"]): d for d in decisions}
         # Every probe after the first simulated change: unchanged, naming what it missed.
@@ -106,12 +106,12 @@ class RehearsalTest(unittest.TestCase):
             d = by_key.get((state, "outcome"))
             self.assertIsNotNone(d, f"no outcome decision for {state}: {decisions}")
             self.assertEqual(d["basis"], "unchanged", d)
-            self.assertIn("k8s_migrate", d["unchanged_by"], d)
+            self.assertIn("k8s/migrate", d["unchanged_by"], d)
         for state in POST_CHANGE_PROBES[1:]:
-            self.assertIn("k8s_set_image", by_key[(state, "outcome")]["unchanged_by"])
-        self.assertEqual(by_key[("post_core_api", "expect")]["basis"], "unchanged")
-        self.assertEqual(by_key[("post_fallback", "expect")]["basis"], "unchanged")
-        self.assertEqual(by_key[("post_scan_logs", "branch")]["basis"], "unchanged")  # through log.scan's input
+            self.assertIn("k8s/set_image", by_key[(state, "outcome")]["unchanged_by"])
+        self.assertEqual(by_key[("post/core_api", "expect")]["basis"], "unchanged")
+        self.assertEqual(by_key[("post/backlog", "expect")]["basis"], "unchanged")
+        self.assertEqual(by_key[("post/scan_logs", "branch")]["basis"], "unchanged")  # through log.scan's input
         real_after = [d for d in decisions if d["state"] in after and d["basis"] == "real"]
         self.assertEqual(real_after, [], "a post-change decision claims real data")
         # The preflight reads are real checks, before any change.
@@ -119,9 +119,9 @@ class RehearsalTest(unittest.TestCase):
             self.assertEqual(by_key[key]["basis"], "real", by_key.get(key))
             self.assertTrue(by_key[key]["value"], key)
         self.assertNotIn("unchanged_by", by_key[("read_schema", "expect")])
-        # The simulated backup and verify_backup change no data the probes read.
-        self.assertNotIn("backup", by_key[("verify_schema", "outcome")]["unchanged_by"])
-        self.assertNotIn("verify_backup", by_key[("verify_schema", "outcome")]["unchanged_by"])
+        # The simulated backup (dump and verify) changes no data the probes read.
+        self.assertNotIn("backup/dump", by_key[("k8s/verify_schema", "outcome")]["unchanged_by"])
+        self.assertNotIn("backup/verify", by_key[("k8s/verify_schema", "outcome")]["unchanged_by"])
         self.assert_unchanged_world()
         inspect = [c["argv"] for c in self.calls() if c["argv"][:2] == ["manifest", "inspect"]]
         self.assertEqual(inspect, [["manifest", "inspect", "registry.example/core-admin:v2.5.1"]])
@@ -135,10 +135,10 @@ class RehearsalTest(unittest.TestCase):
         self.assertIn("decisions rested on the unchanged system", final)
         self.assertRegex(final, r"\(dry run: \d+ decisions rested on the unchanged system; \d+ on simulated results")
         dec = lines[lines.index("decisions (dry run):") + 1:-1]
-        status = [l for l in dec if l.split()[:2] == ["k8s_rollout_status", "outcome"]]
+        status = [l for l in dec if l.split()[:2] == ["k8s/rollout_status", "outcome"]]
         self.assertEqual(len(status), 1, dec)
         self.assertIn("on UNCHANGED data (the simulated ", status[0])
-        self.assertIn("k8s_set_image", status[0])
+        self.assertIn("k8s/set_image", status[0])
         self.assertIn("would have changed what it read", status[0])
         for l in dec:
             if l.split()[0] in after:
@@ -148,12 +148,12 @@ class RehearsalTest(unittest.TestCase):
         p, events = self.json_run("v2.5.1", 13, "--dry-run", "--set", "platform=compose")
         self.assertEqual(p.returncode, 0, p.stderr)
         path = [e["state"] for e in events if e["event"] == "state_entered"]
-        after = set(path[path.index("compose_migrate"):])
+        after = set(path[path.index("compose/migrate"):])
         decisions = events[-1]["decisions"]
         by_key = {(d["state"], d["kind"]): d for d in decisions}
-        for state in ("verify_schema", "post_core_api", "post_db_schema", "post_fallback", "post_logs_compose"):
+        for state in ("compose/verify_schema", "post/core_api", "post/db_schema", "post/backlog", "post/logs_compose"):
             self.assertEqual(by_key[(state, "outcome")]["basis"], "unchanged", state)
-        self.assertEqual(by_key[("post_logs_compose", "outcome")]["unchanged_by"], ["compose_up"])
+        self.assertEqual(by_key[("post/logs_compose", "outcome")]["unchanged_by"], ["compose/up"])
         self.assertEqual([d for d in decisions if d["state"] in after and d["basis"] == "real"], [])
         self.assertEqual(by_key[("compose_env_check", "outcome")]["basis"], "real")
         self.assertEqual(self.world()["compose"], {})
