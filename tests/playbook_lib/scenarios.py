@@ -106,6 +106,42 @@ for p in parts:
     if re.search(r"\.\./message-center", text):
         problems.append(f"{name}: refers to the Message Center playbook")
 
+# The critical rule inside each upgrade part: without the schema checks'
+# success edges, nothing restarts.
+def edges(doc, name, success=True):
+    st = doc["states"][name]
+    out = []
+    nxt = st.get("next")
+    if isinstance(nxt, str) and success:
+        out.append(nxt)
+    elif isinstance(nxt, list) and success:
+        out += [b["goto"] for b in nxt]
+    if st.get("terminal") is None and (st.get("action") or st.get("expect") or st.get("playbook")):
+        out.append(st.get("on_failure", doc.get("defaults", {}).get("on_failure")))
+    if st.get("on_timeout"):
+        out.append(st["on_timeout"])
+    return out
+
+
+def reachable(doc, cut):
+    seen, todo = set(), [doc["start"]]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo += edges(doc, n, success=n not in cut)
+    return seen
+
+
+for part, gates, checks in (("k8s-migrate-roll", ("set_image", "resume", "rollout_status"), ("check_version", "verify_schema")),
+                            ("compose-upgrade", ("up",), ("verify_schema",))):
+    doc = yaml.safe_load(open(os.path.join(LIB, part + ".yaml"), encoding="utf-8"))
+    if not set(gates) <= reachable(doc, set()):
+        problems.append(f"{part}: {gates} not all reachable")
+    for chk in checks:
+        for gate in sorted(set(gates) & reachable(doc, {chk})):
+            problems.append(f"{part}: {gate} is reachable without passing {chk}")
+
 for msg in problems:
     print("FAIL " + msg)
 sys.exit(1 if problems else 0)
