@@ -154,6 +154,7 @@ static const char ls_schema_skeleton[] =
     "        \"phase\": {\"type\": \"string\", \"description\": \"A group name; graph draws the states of a phase together.\"},\n"
     "        \"action\": {\"description\": \"A built-in action (lockstep actions); without one the state is a decision state.\", \"enum\": []},\n"
     "        \"with\": {\"type\": \"object\", \"description\": \"The action's inputs; strings are templates (${{ EXPR }}).\"},\n"
+    "        \"for_each\": {\"$ref\": \"#/$defs/expression\", \"description\": \"An expression giving a list: the action runs once per element, in order, with item and index bound in with, expect, retry.until and landed (retries are per element); the first failing element fails the state; result is {items: [...]}.\"},\n"
     "        \"requires\": {\"$ref\": \"#/$defs/expressions\", \"description\": \"Checked before the action runs: all must be true, else the state fails without running it.\"},\n"
     "        \"expect\": {\"$ref\": \"#/$defs/expressions\", \"description\": \"Checked after the action with result bound: all must be true, else the state fails.\"},\n"
     "        \"retry\": {\n"

@@ -261,7 +261,15 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
 
 static const char *const ls_state_keys[] = {
     "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
-    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", NULL};
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", "for_each",
+    NULL};
+
+/* `item` and `index` name the element of a for_each state: allowed only
+ * in what runs once per element (with, expect, retry.until, landed). */
+static void ls_item_scope(ls_loader *L, bool on)
+{
+    L->env.allow_item = L->env_result.allow_item = on;
+}
 
 /* `landed:` -- the read-only probe resume runs when the state's attempt
  * has an unknown outcome: {action, with, expect, timeout}. */
@@ -389,7 +397,8 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         }
     }
     bool has_action_key = ls_ymap_get(n, "action") != NULL;
-    static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run", NULL};
+    static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run",
+                                              "for_each", NULL};
     if (!has_action_key)
         for (const char *const *k = need_action; *k; k++)
             for (size_t i = 0; i < n->n; i++)
@@ -398,10 +407,17 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
 
     if ((v = ls_ymap_get(n, "requires")))
         st->requires = ls_load_expr_list(L, v, "requires", false, &st->nrequires);
+    /* for_each: one expression, evaluated once per visit after requires;
+     * it cannot read item or index itself. */
+    bool each = has_action_key && ls_ymap_get(n, "for_each") != NULL;
+    if (each)
+        st->for_each = ls_load_expr(L, ls_ymap_get(n, "for_each"), "for_each", false);
+    ls_item_scope(L, each);
     if ((v = ls_ymap_get(n, "expect")))
         st->expect = ls_load_expr_list(L, v, "expect", true, &st->nexpect);
     if (has_action_key && (v = ls_ymap_get(n, "retry")))
         ls_state_retry(L, st, v);
+    ls_item_scope(L, false);
     bool timeout_templated = has_action_key && (v = ls_ymap_get(n, "timeout")) && ls_defer(L, st, v, DF_TIMEOUT, "timeout");
     if (has_action_key && !timeout_templated && (v = ls_ymap_get(n, "timeout")) &&
         ls_load_duration(L, v, "timeout", &st->timeout_ms) && st->timeout_ms == 0)
@@ -465,6 +481,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
             st->dry_run_result = ls_yaml_value(r);
         }
     }
+    ls_item_scope(L, each);
     if (st->action) {
         const ls_ynode *with = ls_ymap_get(n, "with");
         ls_loc with_loc = st->action_loc;
@@ -483,6 +500,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         else
             ls_state_landed(L, st, v, key_loc);
     }
+    ls_item_scope(L, false);
 
     st->can_fail = st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
                    confirms || (has_action_key && !st->action) ||
