@@ -147,6 +147,24 @@ void ls_load_deferred(ls_loader *L)
         }
         ls_tmpl_free(d->t);
     }
+    /* A for_each that reads params alone (or nothing) must give a list:
+     * known now when params are (or when it is a constant). */
+    for (size_t i = 0; i < L->pb->nstates; i++) {
+        const ls_expr *e = L->pb->states[i].for_each;
+        unsigned roots = e ? ls_expr_roots(e) : 0;
+        if (!e || (roots & ~(unsigned)LS_ROOT_PARAMS) || (roots && !(L->opts->check_params && params_ok)))
+            continue;
+        ls_value v = ls_null();
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_expr_eval(e, &ctx, &v, &err) != 0)
+            ls_diag_error(L->d, ls_expr_loc(e), "for_each: %s", err.msg);
+        else if (v.kind != LS_LIST) {
+            ls_diag_error(L->d, ls_expr_loc(e), "for_each must give a list, not %s: %s",
+                          ls_kind_name((ls_kind)v.kind), ls_expr_source(e));
+        }
+        ls_value_free(v);
+    }
     ls_value_free(ctx.states);
     ls_value_free(ctx.run);
     free(L->dfr);

@@ -166,15 +166,15 @@ eq(items_of(ev, "action_started"), [], "empty: no attempt")
 eq([(t["from"], t["to"]) for t in ev if t["event"] == "transition"][:1], [("each", "report")], "empty: state ok")
 c.cleanup()
 
-# Not a list: a clear runtime error naming the place, and the failure path.
-notlist = STATES.replace("for_each: params.dbs", "for_each: params.one")
-c = Case("each-notlist", playbook("each", "each", notlist,
-                                  EXTRA + "  one: {type: string, default: orders}\n"))
-rc, out, err = c.run()
+# Not a list at run time (validate checks what params alone give): a clear
+# runtime error naming the place, and the failure path.
+notlist = STATES.replace("for_each: params.dbs", "for_each: env.EACH_DBS")
+c = Case("each-notlist", playbook("each", "each", notlist, EXTRA + "  one: {type: string, default: x}\n"))
+rc, out, err = c.run(env={"EACH_DBS": "orders"})
 eq(rc, 1, "not a list: exit")
 eq(log_of(c), [], "not a list: nothing ran")
 tr = [e for e in c.journal() if e["event"] == "transition"]
-check(tr and tr[0]["to"] == "failed" and "pb.yaml:11:15: for_each must give a list, not string: params.one" in
+check(tr and tr[0]["to"] == "failed" and "pb.yaml:11:15: for_each must give a list, not string: env.EACH_DBS" in
       tr[0]["error"], "not a list: error %r" % tr)
 c.cleanup()
 
