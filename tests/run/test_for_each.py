@@ -144,6 +144,22 @@ eq(log_of(c), ["orders 0", "users 1", "billing 2"], "assume: each element ran on
 eq(c.read("report"), "3 done orders\n", "assume: three results")
 c.cleanup()
 
+# Approval is asked once, before the first element: without it the run
+# halts before anything ran; resumed with --approve, every element runs and
+# one approval is journaled.
+confirm = STATES.replace("    next: report\n", "    confirm: true\n    next: report\n", 1)
+c = Case("each-approve", playbook("each", "each", confirm, EXTRA))
+rc, out, err = c.run()
+eq(rc, 3, "approve: halts for the approval: " + err)
+eq(log_of(c), [], "approve: nothing ran before the approval")
+rid = c.last_run()
+rc, out, err = c.cmd("resume", rid, "--approve", "each")
+eq(rc, 0, "approve: resume exit " + err)
+eq(log_of(c), ["orders 0", "users 1", "billing 2"], "approve: every element ran once")
+ev = c.journal(rid)
+eq(len([e for e in ev if e["event"] == "approval"]), 1, "approve: one approval for the state")
+c.cleanup()
+
 # A dry run simulates each element: nothing runs, one simulated result each.
 # (no expect: the simulated stdout is the same for every element)
 c = Case("each-dry", PB.replace("    expect: \"trim(result.stdout) == 'done ' + item\"\n", ""))
