@@ -86,6 +86,18 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run(plain, "--set", "n=5")
     check(p.returncode == 0, "templated n=5: %d %r" % (p.returncode, p.stderr))
 
+    # A for_each over params is checked for a list only with values.
+    each = os.path.join(tmp, "each.yaml")
+    with open(each, "w") as f:
+        f.write("lockstep: 1\nname: each\nparams:\n  dbs: {type: string, default: orders}\n"
+                "start: s\nstates:\n  s: {action: noop, for_each: params.dbs, next: ok}\n"
+                "  ok: {terminal: success}\n")
+    p = run(each)
+    check(p.returncode == 0, "for_each without values: %d %r" % (p.returncode, p.stderr))
+    p = run(each, "--set", "dbs=users")
+    check(p.returncode == 2 and b"each.yaml:7:31: error: for_each must give a list, not string: params.dbs" in p.stderr,
+          "for_each with values: %d %r" % (p.returncode, p.stderr))
+
 for f in failures:
     print("FAIL " + f)
 print("validate without values: %d failed" % len(failures))
