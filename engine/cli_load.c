@@ -24,6 +24,9 @@ static const char ls_validate_usage[] =
     "\n"
     "Checks a playbook and the param values it would run with; nothing runs.\n"
     "Every problem is printed as FILE:LINE:COL: error|warning: message, sorted.\n"
+    "Without --env, --values or --set only the playbook itself is checked (its\n"
+    "structure, names, expressions, templates, constant action inputs): a note\n"
+    "names the required params whose values were not checked.\n"
     "\n"
     "  --env NAME      read environments/NAME.yaml beside the playbook (params, defaults)\n"
     "  --values FILE   a values file {params: {...}, defaults: {...}}; may repeat\n"
@@ -31,7 +34,8 @@ static const char ls_validate_usage[] =
     "  --strict        warnings count as errors\n"
     "  --output text|json  text: the problems on stderr (default); json: one document on\n"
     "                  stdout {path, valid, errors, warnings, diagnostics: [{file, line,\n"
-    "                  column, severity, message, suggestion}]}\n"
+    "                  column, severity, message, suggestion}], values_checked,\n"
+    "                  unchecked_params: [NAME...]}\n"
     "\n"
     "exit: 0 valid (warnings may be printed), 2 invalid or usage error\n";
 
@@ -83,8 +87,41 @@ static int ls_diag_order(const void *pa, const void *pb)
     return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
 }
 
+/* Whether any values were given: without them validate checks the
+ * playbook alone (structure only) and says what it left unchecked. */
+static bool ls_values_given(const ls_cli_opts *o)
+{
+    return o->load.env_name || o->load.nvalues || o->load.nsets;
+}
+
+/* The required params a structure-only validate did not check, as a list
+ * of names (all of them: a required param has no default by rule). */
+static ls_value ls_unchecked_params(const ls_playbook *pb)
+{
+    ls_value names = ls_list_new();
+    for (size_t i = 0; pb && i < pb->nparams; i++)
+        if (pb->params[i].required)
+            ls_list_push(&names, ls_string(pb->params[i].name));
+    return names;
+}
+
+/* The note line of a structure-only validate, or nothing when every param
+ * has a default or is optional. */
+static void ls_unchecked_note(const ls_playbook *pb, FILE *out)
+{
+    ls_value names = ls_unchecked_params(pb);
+    size_t n = ls_list_len(names);
+    if (n) {
+        fprintf(out, "not checked without values: required param%s ", n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%s%s", i ? ", " : "", ls_str_ptr(ls_list_at(names, i)));
+        fputs(" (give --env/--values/--set to check them)\n", out);
+    }
+    ls_value_free(names);
+}
+
 /* validate --output json: the diagnostics as one JSON document, redacted. */
-static void ls_validate_json(const ls_cli_opts *o, ls_diags *d, bool valid, FILE *out)
+static void ls_validate_json(const ls_cli_opts *o, const ls_playbook *pb, ls_diags *d, bool valid, FILE *out)
 {
     if (d->len > 1)
         qsort(d->items, d->len, sizeof *d->items, ls_diag_order);
@@ -108,6 +145,8 @@ static void ls_validate_json(const ls_cli_opts *o, ls_diags *d, bool valid, FILE
         ls_list_push(&list, e);
     }
     ls_map_set(&doc, "diagnostics", list);
+    ls_map_set(&doc, "values_checked", ls_bool(ls_values_given(o)));
+    ls_map_set(&doc, "unchecked_params", ls_values_given(o) ? ls_list_new() : ls_unchecked_params(pb));
     ls_value red = ls_redact_value(doc);
     char *j = ls_value_to_json(red, NULL);
     fprintf(out, "%s\n", j ? j : "null");
@@ -156,20 +195,22 @@ int ls_cmd_validate(int argc, char **argv)
     ls_diags d;
     ls_diags_init(&d);
     if (json) {
-        o.load.check_params = true;
+        o.load.check_params = ls_values_given(&o);
         ls_playbook *jp = ls_playbook_load(&o.load, &d);
         bool valid = jp && d.errors == 0 && !(o.strict && d.warnings);
-        ls_validate_json(&o, &d, valid, stdout);
+        ls_validate_json(&o, jp, &d, valid, stdout);
         ls_playbook_free(jp);
         ls_diags_free(&d);
         ls_cli_opts_free(&o);
         return fflush(stdout) == 0 && valid ? 0 : 2;
     }
-    ls_playbook *pb = ls_cli_load(&o, true, &d, stderr);
+    ls_playbook *pb = ls_cli_load(&o, ls_values_given(&o), &d, stderr);
     int rc = 2;
     if (pb) {
         printf("%s: ok (%zu states, %zu params, %zu guards%s)\n", o.given, pb->nstates, pb->nparams,
                pb->nguards, d.warnings ? ", with warnings" : "");
+        if (!ls_values_given(&o))
+            ls_unchecked_note(pb, stdout);
         ls_cli_bundle_note(&o, stdout);
         rc = 0;
     } else {

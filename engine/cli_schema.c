@@ -155,6 +155,7 @@ static const char ls_schema_skeleton[] =
     "        \"action\": {\"description\": \"A built-in action (lockstep actions); without one the state is a decision state.\", \"enum\": []},\n"
     "        \"with\": {\"type\": \"object\", \"description\": \"The action's inputs, or a called playbook's params; strings are templates (${{ EXPR }}).\"},\n"
     "        \"playbook\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"Run another playbook (a file relative to this one) as this one step; with gives its params. Its success terminal makes the state ok, its failure terminal failed.\"},\n"
+    "        \"for_each\": {\"$ref\": \"#/$defs/expression\", \"description\": \"An expression giving a list: the action runs once per element, in order, with item and index bound in with, expect, retry.until and landed (retries are per element); the first failing element fails the state; result is {items: [...]}.\"},\n"
     "        \"requires\": {\"$ref\": \"#/$defs/expressions\", \"description\": \"Checked before the action runs: all must be true, else the state fails without running it.\"},\n"
     "        \"expect\": {\"$ref\": \"#/$defs/expressions\", \"description\": \"Checked after the action with result bound: all must be true, else the state fails.\"},\n"
     "        \"retry\": {\n"

@@ -341,6 +341,16 @@ static int ls_ev(const ls_expr *e, const ls_node *n, ls_eval_ctx *ctx, ls_value 
         case LS_ROOT_PARAMS: *out = ls_value_copy(ctx->params); break;
         case LS_ROOT_STATES: *out = ls_value_copy(ctx->states); break;
         case LS_ROOT_RUN: *out = ls_value_copy(ctx->run); break;
+        case LS_ROOT_ITEM:
+            if (!ctx->item)
+                return ls_eval_fail(e, err, "'item' is not bound here (only while a for_each state runs its action)");
+            *out = ls_value_copy(*ctx->item);
+            break;
+        case LS_ROOT_INDEX:
+            if (!ctx->item)
+                return ls_eval_fail(e, err, "'index' is not bound here (only while a for_each state runs its action)");
+            *out = ls_int(ctx->index);
+            break;
         default: *out = ctx->result ? ls_value_copy(*ctx->result) : ls_null(); break;
         }
         return 0;

@@ -788,6 +788,19 @@ static ls_node *ls_parse_name(ls_parser *p)
         p->e->roots |= (unsigned)n->ival;
         return n;
     }
+    if (IS("item") || IS("index")) {
+        /* The element a for_each state is running its action for. */
+        if (env && !env->allow_item) {
+            ls_perr(p, pos, "'%s' is only available in a state with for_each (in its with, expect, retry.until "
+                    "and landed)", IS("item") ? "item" : "index");
+            return NULL;
+        }
+        ls_node *n = ls_node_new(LS_N_ROOT, pos);
+        n->ival = IS("item") ? LS_ROOT_ITEM : LS_ROOT_INDEX;
+        n->height = 1;
+        p->e->roots |= (unsigned)n->ival;
+        return n;
+    }
     if (IS("release")) {
         /* Known when the playbook loads: a constant, so plan renders it. */
         ls_node *n = ls_node_new(LS_N_CONST, pos);
@@ -820,7 +833,7 @@ static ls_node *ls_parse_name(ls_parser *p)
         return n;
     }
 #undef IS
-    ls_perr(p, pos, "unknown name '%.*s' (expressions start from params, states, result, guards, env, run or release)",
+    ls_perr(p, pos, "unknown name '%.*s' (expressions start from params, states, result, guards, env, run or release; item and index in a for_each state)",
             (int)(len > 64 ? 64 : len), name);
     return NULL;
 }

@@ -30,7 +30,9 @@ enum {
     LS_ROOT_GUARDS = 1u << 3,
     LS_ROOT_ENV = 1u << 4,
     LS_ROOT_RUN = 1u << 5,
-    LS_ROOT_NOW = 1u << 6 /* calls now(): not known before run time */
+    LS_ROOT_NOW = 1u << 6, /* calls now(): not known before run time */
+    LS_ROOT_ITEM = 1u << 7,  /* `item`: the element of a for_each state */
+    LS_ROOT_INDEX = 1u << 8  /* `index`: its position, from 0 */
 };
 
 /* What the compiler may resolve names against.  Names not found are
@@ -42,6 +44,8 @@ typedef struct ls_compile_env {
     bool allow_result;                          /* expect, retry.until, next */
     ls_value release;  /* the playbook's `release:` block (borrowed): the
                         * `release` root is this constant; null when unset */
+    bool allow_item;   /* item, index: in a for_each state's with, expect,
+                        * retry.until and landed */
 } ls_compile_env;
 
 /* The run-time world an expression sees. */
@@ -50,6 +54,8 @@ typedef struct ls_eval_ctx {
     ls_value states;        /* map: NAME -> {status, result, attempts, error, visits} */
     ls_value run;           /* map: id, env, dry_run, playbook, started_at */
     const ls_value *result; /* NULL when `result` is not bound */
+    const ls_value *item;   /* for_each: the element (NULL: not bound) */
+    int64_t index;          /* for_each: its position, from 0 */
     ls_expr *const *guards; /* compiled guards by index (guards.NAME) */
     size_t nguards;
     int depth;              /* guard recursion, bounded */

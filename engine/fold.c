@@ -84,6 +84,7 @@ static void pt_at(ls_fold *f, long at)
     ls_value_free(f->pt.ref_error);
     memset(&f->pt, 0, sizeof f->pt);
     f->pt.at = at;
+    f->pt.item = -1;
     f->pt.result = ls_null();
     f->pt.ref_error = ls_null();
     f->pt.error = "";
@@ -96,6 +97,23 @@ static void leave(ls_fold *f, long s, int64_t now)
     if (st->entered_ms > 0 && now >= st->entered_ms)
         st->ms += now - st->entered_ms;
     st->entered_ms = 0;
+}
+
+/* A for_each element's attempt finished: its result replaces the
+ * element's place in the state's items, and the state's result is
+ * {items: [...]}.  The runner writes elements in order, so a position past
+ * the end (a journal never written so) is taken as the next one. */
+static void each_result(ls_fold_state *st, int64_t item, ls_value result)
+{
+    ls_value items = ls_list_new(), res = ls_map_new();
+    for (size_t i = 0; i < ls_list_len(st->each) && (int64_t)i < item; i++)
+        ls_list_push(&items, ls_value_copy(ls_list_at(st->each, i)));
+    ls_list_push(&items, ls_value_copy(result));
+    ls_value_free(st->each);
+    st->each = items;
+    ls_map_set(&res, "items", ls_value_copy(items));
+    ls_value_free(st->result);
+    st->result = res;
 }
 
 static const char *attempt_status(ls_value ev)
@@ -171,6 +189,7 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
     switch (e) {
     case LS_EV_STATE_ENTERED:
         pt_at(f, s);
+        keep(&st->each, ls_null()); /* a new visit runs its elements afresh */
         f->pt.entered = true;
         st->visits = int_of(ev, "visit");
         st->status = "running";
@@ -193,6 +212,7 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
     case LS_EV_ACTION_STARTED:
         f->pt.at = s;
         f->pt.attempt = int_of(ev, "attempt");
+        f->pt.item = ls_map_get(ev, "item").kind == LS_INT ? int_of(ev, "item") : -1;
         f->pt.unknown = true;
         f->pt.rerun = f->pt.has_outcome = false;
         st->attempts = f->pt.attempt;
@@ -212,7 +232,11 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
         if (f->pt.error == NULL)
             f->pt.error = "";
         f->pt.finished_ms = now;
-        keep(&st->result, f->pt.result);
+        f->pt.item = ls_map_get(ev, "item").kind == LS_INT ? int_of(ev, "item") : -1;
+        if (f->pt.item >= 0)
+            each_result(st, f->pt.item, f->pt.result);
+        else
+            keep(&st->result, f->pt.result);
         keep(&st->error, ls_map_get(ev, "error"));
         st->simulated = f->pt.simulated;
         break;
@@ -286,6 +310,7 @@ void ls_fold_free(ls_fold *f)
     for (size_t i = 0; i < f->nstates; i++) {
         ls_fold_state *s = &f->states[i];
         ls_value_free(s->result);
+        ls_value_free(s->each);
         ls_value_free(s->error);
         ls_value_free(s->ref_name);
         ls_value_free(s->ref_first_ts);

@@ -84,9 +84,11 @@
  *   run_started     run_id, playbook, path, sha256, env, params (no secrets:
  *                   ***), dry_run, user, host
  *   state_entered   state, visit
- *   action_started  state, attempt, action, inputs (rendered, redacted)
- *   action_finished state, attempt, status (ok|failed|timed_out|simulated),
- *                   result, error, duration_ms
+ *   action_started  state, attempt, item, action, inputs (rendered, redacted)
+ *   action_finished state, attempt, item, status (ok|failed|timed_out|
+ *                   simulated), result, error, duration_ms
+ *                   (`item`, only in a for_each state: the element's
+ *                   position from 0; attempts count per element)
  *   approval        state, by, via (tty|yes|approve|dry_run)
  *   assumed         state, attempt, outcome (ok|failed|rerun), by: an
  *                   operator's word on an attempt whose outcome was unknown
@@ -210,7 +212,10 @@ typedef struct ls_fold_state {
     const char *name;       /* borrowed from the events */
     const char *status;     /* NULL (entered: "running"), ok, failed, timed_out, halted, error */
     int64_t attempts, visits;
-    ls_value result;        /* borrowed: the last action_finished's result, or null */
+    ls_value result;        /* borrowed: the last action_finished's result, or null;
+                             * for a for_each state {items: [...]}: per element
+                             * of the current visit, its last attempt's result */
+    ls_value each;          /* for_each: that items list (owned), or null */
     ls_value error;         /* borrowed: the last error (string) or null */
     bool simulated;         /* that result came from dry_run.result */
     bool approved;          /* an approval was given in the current visit */
@@ -247,6 +252,7 @@ struct ls_fold {
         long at;                /* states[] position, or -1 */
         bool entered, unknown, rerun, has_outcome, simulated;
         int64_t attempt;        /* last attempt started; 0: none */
+        int64_t item;           /* its for_each element; -1: not a for_each state */
         const char *status;     /* of that attempt: ok, failed, timed_out, simulated */
         ls_value result;
         const char *error;      /* "" when none */

@@ -963,6 +963,7 @@ static void ls_state_clear(ls_state *st)
         ls_free_exprs(st->requires, st->nrequires);
         ls_free_exprs(st->expect, st->nexpect);
         ls_expr_free(st->retry.until);
+        ls_expr_free(st->for_each);
         for (size_t b = 0; b < st->nbranches; b++)
             ls_expr_free(st->branches[b].cond);
         free(st->branches);

@@ -152,6 +152,24 @@ void ls_load_deferred(ls_loader *L)
             ls_deferred_set(d, &L->pb->states[d->state], &ctx, msg, sizeof msg) != 0)
             ls_diag_error(L->d, d->loc, "%s", msg);
     }
+    /* A for_each that reads params alone (or nothing) must give a list:
+     * known now when params are (or when it is a constant). */
+    for (size_t i = 0; i < L->pb->nstates; i++) {
+        const ls_expr *e = L->pb->states[i].for_each;
+        unsigned roots = e ? ls_expr_roots(e) : 0;
+        if (!e || (roots & ~(unsigned)LS_ROOT_PARAMS) || (roots && !(L->opts->check_params && params_ok)))
+            continue;
+        ls_value v = ls_null();
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_expr_eval(e, &ctx, &v, &err) != 0)
+            ls_diag_error(L->d, ls_expr_loc(e), "for_each: %s", err.msg);
+        else if (v.kind != LS_LIST) {
+            ls_diag_error(L->d, ls_expr_loc(e), "for_each must give a list, not %s: %s",
+                          ls_kind_name((ls_kind)v.kind), ls_expr_source(e));
+        }
+        ls_value_free(v);
+    }
     ls_value_free(ctx.states);
     ls_value_free(ctx.run);
     if (L->opts->chain != NULL && !L->opts->check_params) {
@@ -297,7 +315,8 @@ static void ls_state_with(ls_loader *L, ls_state *st, const ls_ynode *with, ls_l
 
 static const char *const ls_state_keys[] = {
     "description", "phase", "action", "with", "requires", "expect", "retry", "timeout", "next",
-    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", "playbook", NULL};
+    "on_failure", "on_timeout", "confirm", "mutates", "idempotent", "dry_run", "landed", "terminal", "for_each",
+    "playbook", NULL};
 
 /* `playbook: FILE` with `with: {param: value}`: the call; the child is
  * loaded and spliced once the caller has loaded (load_sub.c). */
@@ -327,6 +346,13 @@ static void ls_state_sub(ls_loader *L, ls_state *st, const ls_ynode *n, const ls
         else
             st->with = ls_load_tmpl(L, with, L->d);
     }
+}
+
+/* `item` and `index` name the element of a for_each state: allowed only
+ * in what runs once per element (with, expect, retry.until, landed). */
+static void ls_item_scope(ls_loader *L, bool on)
+{
+    L->env.allow_item = L->env_result.allow_item = on;
 }
 
 /* `landed:` -- the read-only probe resume runs when the state's attempt
@@ -457,7 +483,8 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     bool has_action_key = ls_ymap_get(n, "action") != NULL;
     if ((v = ls_ymap_get(n, "playbook")))
         ls_state_sub(L, st, n, v, has_action_key);
-    static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run", NULL};
+    static const char *const need_action[] = {"with", "retry", "timeout", "mutates", "idempotent", "dry_run",
+                                              "for_each", NULL};
     if (!has_action_key && !st->sub)
         for (const char *const *k = need_action; *k; k++)
             for (size_t i = 0; i < n->n; i++)
@@ -466,10 +493,17 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
 
     if ((v = ls_ymap_get(n, "requires")))
         st->requires = ls_load_expr_list(L, v, "requires", false, &st->nrequires);
+    /* for_each: one expression, evaluated once per visit after requires;
+     * it cannot read item or index itself. */
+    bool each = has_action_key && ls_ymap_get(n, "for_each") != NULL;
+    if (each)
+        st->for_each = ls_load_expr(L, ls_ymap_get(n, "for_each"), "for_each", false);
+    ls_item_scope(L, each);
     if ((v = ls_ymap_get(n, "expect")))
         st->expect = ls_load_expr_list(L, v, "expect", true, &st->nexpect);
     if (has_action_key && (v = ls_ymap_get(n, "retry")))
         ls_state_retry(L, st, v);
+    ls_item_scope(L, false);
     bool timeout_templated = has_action_key && (v = ls_ymap_get(n, "timeout")) && ls_defer(L, st, v, DF_TIMEOUT, "timeout");
     if (has_action_key && !timeout_templated && (v = ls_ymap_get(n, "timeout")) &&
         ls_load_duration(L, v, "timeout", &st->timeout_ms) && st->timeout_ms == 0)
@@ -533,6 +567,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
             st->dry_run_result = ls_yaml_value(r);
         }
     }
+    ls_item_scope(L, each);
     if (st->action) {
         const ls_ynode *with = ls_ymap_get(n, "with");
         ls_loc with_loc = st->action_loc;
@@ -551,6 +586,7 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
         else
             ls_state_landed(L, st, v, key_loc);
     }
+    ls_item_scope(L, false);
 
     st->can_fail = st->sub != NULL || st->nrequires || st->nexpect || ls_ymap_get(n, "requires") || ls_ymap_get(n, "expect") ||
                    confirms || (has_action_key && !st->action) ||

@@ -112,6 +112,28 @@ static void plan_ctx(ls_playbook *pb, ls_eval_ctx *ctx, ls_expr ***gx)
     ctx->nguards = *gx ? pb->nguards : 0;
 }
 
+/* "for each item of EXPR", and the list itself when params alone give it
+ * (states are not known before the run). */
+static void put_for_each(FILE *out, const ls_expr *e, ls_eval_ctx *ctx)
+{
+    fputs("      for each:  item of ", out);
+    put_red(out, ls_expr_source(e));
+    ls_value v = ls_null();
+    ls_error err;
+    ls_error_clear(&err);
+    unsigned later = LS_ROOT_STATES | LS_ROOT_RESULT | LS_ROOT_NOW | LS_ROOT_GUARDS | LS_ROOT_ENV;
+    if (!(ls_expr_roots(e) & later) && ls_expr_eval(e, ctx, &v, &err) == 0) {
+        if (v.kind == LS_LIST) {
+            fprintf(out, " = %zu element%s ", ls_list_len(v), ls_list_len(v) == 1 ? "" : "s");
+            put_value(out, v);
+        } else {
+            fprintf(out, " (a %s, not a list: the state will fail)", ls_kind_name((ls_kind)v.kind));
+        }
+    }
+    ls_value_free(v);
+    fputc('\n', out);
+}
+
 static void plan_ctx_free(ls_eval_ctx *ctx, ls_expr **gx)
 {
     free(gx);
@@ -178,6 +200,8 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
             put_red(out, st->description);
             fputc('\n', out);
         }
+        if (st->for_each != NULL)
+            put_for_each(out, st->for_each, &ctx);
         if (st->with != NULL) {
             ls_value w = ls_tmpl_render_plan(st->with, &ctx);
             for (size_t k = 0; k < ls_map_len(w); k++) {

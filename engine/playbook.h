@@ -71,6 +71,7 @@ typedef struct ls_state {
     ls_expr **requires; size_t nrequires;
     ls_expr **expect;   size_t nexpect;
     ls_retry retry;
+    ls_expr *for_each;     /* a list: the action runs once per element; NULL: once */
     int64_t timeout_ms;    /* per attempt, defaults applied; 0: none */
     int next;              /* plain next: state index, or -1 */
     ls_branch *branches; size_t nbranches; /* a next list */

@@ -101,6 +101,17 @@ int ls_resume_apply(ls_runner *r, const ls_fold *fp, char *msg, size_t msglen)
         snprintf(rp->error, sizeof rp->error, "%s", f.pt.error);
         rp->finished_wall_ms = f.pt.finished_ms;
     }
+    /* A for_each state continues at the element of that attempt; the
+     * results of the elements before it come back, and they do not run
+     * again (run.c run_for_each). */
+    ls_value_free(r->each.items);
+    r->each.items = ls_null();
+    if (f.pt.at >= 0 && f.pt.item >= 0) {
+        ls_value done = f.states[f.pt.at].each;
+        r->each.items = ls_list_new();
+        for (size_t i = 0; i < ls_list_len(done) && (int64_t)i < f.pt.item; i++)
+            ls_list_push(&r->each.items, ls_value_copy(ls_list_at(done, i)));
+    }
     if (f.pt.at >= 0 && f.pt.entered) {
         const ls_fold_state *fs = &f.states[f.pt.at];
         rp->approved = fs->approved;

@@ -364,6 +364,13 @@ static const char *status_name(ls_act_status s, bool simulated)
 static void fail_state(ls_runner *r, int idx, bool timed_out, const char *msg, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
+    char *each_msg = NULL;
+    if (r->each.on) { /* a for_each element: say which */
+        ls_buf b;
+        ls_buf_init(&b, 2048);
+        ls_buf_printf(&b, "item %lld: %s", (long long)r->each.index, msg);
+        msg = each_msg = ls_buf_steal(&b);
+    }
     ls_run_state_set(r, idx, "status", ls_string(timed_out ? "timed_out" : "failed"));
     ls_run_state_set(r, idx, "error", ls_string(msg));
     ls_value attempts = ls_map_get(ls_run_state_rec(r, idx), "attempts");
@@ -381,12 +388,14 @@ static void fail_state(ls_runner *r, int idx, bool timed_out, const char *msg, s
         out->kind = STEP_END;
         out->error = true;
         snprintf(out->msg, sizeof out->msg, "state %s failed (%s) and has no on_failure", st->name, msg);
+        free(each_msg);
         return;
     }
     out->kind = STEP_NEXT;
     out->to = target;
     out->reason = reason;
     snprintf(out->msg, sizeof out->msg, "%s", msg); /* journaled with the transition */
+    free(each_msg);
 }
 
 static void halt(step *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -468,13 +477,25 @@ static int finish_attempt(ls_runner *r, int idx, int attempt, attempt_out *a, co
     ls_value f = ls_map_new();
     ls_map_set(&f, "state", ls_string(st->name));
     ls_map_set(&f, "attempt", ls_int(attempt));
+    if (r->each.on)
+        ls_map_set(&f, "item", ls_int(r->each.index));
     ls_map_set(&f, "status", ls_string(status_name(a->status, a->simulated)));
     ls_map_set(&f, "result", ls_value_copy(a->result));
     const char *e = error_override ? error_override : a->err.msg;
     ls_map_set(&f, "error", e[0] ? ls_string(e) : ls_null());
     ls_map_set(&f, "duration_ms", ls_int(a->ms));
     int rc = ls_run_emit(r, LS_EV_ACTION_FINISHED, f);
-    ls_run_state_set(r, idx, "result", ls_value_copy(a->result));
+    if (r->each.on) {
+        /* A for_each state's result: {items: [...]}, this element last. */
+        ls_value items = ls_list_new(), res = ls_map_new();
+        for (size_t i = 0; i < ls_list_len(r->each.items); i++)
+            ls_list_push(&items, ls_value_copy(ls_list_at(r->each.items, i)));
+        ls_list_push(&items, ls_value_copy(a->result));
+        ls_map_set(&res, "items", items);
+        ls_run_state_set(r, idx, "result", res);
+    } else {
+        ls_run_state_set(r, idx, "result", ls_value_copy(a->result));
+    }
     r->simulated[idx] = a->simulated;
     return rc;
 }
@@ -566,6 +587,10 @@ static void choose_next(ls_runner *r, int idx, step *out)
 
 static void succeed(ls_runner *r, int idx, int attempts, step *out)
 {
+    if (r->each.on) { /* one element passed: run_for_each goes on */
+        r->each.element_ok = true;
+        return;
+    }
     ls_run_state_set(r, idx, "status", ls_string("ok"));
     ls_run_state_set(r, idx, "error", ls_null());
     ls_out_state_end(r, idx, "ok", attempts, NULL);
@@ -614,6 +639,8 @@ static void attempts_loop(ls_runner *r, int idx, ls_value inputs, const char *ap
             ls_value f = ls_map_new();
             ls_map_set(&f, "state", ls_string(st->name));
             ls_map_set(&f, "attempt", ls_int(attempt));
+            if (r->each.on)
+                ls_map_set(&f, "item", ls_int(r->each.index));
             ls_map_set(&f, "action", ls_string(st->action->name));
             ls_map_set(&f, "inputs", ls_value_copy(inputs));
             ls_run_state_set(r, idx, "attempts", ls_int(attempt));
@@ -879,8 +906,11 @@ static void run_action_state(ls_runner *r, int idx, step *out)
     const char *approved_by = NULL;
     if (ls_run_needs_approval(r, st, inputs)) {
         if (r->approved[idx]) {
-            /* Approved before a halt, in this same visit. */
-            if (r->resuming && r->rp.approved_by[0] != '\0')
+            /* Approved before a halt, in this same visit, or for an
+             * earlier element of a for_each state. */
+            if (r->each.on && r->each.approved_by[0] != '\0')
+                snprintf(by, sizeof by, "%s", r->each.approved_by);
+            else if (r->resuming && r->rp.approved_by[0] != '\0')
                 snprintf(by, sizeof by, "%s", r->rp.approved_by);
             else
                 snprintf(by, sizeof by, "%s via resume", ls_out_user());
@@ -910,6 +940,8 @@ static void run_action_state(ls_runner *r, int idx, step *out)
                 return;
             }
             approved_by = by;
+            if (r->each.on)
+                snprintf(r->each.approved_by, sizeof r->each.approved_by, "%s", by);
         }
     }
     attempts_loop(r, idx, inputs, approved_by, 1, NULL, out);
@@ -1003,6 +1035,84 @@ static void end_call(ls_runner *r, int term, int call, step *out)
         fail_state(r, call, false, a.err.msg, out);
 }
 
+/* A state with for_each: its action once per element of the list, in
+ * order, each element with its own attempts (retry applies per element)
+ * and with item and index bound (with, expect, retry.until, landed).  The
+ * first element that fails fails the state; the state's result is
+ * {items: [...]}, the result of each element that ran.  Approval, when
+ * needed, is asked once, for the first element.  A resumed run continues
+ * at the element whose attempt the journal shows unfinished or unjudged
+ * (resume.c puts the earlier elements' results in r->each.items): the
+ * elements before it are not run again. */
+static void run_for_each(ls_runner *r, int idx, step *out)
+{
+    const ls_state *st = &r->pb->states[idx];
+    ls_eval_ctx *ctx = ls_run_ctx(r, idx);
+    ls_value list = ls_null(), items = r->each.items;
+    r->each.items = ls_null();
+    if (items.kind != LS_LIST || !r->resuming) {
+        ls_value_free(items);
+        items = ls_list_new();
+    }
+    ls_error err;
+    ls_error_clear(&err);
+    char msg[1024];
+    if (ls_expr_eval(st->for_each, ctx, &list, &err) != 0) {
+        ls_error_format(&err, msg, sizeof msg);
+        goto fail;
+    }
+    if (list.kind != LS_LIST) {
+        ls_error_set(&err, ls_expr_loc(st->for_each), "for_each must give a list, not %s: %s",
+                     ls_kind_name((ls_kind)list.kind), ls_expr_source(st->for_each));
+        ls_error_format(&err, msg, sizeof msg);
+        goto fail;
+    }
+    size_t n = ls_list_len(list), from = ls_list_len(items);
+    if (from > n) {
+        snprintf(msg, sizeof msg, "for_each gives %zu elements now, but the journal shows element %zu ran", n, from);
+        goto fail;
+    }
+    r->each.on = true;
+    r->each.approved_by[0] = '\0';
+    for (size_t i = from; i < n; i++) {
+        ls_value item = ls_list_at(list, i);
+        ctx->item = &item;
+        ctx->index = (int64_t)i;
+        r->each.index = (int64_t)i;
+        r->each.items = items;
+        r->each.element_ok = false;
+        run_action_state(r, idx, out);
+        r->each.items = ls_null();
+        ctx->item = NULL;
+        if (!r->each.element_ok)
+            break; /* failed or halted: *out says so */
+        ls_value res = ls_map_get(ls_run_state_rec(r, idx), "result");
+        ls_value done = ls_map_get(res, "items");
+        ls_value_free(items);
+        items = ls_value_copy(done);
+        /* The resumed element is done: the next one starts afresh. */
+        r->rp.unknown = r->rp.has_outcome = r->rp.rerun = false;
+    }
+    bool all = r->each.on && (n == from || r->each.element_ok);
+    r->each.on = false;
+    r->each.element_ok = false;
+    if (all) {
+        ls_value res = ls_map_new();
+        ls_map_set(&res, "items", items);
+        ls_run_state_set(r, idx, "result", res);
+        ls_value a = ls_map_get(ls_run_state_rec(r, idx), "attempts");
+        succeed(r, idx, a.kind == LS_INT ? (int)a.u.i : 0, out);
+    } else {
+        ls_value_free(items);
+    }
+    ls_value_free(list);
+    return;
+fail:
+    ls_value_free(items);
+    ls_value_free(list);
+    fail_state(r, idx, false, msg, out);
+}
+
 static void run_state(ls_runner *r, int idx, step *out)
 {
     const ls_state *st = &r->pb->states[idx];
@@ -1025,7 +1135,10 @@ static void run_state(ls_runner *r, int idx, step *out)
         }
     }
     if (st->action != NULL) {
-        run_action_state(r, idx, out);
+        if (st->for_each != NULL)
+            run_for_each(r, idx, out);
+        else
+            run_action_state(r, idx, out);
         return;
     }
     if (st->sub != NULL) {
@@ -1254,6 +1367,7 @@ static void runner_free(ls_runner *r)
     free(r->fctx);
     free(r->fguards);
     ls_value_free(r->rp.result);
+    ls_value_free(r->each.items);
     free(r->visits);
     free(r->simulated);
     free(r->approved);

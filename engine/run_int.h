@@ -55,6 +55,16 @@ typedef struct ls_resume_point {
     int64_t finished_wall_ms; /* when that attempt finished (epoch ms), 0: unknown */
 } ls_resume_point;
 
+/* A for_each state's progress (run.c run_for_each). */
+typedef struct ls_each {
+    bool on;              /* running the elements of a for_each state */
+    int64_t index;        /* the element being run */
+    ls_value items;       /* owned list: the results of elements 0..index-1
+                           * (set by resume.c for the state it continues) */
+    bool element_ok;      /* succeed() says the element passed */
+    char approved_by[256]; /* the approval of the first element, for the rest */
+} ls_each;
+
 typedef struct ls_runner {
     ls_playbook *pb;
     const ls_run_opts *opts;
@@ -82,6 +92,7 @@ typedef struct ls_runner {
     size_t npath_cap;
     ls_resume_point rp;
     bool resuming;
+    ls_each each;
 } ls_runner;
 
 /* The cancel flag, set by SIGINT/SIGTERM; the signal's number. */

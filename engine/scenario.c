@@ -28,7 +28,9 @@
  * error: "..."} (each key optional: status ok, result {}, a generic error
  * message).  A list gives one entry per attempt; when the runner asks for
  * more attempts than the list holds, the LAST entry repeats (so
- * `[{status: failed}]` fails every retry).  A state with an action and no
+ * `[{status: failed}]` fails every retry).  For a for_each state the list
+ * is consumed one entry per action call, across its elements and their
+ * attempts, in order (the last entry repeats the same way).  A state with an action and no
  * canned result gets its `dry_run.result` (or {}) with status ok.
  * `interrupted` stands for a crash inside the action: the runner does what
  * a resume would (`assume: {STATE: ok|failed|rerun}`, else the state's
@@ -761,9 +763,15 @@ static ls_act_status sc_fake(void *ud, const ls_state *st, int attempt, ls_value
     /* An interrupted entry takes its slot: the attempt run again after it
      * gets the next entry (and so does everything after). */
     size_t skip = !probe && si >= 0 && sc->reruns ? sc->reruns[si] : 0;
+    /* A for_each state's list is consumed one entry per call: every
+     * attempt of every element, in order (attempts restart per element). */
+    bool each = !probe && st->for_each != NULL;
+    size_t calls = 0;
+    for (size_t c = 0; each && c < sc->ncalls; c++)
+        calls += sc->calls[c].state == si;
     for (size_t i = 0; i < sc->ncanned && si >= 0; i++)
         if (sc->canned[i].state == si && sc->canned[i].landed == probe) {
-            size_t k = (attempt >= 1 ? (size_t)(attempt - 1) : 0) + skip;
+            size_t k = each ? calls : (attempt >= 1 ? (size_t)(attempt - 1) : 0) + skip;
             a = &sc->canned[i].att[k < sc->canned[i].n ? k : sc->canned[i].n - 1];
         }
 
@@ -896,10 +904,12 @@ static void sc_cover(const scenario *sc, const ls_run_report *r)
             s = caller; /* a child's end: the edge taken is its call's */
             caller = ls_state_caller(sc->pb, s);
         }
+        /* A for_each state's visit makes one call per element attempt. */
+        bool each = sc->pb->states[s].for_each != NULL;
         if (c < sc->ncalls && sc->calls[c].state == s && sc->calls[c].attempt <= 1) {
             status = (int)sc->calls[c++].status;
             while (c < sc->ncalls && sc->calls[c].state == s &&
-                   (sc->calls[c].attempt > 1 || status == LS_ACT_INTERRUPTED))
+                   (sc->calls[c].attempt > 1 || status == LS_ACT_INTERRUPTED || each))
                 status = (int)sc->calls[c++].status;
         }
         sc_edge *best = NULL;

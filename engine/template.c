@@ -430,7 +430,7 @@ size_t ls_tmpl_state_refs(const ls_tmpl *t, int *out, size_t max)
 
 /* ---- rendering ---- */
 
-#define LS_PLAN_DEFER (LS_ROOT_STATES | LS_ROOT_RESULT | LS_ROOT_NOW | LS_ROOT_GUARDS)
+#define LS_PLAN_DEFER (LS_ROOT_STATES | LS_ROOT_RESULT | LS_ROOT_NOW | LS_ROOT_GUARDS | LS_ROOT_ITEM | LS_ROOT_INDEX)
 
 /* plan: NULL for a real render; else parts reading run-time data stay text. */
 static int ls_render(const ls_tmpl *t, ls_eval_ctx *ctx, ls_value *out, ls_error *err, bool plan)

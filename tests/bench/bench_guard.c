@@ -24,7 +24,7 @@ int main(int argc, char **argv)
                                : "states.a.result.json.fileSize == 0 && params.n + 1 == 13";
     static const char *const params[] = {"n"};
     static const char *const states[] = {"a", "b"};
-    ls_compile_env env = {params, 1, states, 2, NULL, 0, false, {0}};
+    ls_compile_env env = {params, 1, states, 2, NULL, 0, false, {0}, false};
     ls_diags d;
     ls_diags_init(&d);
     ls_loc loc = {"bench", 1, 1};

@@ -73,7 +73,7 @@ static void must_reject(const char *what, const char *s, size_t n, bool is_json)
         ls_diags d;
         ls_diags_init(&d);
         ls_loc loc = {"deep", 1, 1};
-        ls_compile_env env = {NULL, 0, NULL, 0, NULL, 0, true, {0}};
+        ls_compile_env env = {NULL, 0, NULL, 0, NULL, 0, true, {0}, false};
         ls_expr *e = ls_expr_compile(s, n, loc, &env, &d);
         ok = e != NULL;
         ls_expr_free(e);

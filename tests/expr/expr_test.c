@@ -81,7 +81,7 @@ static ls_value k_release;
 static ls_compile_env make_env(bool allow_result)
 {
     ls_compile_env env = {k_params, sizeof k_params / sizeof *k_params, k_states,
-                          sizeof k_states / sizeof *k_states, k_guards, NGUARDS, allow_result, k_release};
+                          sizeof k_states / sizeof *k_states, k_guards, NGUARDS, allow_result, k_release, false};
     return env;
 }
 

@@ -30,7 +30,7 @@ static ls_value f_context(void)
 void ls_fuzz_one(const uint8_t *data, size_t len)
 {
     const char *s = (const char *)data;
-    ls_compile_env env = {f_params, 4, f_states, 2, f_guards, 1, true, {0}};
+    ls_compile_env env = {f_params, 4, f_states, 2, f_guards, 1, true, {0}, false};
     ls_diags d;
     ls_diags_init(&d);
     ls_loc loc = {"fuzz", 1, 1};

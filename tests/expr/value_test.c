@@ -259,7 +259,7 @@ static void test_diags(void)
 static void test_secret_taint(void)
 {
     static const char *const params[] = {"pw", "user"};
-    ls_compile_env env = {params, 2, NULL, 0, NULL, 0, false, {0}};
+    ls_compile_env env = {params, 2, NULL, 0, NULL, 0, false, {0}, false};
     ls_value pv = ls_map_new();
     ls_map_set(&pv, "pw", ls_string(" Hunter2 "));
     ls_map_set(&pv, "user", ls_string("Alice"));

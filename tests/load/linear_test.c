@@ -76,7 +76,7 @@ static unsigned long long dup_keys(size_t n)
 static unsigned long long templates(size_t n)
 {
     static const char *const params[] = {"p"};
-    ls_compile_env env = {params, 1, NULL, 0, NULL, 0, false, {0}};
+    ls_compile_env env = {params, 1, NULL, 0, NULL, 0, false, {0}, false};
     ls_buf b;
     ls_buf_init(&b, LS_BUF_UNLIMITED);
     for (size_t i = 0; i < n; i++)

@@ -305,6 +305,34 @@ tr = [e for e in c.journal() if e["event"] == "transition" and e["from"] == "cal
 check("timeout is '0s' here" in tr[0]["error"], "and says why: " + tr[0]["error"])
 c.cleanup()
 
+# ---- for_each inside a child, over the child's params ----
+EACH = """\
+lockstep: 1
+name: each
+params:
+  names: {type: list, required: true}
+start: touch
+states:
+  touch:
+    action: shell
+    for_each: "params.names"
+    with: {script: 'echo ${{ index }}-${{ item }} >> @DIR@/log'}
+    on_failure: failed
+    next: done
+  done: {terminal: success}
+  failed: {terminal: failure}
+"""
+c = Case("sub-each", "lockstep: 1\nname: top\nstart: call\nstates:\n  call:\n    playbook: each.yaml\n"
+         "    with: {names: [a, b, c]}\n    on_failure: bad\n    next: ok\n  ok: {terminal: success}\n"
+         "  bad: {terminal: failure}\n")
+c.write("each.yaml", EACH.replace("@DIR@", c.dir))
+rc, out, err = c.run()
+eq(rc, 0, "for_each in a child: " + err)
+eq(log(c), ["0-a", "1-b", "2-c"], "once per element, with the child's params")
+fin = [e for e in c.journal() if e["event"] == "action_finished" and e["state"] == "call"]
+eq(len(fin[0]["result"]["states"]["touch"]["result"]["items"]), 3, "the call's result holds the items")
+c.cleanup()
+
 # ---- a release bundle carries a child that lies outside the playbook's directory ----
 c = Case("sub-bundle", "unused: true\n", {"lib/child.yaml": CHILD})
 c.write("mc/up.yaml", PARENT.replace("lib/child.yaml", "../lib/child.yaml").replace("@DIR@", c.dir))

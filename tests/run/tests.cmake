@@ -1,7 +1,7 @@
 # The runner (SPEC 4, 5): integration tests that drive the lockstep binary
 # on small playbooks written into temp dirs.
 foreach(t machine dryrun approval lock crash signal secret journal plugins resume report notify progress
-          children subplaybook)
+          children subplaybook for_each)
   lockstep_py_test(run_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.py)
 endforeach()
 # A plugin lacking the code of a row of its family (test_plugins.py).
