@@ -182,10 +182,18 @@ def case_happy(work):
     try:
         before = w.snapshot()
         check(w.schema() == 11, "the simulated world starts at schema 11")
-        p, path, run_id = w.run()
+        p, path, run_id = w.run("--set", "rollout_timeout=7m")
         report(p, path)
         check(p.returncode == 0, f"exit 0 (got {p.returncode}: {p.stderr[-2000:]})")
         check(path[-1:] == ["done"], "ends in done")
+        # rollout_timeout reaches the part's rollout_status, whose timeout is
+        # kubectl's --timeout (what is left of it when kubectl starts).
+        with open(os.path.join(w.dir, "sim", "calls.jsonl")) as f:
+            calls = [json.loads(line) for line in f]
+        st = [c["argv"] for c in calls if c["prog"] == "kubectl" and "rollout" in c["argv"] and "status" in c["argv"]]
+        tmo = [a.split("=", 1)[1] for a in (st[0] if st else []) if a.startswith("--timeout=")]
+        check(tmo and 300 < int(tmo[0].rstrip("s")) <= 420,
+              f"kubectl rollout status gets the 7m rollout_timeout (got {tmo}, {st[:1]})")
         dep = w.deployment()
         check(dep["containers"]["core-admin"] == "registry.example/core-admin:v2.5.0",
               f"deployment image is v2.5.0 (got {dep['containers']})")
