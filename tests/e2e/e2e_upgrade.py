@@ -28,100 +28,32 @@ Cases (each in a fresh simulated world and database):
 import gzip
 import json
 import os
-import shlex
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
 import bson
-import pymongo
 
-SRC = os.environ["LOCKSTEP_SRC"]
-BIN = os.environ["LOCKSTEP_BIN"]
-PY = "/usr/bin/python3"
-SIM = os.path.join(SRC, "tools", "sim")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from simworld import SRC, World as SimWorld, check, failures  # noqa: E402
+
 PLAYBOOK = os.path.join(SRC, "playbooks", "message-center", "upgrade.yaml")
 
-failures = []
 
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("  FAIL " + what)
-    return cond
-
-
-class World:
-    """One simulated Message Center: its own sim dir and database."""
+class World(SimWorld):
+    """The world of one upgrade: a backups dir, and runs of the shipped upgrade."""
 
     def __init__(self, name, work):
-        self.dir = os.path.join(work, name)
-        self.db_name = f"mc_e2e_{os.getpid()}_{name}"
-        args = [PY, os.path.join(SIM, "start"), "--background", "--dir", os.path.join(self.dir, "sim"),
-                "--db", self.db_name]
-        if os.environ.get("LOCKSTEP_TEST_MONGODB_URI"):
-            args += ["--mongodb-uri", os.environ["LOCKSTEP_TEST_MONGODB_URI"]]
-        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=300).stdout
-        self.env = dict(os.environ)
-        for line in out.splitlines():
-            if not line.startswith("export "):
-                continue
-            k, v = line[len("export "):].split("=", 1)
-            v = shlex.split(v.replace('"$PATH"', os.environ["PATH"]))[0]
-            self.env[k] = v
-        self.env["LOCKSTEP_STATE_DIR"] = os.path.join(self.dir, "state")
+        super().__init__(name, work, "mc_e2e")
         self.backups = os.path.join(self.dir, "backups")
-        self.client = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=60000)
-        self.db = self.client[self.db_name]
-
-    def ctl(self, *args):
-        return subprocess.run([PY, os.path.join(SIM, "ctl")] + list(args), env=self.env, check=True,
-                              capture_output=True, text=True, timeout=300).stdout
-
-    def show(self):
-        return json.loads(self.ctl("show"))
-
-    def deployment(self):
-        return self.show()["state"]["deployments"]["default/core-admin"]
-
-    def schema(self):
-        doc = self.db.meta.find_one({"_id": "schema"})
-        return doc.get("schema_version") if doc else None
-
-    def snapshot(self):
-        """Every collection's documents, order-independent."""
-        snap = {}
-        for name in sorted(self.db.list_collection_names()):
-            docs = [bson.encode(d) for d in self.db[name].find({})]
-            snap[name] = sorted(docs)
-        return snap
 
     def run(self, *extra):
-        args = [BIN, "run", PLAYBOOK, "--env", "sim", "--set", "new_tag=v2.5.0", "--set", "expected_schema=12",
-                "--set", "backup_dir=" + self.backups, "--yes", "--output", "json"] + list(extra)
-        p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=600)
-        events = []
-        for line in p.stdout.splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                pass
-        path = [e["state"] for e in events if e.get("event") == "state_entered"]
+        p, events, path = self.lockstep_json(
+            ["run", PLAYBOOK, "--env", "sim", "--set", "new_tag=v2.5.0", "--set", "expected_schema=12",
+             "--set", "backup_dir=" + self.backups, "--yes"] + list(extra))
         started = [e for e in events if e.get("event") == "run_started"]
-        run_id = started[0]["run_id"] if started else None
-        return p, path, run_id
-
-    def close(self):
-        try:
-            self.client.drop_database(self.db_name)
-        except pymongo.errors.PyMongoError:
-            pass
-        self.client.close()
-        subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", os.path.join(self.dir, "sim")],
-                       capture_output=True, timeout=300)
+        return p, path, started[0]["run_id"] if started else None
 
 
 def crc64(data, crc):

@@ -21,18 +21,13 @@ composing them would, by hand:
 """
 import json
 import os
-import shlex
-import subprocess
 import sys
 import tempfile
 
-import bson
-import pymongo
 
-SRC = os.environ["LOCKSTEP_SRC"]
-BIN = os.environ["LOCKSTEP_BIN"]
-PY = "/usr/bin/python3"
-SIM = os.path.join(SRC, "tools", "sim")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from simworld import SRC, World as SimWorld, check, failures  # noqa: E402
+
 LIB = os.path.join(SRC, "playbooks", "lib")
 SIMPB = os.path.join(SRC, "playbooks", "message-center", "sim")
 NEW = "registry.example/core-admin:v2.5.0"
@@ -42,81 +37,30 @@ CHECK = ["node", "-e", "require('dotenv/config'); const {getDb} = require('./src
          ".then(d => { console.log('schema_version:', d?.schema_version); process.exit(0); })"]
 PATTERNS = ["MongoServerError", "TypeError.*unknown (field|key|property)"]
 
-failures = []
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("  FAIL " + what)
-    return cond
+class World(SimWorld):
+    """A world the parts run in, one by one."""
 
-
-class World:
     def __init__(self, name, work):
-        self.dir = os.path.join(work, name)
-        self.db_name = f"lib_sim_{os.getpid()}_{name}"
-        args = [PY, os.path.join(SIM, "start"), "--background", "--dir", os.path.join(self.dir, "sim"),
-                "--db", self.db_name]
-        if os.environ.get("LOCKSTEP_TEST_MONGODB_URI"):
-            args += ["--mongodb-uri", os.environ["LOCKSTEP_TEST_MONGODB_URI"]]
-        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=300).stdout
-        self.env = dict(os.environ)
-        for line in out.splitlines():
-            if line.startswith("export "):
-                k, v = line[len("export "):].split("=", 1)
-                self.env[k] = shlex.split(v.replace('"$PATH"', os.environ["PATH"]))[0]
-        self.env["LOCKSTEP_STATE_DIR"] = os.path.join(self.dir, "state")
-        self.client = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=60000)
-        self.db = self.client[self.db_name]
-
-    def ctl(self, *args):
-        return subprocess.run([PY, os.path.join(SIM, "ctl")] + list(args), env=self.env, check=True,
-                              capture_output=True, text=True, timeout=300).stdout
+        super().__init__(name, work, "lib_sim")
 
     def state(self):
-        return json.loads(self.ctl("show"))["state"]
-
-    def deployment(self):
-        return self.state()["deployments"]["default/core-admin"]
+        return self.show()["state"]
 
     def service_image(self):
         return self.state()["compose"]["sim"]["services"]["core-admin"]["image"]
 
-    def schema(self):
-        doc = self.db.meta.find_one({"_id": "schema"})
-        return doc.get("schema_version") if doc else None
-
-    def snapshot(self):
-        return {n: sorted(bson.encode(d) for d in self.db[n].find({})) for n in sorted(self.db.list_collection_names())}
-
     def run(self, part, **params):
-        """Run playbooks/lib/PART.yaml for real; (exit code, path, final)."""
-        args = [BIN, "run", os.path.join(LIB, part + ".yaml"), "--yes", "--output", "json"]
+        """Run playbooks/lib/PART.yaml for real; (exit code, path)."""
+        args = ["run", os.path.join(LIB, part + ".yaml"), "--yes"]
         for k, v in params.items():
             args += ["--set", f"{k}={json.dumps(v) if isinstance(v, (list, dict, bool)) else v}"]
-        p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=600)
-        path = []
-        for line in p.stdout.splitlines():
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == "state_entered":
-                path.append(e["state"])
+        p, _, path = self.lockstep_json(args)
         print(f"  {part}: exit {p.returncode}; path: {' '.join(path)}")
         if p.returncode not in (0, 1):
             print(p.stderr[-2000:])
         return p.returncode, path
-
-    def close(self):
-        try:
-            self.client.drop_database(self.db_name)
-        except pymongo.errors.PyMongoError:
-            pass
-        self.client.close()
-        subprocess.run([PY, os.path.join(SIM, "stop"), "--dir", os.path.join(self.dir, "sim")],
-                       capture_output=True, timeout=300)
 
 
 def k8s_roll(w, image):
