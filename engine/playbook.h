@@ -124,6 +124,7 @@ typedef struct ls_playbook {
     size_t *name_slots;          /* state indexes by name hash, or NULL: a linear search */
     size_t name_mask;
     ls_diags *diags_owner;       /* keeps ls_loc.file strings alive */
+    struct ls_arena *arena;      /* the states, names, expressions and templates (arena.h) */
 } ls_playbook;
 
 typedef struct ls_load_opts {

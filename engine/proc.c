@@ -695,7 +695,9 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
             sigaction(SIGPIPE, &old_pipe, NULL);
         if (chld_changed)
             sigaction(SIGCHLD, &old_chld, NULL);
-        start_error(res, prog, "%s", strerror(rc));
+        /* ENOMEM: an allocation of ours failed (or the kernel's): say it in
+         * the words of the out-of-memory policy (diag.h). */
+        start_error(res, prog, "%s", rc == ENOMEM ? "out of memory" : strerror(rc));
         goto fail;
     }
     res->started = true;

@@ -79,7 +79,9 @@ def gen_decision_playbook(path, n):
 
 
 def gen_validate_playbook(path, n):
-    """n states, each with a template and an `expect` regex (B3, B4)."""
+    """n states, each with a template and an `expect` regex of its own (B3,
+    B4): every regex differs (the state's number is in it), so none is
+    shared by the loader's cache of compiled patterns."""
     with open(path, "w") as f:
         f.write("lockstep: 1\nname: bench-validate\nstart: s0\n")
         f.write("params:\n  tag: {type: string, default: v1.2.3}\n")
@@ -88,8 +90,8 @@ def gen_validate_playbook(path, n):
             nxt = "s%d" % (i + 1) if i + 1 < n else "done"
             f.write("  s%d:\n    action: exec\n    mutates: false\n"
                     "    with: {argv: [echo, \"step %d of ${{ params.tag }}\"]}\n"
-                    "    expect: \"result.stdout =~ /^step \\\\d+ of v[0-9.]+$/\"\n"
-                    "    next: %s\n" % (i, i, nxt))
+                    "    expect: \"result.stdout =~ /^step %d of v[0-9.]+$/\"\n"
+                    "    next: %s\n" % (i, i, i, nxt))
         f.write("  done: {terminal: success}\n  failed: {terminal: failure}\n")
 
 
@@ -158,7 +160,7 @@ class Bench:
         val = lambda p: (lambda: self.lockstep("validate", p))
         floor = lambda: wall([self.tool("floor_yaml"), p_small])
         a, b = alternate(val(p_small), floor, self.args.runs)
-        self.row("B3", "validate %d states / libyaml event parse of the file" % small, a / b, "<= 4")
+        self.row("B3", "validate %d states (a regex each) / libyaml event parse of the file" % small, a / b, "<= 3")
         big, little = alternate(val(p_large), val(p_small), self.args.runs)
         self.row("B4", "validate %d states / validate %d states" % (large, small), big / little, "<= 12")
         return p_small
@@ -367,6 +369,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tiny", action="store_true", help="tiny sizes, one run: proves the harness works")
     ap.add_argument("--markdown", help="write the result table here")
+    ap.add_argument("--only", help="just these rows' groups, e.g. B3,B13 (default: all)")
     args = ap.parse_args()
     if args.tiny:
         args.runs = 1
@@ -375,18 +378,32 @@ def main():
         dict(exec=100, decide=1000, small=10000, large=100000, evals=5000000, docs=200000, warnings=10000,
              loop=25000, noop=500)
     sizes["logs"] = 100000 if args.tiny else 50000000
+    only = set(args.only.upper().split(",")) if args.only else None
+    want = lambda *ids: only is None or bool(only & set(ids))
     b = Bench(args)
     try:
-        p_exec = b.b1(sizes["exec"])
-        b.b2(sizes["decide"])
-        p_small = b.b3_b4(sizes["small"], sizes["large"])
-        b.b5(sizes["evals"])
-        b.b12(sizes["warnings"])
-        b.b6(p_small, p_exec)
-        b.journal_rows(sizes["loop"], sizes["noop"])
-        b.mongo_benches(sizes["docs"])
-        b.b13(sizes["logs"])
-        b.b8(sizes["exec"], p_exec)
+        p_exec = os.path.join(b.tmp, "b1.yaml")
+        p_small = os.path.join(b.tmp, "b3.yaml")
+        if want("B1", "B1F", "B6", "B6B", "B8"):
+            p_exec = b.b1(sizes["exec"])
+        if want("B2"):
+            b.b2(sizes["decide"])
+        if want("B3", "B4", "B6", "B6A"):
+            p_small = b.b3_b4(sizes["small"], sizes["large"])
+        if want("B5"):
+            b.b5(sizes["evals"])
+        if want("B12"):
+            b.b12(sizes["warnings"])
+        if want("B6", "B6A", "B6B"):
+            b.b6(p_small, p_exec)
+        if want("B9", "B10", "B11"):
+            b.journal_rows(sizes["loop"], sizes["noop"])
+        if want("B6C", "B7"):
+            b.mongo_benches(sizes["docs"])
+        if want("B13"):
+            b.b13(sizes["logs"])
+        if want("B8"):
+            b.b8(sizes["exec"], p_exec)
         if args.markdown:
             b.markdown(args.markdown)
     finally:
