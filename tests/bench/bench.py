@@ -354,6 +354,8 @@ class Bench:
 
 
 def fmt(value, unit):
+    if unit == "exp":
+        return "%.3f" % value
     if unit == "/s":
         return "{:,.0f}/s".format(value)
     if unit == "MiB":
@@ -370,6 +372,8 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="tiny sizes, one run: proves the harness works")
     ap.add_argument("--markdown", help="write the result table here")
     ap.add_argument("--only", help="just these rows' groups, e.g. B3,B13 (default: all)")
+    ap.add_argument("--growth", action="store_true",
+                    help="also the growth exponents (growth.py: callgrind at two sizes; needs valgrind)")
     args = ap.parse_args()
     if args.tiny:
         args.runs = 1
@@ -404,6 +408,12 @@ def main():
             b.b13(sizes["logs"])
         if want("B8"):
             b.b8(sizes["exec"], p_exec)
+        if args.growth:
+            import growth
+            g_args = argparse.Namespace(n=500 if args.tiny else 2500, factor=4)
+            for cmd, _, _, e in growth.run(b.bin, g_args.n, g_args.factor):
+                b.row("G", "growth exponent of %s (callgrind, N=%d and %dN)" % (cmd, g_args.n, g_args.factor), e,
+                      "<= 1.15", unit="exp")
         if args.markdown:
             b.markdown(args.markdown)
     finally:
