@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,6 +236,39 @@ static int write_held(ls_journal *j)
     int rc = write_all(j->fd, j->held, j->held_len);
     if (rc == 0)
         j->len += (int64_t)j->held_len;
+    j->held_len = 0;
+    return rc;
+}
+
+/* The held lines and then `line`, in one writev() (more only if the
+ * kernel takes part of it).  0, or -1 with errno. */
+static int write_with_held(ls_journal *j, const char *line, size_t n)
+{
+    if (j->held_len == 0 || j->fd < 0) {
+        if (write_all(j->fd, line, n) != 0)
+            return -1;
+        j->len += (int64_t)n;
+        return 0;
+    }
+    struct iovec iov[2] = {{j->held, j->held_len}, {(void *)(uintptr_t)line, n}};
+    size_t total = j->held_len + n;
+    ssize_t w;
+    while ((w = writev(j->fd, iov, 2)) < 0 && errno == EINTR)
+        ;
+    if (w < 0) {
+        j->held_len = 0;
+        return -1;
+    }
+    size_t done = (size_t)w;
+    int rc = 0;
+    if (done < j->held_len)
+        rc = write_all(j->fd, j->held + done, j->held_len - done);
+    if (rc == 0 && done < total) {
+        size_t off = done > j->held_len ? done - j->held_len : 0;
+        rc = write_all(j->fd, line + off, n - off);
+    }
+    if (rc == 0)
+        j->len += (int64_t)total;
     j->held_len = 0;
     return rc;
 }
@@ -570,17 +604,9 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
         /* A decision waits for the next line (journal.h, DURABILITY); any
          * other line goes out now, with the decisions held before it. */
         bool decision = event == LS_EV_TRANSITION || event == LS_EV_STATE_ENTERED;
-        bool held = j->group && hold_line(j, line, llen);
         int wrc = 0;
-        if (!held) {
-            wrc = write_held(j);
-            if (wrc == 0)
-                wrc = write_all(j->fd, line, llen);
-            if (wrc == 0)
-                j->len += (int64_t)llen;
-        } else if (!decision) {
-            wrc = write_held(j);
-        }
+        if (!(decision && j->group && hold_line(j, line, llen)))
+            wrc = write_with_held(j, line, llen);
         if (wrc != 0 || (!j->group && fsync(j->fd) != 0)) {
             journal_failed(j);
             ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));

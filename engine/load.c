@@ -245,7 +245,7 @@ static int ls_load_state_find(ls_loader *L, const char *s)
     if (L->name_slots) {
         for (size_t at = (size_t)ls_name_hash(s) & L->name_mask; L->name_slots[at] != SIZE_MAX;
              at = (at + 1) & L->name_mask)
-            if (strcmp(s, L->pb->states[L->name_slots[at]].name) == 0)
+            if (strcmp(s, L->pb->state_names[L->name_slots[at]]) == 0)
                 return (int)L->name_slots[at];
         return -1;
     }
@@ -850,7 +850,7 @@ int ls_playbook_state_index(const ls_playbook *pb, const char *name)
     if (pb->name_slots) {
         for (size_t at = (size_t)ls_name_hash(name) & pb->name_mask; pb->name_slots[at] != SIZE_MAX;
              at = (at + 1) & pb->name_mask)
-            if (strcmp(name, pb->states[pb->name_slots[at]].name) == 0)
+            if (strcmp(name, pb->state_names[pb->name_slots[at]]) == 0)
                 return (int)pb->name_slots[at];
         return -1;
     }

@@ -141,6 +141,8 @@ class Bench:
         a, b = alternate(durable, floor, self.args.runs)
         self.row("B1f", "%d x (fsynced 200-byte append + spawn+wait) / %d bare spawn+wait" % (n, n), a / b,
                  "report (B1's floor for a durable engine)")
+        b1 = [r for r in self.rows if r[0] == "B1"][-1][2]
+        self.row("B1/B1f", "B1 against the durable floor", b1 / (a / b), "<= 1.10")
         return pb
 
     def b2(self, n):
