@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "cli_schema.h"
@@ -218,7 +219,10 @@ int ls_cmd_validate(int argc, char **argv)
                 d.errors + (o.strict ? d.warnings : 0) == 1 ? "" : "s",
                 (!o.strict && d.warnings) ? ", and warnings" : "");
     }
-    ls_playbook_free(pb);
+    /* The process ends here: a release build leaves the playbook to the
+     * kernel (arena.h, LS_FREE_AT_EXIT). */
+    if (LS_FREE_AT_EXIT)
+        ls_playbook_free(pb);
     ls_diags_free(&d);
     ls_cli_opts_free(&o);
     return rc;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "expr_int.h"
 
@@ -523,10 +524,11 @@ static const char *ls_tok_desc(const ls_parser *p, char *buf, size_t len)
 
 static ls_node *ls_node_new(ls_nop op, size_t pos)
 {
-    ls_node *n = calloc(1, sizeof *n);
-    if (!n) {
-        ls_oom();
-    }
+    ls_node *n = ls_arena_take(sizeof *n);
+    if (n)
+        n->in_arena = true;
+    else
+        n = ls_oom_check(calloc(1, sizeof *n));
     n->op = (uint8_t)op;
     n->pos = (uint32_t)pos;
     n->val = ls_null();
@@ -543,7 +545,8 @@ static void ls_regex_free(ls_regex *re)
     else
         pcre2_code_free(re->code);
     free(re->pat);
-    free(re);
+    if (!re->in_arena)
+        free(re);
 }
 
 static void ls_node_free(ls_node *n)
@@ -557,7 +560,8 @@ static void ls_node_free(ls_node *n)
     free(n->args);
     ls_value_free(n->val);
     ls_regex_free(n->re);
-    free(n);
+    if (!n->in_arena)
+        free(n);
 }
 
 
@@ -638,10 +642,11 @@ static ls_node *ls_parse_or(ls_parser *p);
 /* Compiles a constant pattern now; a bad one is a compile error at `pos`. */
 static void ls_pattern_prepare(ls_parser *p, ls_node *owner, const ls_node *pat, uint32_t flags)
 {
-    owner->re = calloc(1, sizeof *owner->re);
-    if (!owner->re) {
-        ls_oom();
-    }
+    owner->re = ls_arena_take(sizeof *owner->re);
+    if (owner->re)
+        owner->re->in_arena = true;
+    else
+        owner->re = ls_oom_check(calloc(1, sizeof *owner->re));
     owner->re->flags = flags;
     if (pat->op != LS_N_CONST || pat->val.kind != LS_STRING)
         return;
@@ -1146,7 +1151,12 @@ ls_expr *ls_expr_compile(const char *src, size_t len, ls_loc loc, const ls_compi
 {
     if (len > SIZE_MAX - sizeof(ls_expr) - 1)
         return NULL;
-    ls_expr *e = ls_oom_check(calloc(1, sizeof *e + len + 1)); /* the source text follows the struct */
+    /* the source text follows the struct */
+    ls_expr *e = ls_arena_take(sizeof *e + len + 1);
+    if (e)
+        e->in_arena = true;
+    else
+        e = ls_oom_check(calloc(1, sizeof *e + len + 1));
     e->src = (char *)(e + 1);
     if (len)
         memcpy(e->src, src, len);
@@ -1189,7 +1199,8 @@ void ls_expr_free(ls_expr *e)
     ls_node_free(e->root);
     free(e->state_refs);
     free(e->guard_refs);
-    free(e);
+    if (!e->in_arena)
+        free(e);
 }
 
 const char *ls_expr_source(const ls_expr *e)

@@ -70,6 +70,7 @@ typedef struct ls_regex {
     uint32_t flags; /* PCRE2 options from the literal's flags */
     bool constant;
     bool jit_tried; /* JIT is compiled lazily: see LS_REGEX_JIT_MIN */
+    bool in_arena;  /* from the loader's arena (arena.h): not free()d */
 } ls_regex;
 
 /* A pattern is JIT-compiled the first time it meets a subject this long.
@@ -80,6 +81,7 @@ typedef struct ls_regex {
 
 typedef struct ls_node {
     uint8_t op;     /* ls_nop */
+    bool in_arena;  /* from the loader's arena (arena.h): not free()d */
     uint32_t pos;   /* byte offset of the node in the source */
     int height;     /* 1 + the tallest child */
     int ival;
@@ -93,6 +95,7 @@ typedef struct ls_node {
 struct ls_expr {
     char *src;
     size_t len;
+    bool in_arena;  /* from the loader's arena (arena.h): not free()d */
     ls_loc loc;
     ls_node *root;
     unsigned roots;

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,10 +228,75 @@ static int write_tip(ls_journal *j)
     return write_tip_slot(j, j->tip_slot);
 }
 
+/* Writes the held lines (journal.h, DURABILITY).  0, or -1 with errno. */
+static int write_held(ls_journal *j)
+{
+    if (j->held_len == 0 || j->fd < 0)
+        return 0;
+    int rc = write_all(j->fd, j->held, j->held_len);
+    if (rc == 0)
+        j->len += (int64_t)j->held_len;
+    j->held_len = 0;
+    return rc;
+}
+
+/* The held lines and then `line`, in one writev() (more only if the
+ * kernel takes part of it).  0, or -1 with errno. */
+static int write_with_held(ls_journal *j, const char *line, size_t n)
+{
+    if (j->held_len == 0 || j->fd < 0) {
+        if (write_all(j->fd, line, n) != 0)
+            return -1;
+        j->len += (int64_t)n;
+        return 0;
+    }
+    struct iovec iov[2] = {{j->held, j->held_len}, {(void *)(uintptr_t)line, n}};
+    size_t total = j->held_len + n;
+    ssize_t w;
+    while ((w = writev(j->fd, iov, 2)) < 0 && errno == EINTR)
+        ;
+    if (w < 0) {
+        j->held_len = 0;
+        return -1;
+    }
+    size_t done = (size_t)w;
+    int rc = 0;
+    if (done < j->held_len)
+        rc = write_all(j->fd, j->held + done, j->held_len - done);
+    if (rc == 0 && done < total) {
+        size_t off = done > j->held_len ? done - j->held_len : 0;
+        rc = write_all(j->fd, line + off, n - off);
+    }
+    if (rc == 0)
+        j->len += (int64_t)total;
+    j->held_len = 0;
+    return rc;
+}
+
+/* Adds a line to the held ones; false when out of memory (the caller then
+ * writes at once). */
+static bool hold_line(ls_journal *j, const char *line, size_t n)
+{
+    if (j->held_cap - j->held_len < n) {
+        size_t cap = j->held_cap ? j->held_cap : 4096;
+        while (cap - j->held_len < n)
+            cap *= 2;
+        char *p = realloc(j->held, cap);
+        if (p == NULL)
+            return false;
+        j->held = p;
+        j->held_cap = cap;
+    }
+    memcpy(j->held + j->held_len, line, n);
+    j->held_len += n;
+    return true;
+}
+
 /* I/O ERRORS (journal.h): cuts back to what was fsynced; errno kept. */
 static void journal_failed(ls_journal *j)
 {
     int e = errno;
+    j->held_len = 0; /* never written: nothing acted on them */
     if (ftruncate(j->fd, (off_t)j->synced_len) == 0)
         (void)fsync(j->fd);
     j->failed = true;
@@ -535,13 +601,18 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
     size_t llen = b.len;
     char *line = ls_buf_steal(&b);
     if (j->fd >= 0) {
-        if (write_all(j->fd, line, llen) != 0 || (!j->group && fsync(j->fd) != 0)) {
+        /* A decision waits for the next line (journal.h, DURABILITY); any
+         * other line goes out now, with the decisions held before it. */
+        bool decision = event == LS_EV_TRANSITION || event == LS_EV_STATE_ENTERED;
+        int wrc = 0;
+        if (!(decision && j->group && hold_line(j, line, llen)))
+            wrc = write_with_held(j, line, llen);
+        if (wrc != 0 || (!j->group && fsync(j->fd) != 0)) {
             journal_failed(j);
             ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
             free(line);
             return -1;
         }
-        j->len += (int64_t)llen;
         j->dirty = j->group;
     }
     j->seq++;
@@ -570,7 +641,7 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
         return refuse_failed(j, err);
     if (j->fd < 0 || !j->dirty)
         return 0;
-    if (fsync(j->fd) != 0) {
+    if (write_held(j) != 0 || fsync(j->fd) != 0) {
         journal_failed(j);
         ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
         return -1;
@@ -591,6 +662,11 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
 void ls_journal_close(ls_journal *j)
 {
     /* The runner synced and reported already; this is a backstop. */
+    if (j->fd >= 0 && !j->failed && write_held(j) != 0)
+        journal_failed(j);
+    free(j->held);
+    j->held = NULL;
+    j->held_len = j->held_cap = 0;
     if (j->fd >= 0 && j->dirty && fsync(j->fd) == 0) {
         j->dirty = false;
         (void)write_tip(j);

@@ -43,6 +43,10 @@ const char *ls_load_text(ls_loader *L, const ls_ynode *n, const char *what);
 int ls_load_bool(ls_loader *L, const ls_ynode *n, const char *what);
 bool ls_load_ident_ok(const char *s);
 char *ls_load_strdup(const char *s);
+/* Memory that lives exactly as long as the playbook: from its arena
+ * (arena.h), zeroed, never NULL; freed by ls_playbook_free at once. */
+void *ls_pb_alloc(ls_playbook *pb, size_t size);
+char *ls_pb_strdup(ls_playbook *pb, const char *s);
 /* The closest name (edit distance <= 2), or NULL: for "did you mean". */
 const char *ls_load_suggest(const char *name, const char *const *names, size_t n);
 bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len);

@@ -17,9 +17,7 @@ static void ls_state_branches(ls_loader *L, ls_state *st, const ls_ynode *n)
         ls_diag_error(L->d, n->loc, "next: an empty list of branches");
         return;
     }
-    st->branches = calloc(n->n, sizeof *st->branches);
-    if (!st->branches)
-        ls_oom();
+    st->branches = ls_pb_alloc(L->pb, n->n * sizeof *st->branches);
     for (size_t i = 0; i < n->n; i++) {
         const ls_ynode *b = n->items[i];
         if (b->kind != LS_Y_MAP) {
@@ -376,13 +374,9 @@ static void ls_state_landed(ls_loader *L, ls_state *st, const ls_ynode *n, ls_lo
         ls_diag_error(L->d, n->loc, "landed needs 'expect' (what the probe's result shows when the action took effect)");
         return;
     }
-    ls_state *p = calloc(1, sizeof *p);
-    if (!p)
-        ls_oom();
+    ls_state *p = ls_pb_alloc(L->pb, sizeof *p);
     size_t nl = strlen(st->name);
-    p->name = malloc(nl + sizeof ".landed");
-    if (!p->name)
-        ls_oom();
+    p->name = ls_pb_alloc(L->pb, nl + sizeof ".landed");
     memcpy(p->name, st->name, nl);
     memcpy(p->name + nl, ".landed", sizeof ".landed");
     p->loc = key_loc;
@@ -454,9 +448,9 @@ void ls_state_load(ls_loader *L, ls_state *st, const ls_ynode *n, int default_on
     ls_load_check_keys(L, n, where, ls_state_keys);
     const ls_ynode *v;
     if ((v = ls_ymap_get(n, "description")) && ls_load_text(L, v, "description"))
-        st->description = ls_load_strdup(v->str);
+        st->description = ls_pb_strdup(L->pb, v->str);
     if ((v = ls_ymap_get(n, "phase")) && ls_load_text(L, v, "phase"))
-        st->phase = ls_load_strdup(v->str);
+        st->phase = ls_pb_strdup(L->pb, v->str);
     if ((v = ls_ymap_get(n, "terminal"))) {
         ls_state_terminal(L, st, n, v);
         return;

@@ -149,8 +149,10 @@ static void splice(ls_loader *L, int call, ls_playbook *child)
 {
     ls_playbook *pb = L->pb;
     size_t off = pb->nstates, n = child->nstates, fbase = pb->nframes;
-    pb->states = ls_oom_check(realloc(pb->states, (off + n + 1) * sizeof *pb->states));
-    memset(pb->states + off, 0, (n + 1) * sizeof *pb->states);
+    /* The states array is arena memory (load.c): a larger one replaces it. */
+    ls_state *states = ls_pb_alloc(pb, (off + n + 1) * sizeof *states);
+    memcpy(states, pb->states, off * sizeof *states);
+    pb->states = states;
     pb->frames = ls_oom_check(realloc(pb->frames, (fbase + child->nframes) * sizeof *pb->frames));
     const char *callname = pb->states[call].name;
     size_t plen = strlen(callname) + 1;
@@ -175,8 +177,8 @@ static void splice(ls_loader *L, int call, ls_playbook *child)
         ls_buf b;
         ls_buf_init(&b, LS_BUF_UNLIMITED);
         ls_buf_printf(&b, "%s/%s", callname, st->name);
-        free(st->name);
-        st->name = ls_buf_steal(&b);
+        st->name = ls_pb_strdup(pb, ls_buf_str(&b)); /* the old one stays in the child's arena */
+        ls_buf_free(&b);
         st->frame += (int)fbase;
 #define MOVE(x) ((x) >= 0 ? (x) + (int)off : (x))
         st->next = MOVE(st->next);
@@ -196,7 +198,6 @@ static void splice(ls_loader *L, int call, ls_playbook *child)
     sub->start = child->start + (int)off;
     sub->frame = (int)fbase;
     /* The child's array held what pb holds now. */
-    free(child->states);
     child->states = NULL;
     child->nstates = 0;
     free(child->name_slots);
@@ -267,7 +268,7 @@ void ls_load_subs(ls_loader *L)
     }
     free(real);
     if (pb->nstates != own) {
-        pb->state_names = ls_oom_check(realloc(pb->state_names, (pb->nstates + 1) * sizeof *pb->state_names));
+        pb->state_names = ls_pb_alloc(pb, (pb->nstates + 1) * sizeof *pb->state_names);
         for (size_t i = 0; i < pb->nstates; i++)
             pb->state_names[i] = pb->states[i].name;
         pb->state_names[pb->nstates] = NULL;

@@ -159,6 +159,7 @@ typedef struct ls_playbook {
     ls_diags *diags_owner;       /* keeps ls_loc.file strings alive */
     ls_frame_def *frames; size_t nframes; /* >= 1: frame 0 is this playbook */
     struct ls_deferred *dfr; size_t ndfr; /* a called playbook's scalars templated over params */
+    struct ls_arena *arena;      /* the states, names, expressions and templates (arena.h) */
 } ls_playbook;
 
 /* Which playbooks are being loaded around this one: cycles and depth. */

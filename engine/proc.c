@@ -573,9 +573,11 @@ static void poll_once(child *c, int64_t now)
     }
     if (pr <= 0)
         return; /* a tick or EINTR: the caller looks at the clock and flags */
-    if (i_out >= 0 && pfd[i_out].revents && !drain(c, &c->out))
+    /* A hang-up without POLLIN is an empty pipe with no writer left: end
+     * of file, known without the read() that would return 0. */
+    if (i_out >= 0 && pfd[i_out].revents && (!(pfd[i_out].revents & POLLIN) || !drain(c, &c->out)))
         close_fd(&c->out.fd);
-    if (i_err >= 0 && pfd[i_err].revents && !drain(c, &c->err))
+    if (i_err >= 0 && pfd[i_err].revents && (!(pfd[i_err].revents & POLLIN) || !drain(c, &c->err)))
         close_fd(&c->err.fd);
     if (i_in >= 0 && pfd[i_in].revents) {
         if (pfd[i_in].revents & (POLLERR | POLLHUP))
@@ -695,6 +697,8 @@ int ls_proc_run(const ls_proc_opts *o, ls_proc_result *res)
             sigaction(SIGPIPE, &old_pipe, NULL);
         if (chld_changed)
             sigaction(SIGCHLD, &old_chld, NULL);
+        /* ENOMEM: an allocation of ours failed (or the kernel's): say it in
+         * the words of the out-of-memory policy (diag.h). */
         start_error(res, prog, "%s", rc == ENOMEM ? "out of memory" : strerror(rc));
         goto fail;
     }

@@ -441,8 +441,10 @@ static void *live_main(void *arg)
 
 static void live_begin(ls_runner *r, const char *label, int64_t total_ms, bool waiting)
 {
+    if (r->fake || r->opts->quiet || live_running)
+        return; /* before isatty: one ioctl per action that --quiet does not need */
     live_tty = isatty(STDERR_FILENO) && r->text;
-    if (r->fake || r->opts->quiet || live_running || (!live_tty && r->opts->heartbeat_ms <= 0))
+    if (!live_tty && r->opts->heartbeat_ms <= 0)
         return;
     char *red = ls_redact(label, strlen(label), NULL);
     snprintf(live_label, sizeof live_label, "%s", red ? red : "");

@@ -7,10 +7,12 @@
  * `${{`.  The closing `}}` is the first one outside a quoted string, so
  * `${{ "}}" }}` works.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "expr_int.h"
 #include "work.h"
@@ -38,6 +40,7 @@ struct ls_tmpl {
     char **keys;      /* MAP */
     size_t n, cap;
     ls_tcache *cache; /* constant value of a LIST/MAP, built on demand */
+    bool in_arena;    /* the node, its arrays and keys are in the loader's arena (arena.h) */
 };
 
 static void *ls_tx(void *p)
@@ -52,7 +55,12 @@ static ls_tmpl *ls_tmpl_new(ls_tkind kind, ls_loc loc)
 {
     /* A list or map keeps its cache in the same block, after the struct. */
     bool coll = kind == LS_T_LIST || kind == LS_T_MAP;
-    ls_tmpl *t = ls_tx(calloc(1, sizeof *t + (coll ? sizeof(ls_tcache) : 0)));
+    size_t size = sizeof(ls_tmpl) + (coll ? sizeof(ls_tcache) : 0);
+    ls_tmpl *t = ls_arena_take(size);
+    if (t)
+        t->in_arena = true;
+    else
+        t = ls_tx(calloc(1, size));
     t->kind = kind;
     t->loc = loc;
     t->lit = ls_null();
@@ -61,12 +69,26 @@ static ls_tmpl *ls_tmpl_new(ls_tkind kind, ls_loc loc)
     return t;
 }
 
+/* An array of t's grown from n to cap elements of `size` bytes: realloc,
+ * or a new block of the arena for a node that lives there (which keeps
+ * its arrays and keys with it, all made while the loader runs). */
+static void *ls_tgrow(const ls_tmpl *t, void *old, size_t n, size_t cap, size_t size)
+{
+    if (!t->in_arena)
+        return ls_tx(realloc(old, cap * size));
+    void *p = ls_arena_take(cap * size);
+    assert(p); /* made outside the loader: a node from the arena grows only inside it */
+    if (n)
+        memcpy(p, old, n * size);
+    return p;
+}
+
 /* `cap` starts at 0; the first push allocates `first` parts. */
 static void ls_tparts_push(ls_tmpl *t, size_t *cap, size_t first, ls_expr *e, ls_value text)
 {
     if (t->nparts == *cap) {
         *cap = *cap ? *cap * 2 : first;
-        t->parts = ls_tx(realloc(t->parts, *cap * sizeof *t->parts));
+        t->parts = ls_tgrow(t, t->parts, t->nparts, *cap, sizeof *t->parts);
     }
     t->parts[t->nparts].e = e;
     t->parts[t->nparts].text = text;
@@ -204,7 +226,8 @@ ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_
         t->lit = ls_string("");
     } else if (t->nparts == 1 && !t->parts[0].e) {
         t->lit = t->parts[0].text; /* plain text: the value is all there is */
-        free(t->parts);
+        if (!t->in_arena)
+            free(t->parts);
         t->parts = NULL;
         t->nparts = 0;
     }
@@ -239,10 +262,11 @@ static void ls_tcache_drop(ls_tmpl *t)
 static void ls_titems_grow(ls_tmpl *t)
 {
     if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 4;
-        t->items = ls_tx(realloc(t->items, t->cap * sizeof *t->items));
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        t->items = ls_tgrow(t, t->items, t->n, cap, sizeof *t->items);
         if (t->kind == LS_T_MAP)
-            t->keys = ls_tx(realloc(t->keys, t->cap * sizeof *t->keys));
+            t->keys = ls_tgrow(t, t->keys, t->n, cap, sizeof *t->keys);
+        t->cap = cap;
     }
 }
 
@@ -273,7 +297,7 @@ void ls_tmpl_map_set(ls_tmpl *map, const char *key, ls_tmpl *item)
     }
     ls_titems_grow(map);
     size_t kl = strlen(key);
-    map->keys[map->n] = ls_tx(malloc(kl + 1));
+    map->keys[map->n] = ls_tgrow(map, NULL, 0, kl + 1, 1);
     memcpy(map->keys[map->n], key, kl + 1);
     map->items[map->n++] = item;
 }
@@ -287,15 +311,16 @@ void ls_tmpl_free(ls_tmpl *t)
         ls_expr_free(t->parts[i].e);
         ls_value_free(t->parts[i].text);
     }
-    free(t->parts);
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; i < t->n; i++)
         ls_tmpl_free(t->items[i]);
-        if (t->keys)
-            free(t->keys[i]);
-    }
+    ls_tcache_drop(t);
+    if (t->in_arena)
+        return;
+    free(t->parts);
+    for (size_t i = 0; t->keys && i < t->n; i++)
+        free(t->keys[i]);
     free(t->items);
     free(t->keys);
-    ls_tcache_drop(t);
     free(t);
 }
 
