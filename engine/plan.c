@@ -142,11 +142,64 @@ static void plan_ctx_free(ls_eval_ctx *ctx, ls_expr **gx)
     ls_value_free(ctx->run);
 }
 
+/* The contexts of the called playbooks (playbook.h "SUB-PLAYBOOKS"):
+ * each child's params as its call would bind them (what is known before
+ * the run: a part that reads states stays template text), its defaults
+ * filled in; its timeouts templated over params set from them when they
+ * can be.  fctx[0] is the playbook's own. */
+static ls_eval_ctx *plan_frames(ls_playbook *pb, ls_eval_ctx *root, ls_expr ***fg)
+{
+    ls_eval_ctx *fctx = ls_oom_check(calloc(pb->nframes, sizeof *fctx));
+    size_t nfg = 1;
+    for (size_t f = 1; f < pb->nframes; f++)
+        nfg += pb->frames[f].pb->nguards;
+    *fg = ls_oom_check(calloc(nfg, sizeof **fg)); /* every frame's guards, one array */
+    fctx[0] = *root;
+    for (size_t f = 1, at = 0; f < pb->nframes; f++) {
+        const ls_frame_def *fr = &pb->frames[f];
+        const ls_state *call = &pb->states[fr->call];
+        ls_value given = call->with ? ls_tmpl_render_plan(call->with, &fctx[fr->parent]) : ls_map_new();
+        ls_value params = ls_map_new();
+        for (size_t i = 0; i < fr->pb->nparams; i++) {
+            const ls_param *p = &fr->pb->params[i];
+            if (ls_map_has(given, p->name))
+                ls_map_set(&params, p->name, ls_value_copy(ls_map_get(given, p->name)));
+            else if (p->has_default)
+                ls_map_set(&params, p->name, ls_value_copy(p->def));
+        }
+        ls_value_free(given);
+        char msg[256];
+        (void)ls_sub_deferred(pb, fr->call, params, msg, sizeof msg); /* what cannot be known keeps its default */
+        for (size_t i = 0; i < fr->pb->nguards; i++)
+            (*fg)[at + i] = fr->pb->guards[i].expr;
+        fctx[f].params = params;
+        fctx[f].states = ls_map_new();
+        fctx[f].run = ls_value_copy(root->run);
+        fctx[f].guards = (ls_expr *const *)(*fg + at);
+        fctx[f].nguards = fr->pb->nguards;
+        at += fr->pb->nguards;
+    }
+    return fctx;
+}
+
+static void plan_frames_free(ls_playbook *pb, ls_eval_ctx *fctx, ls_expr **fg)
+{
+    for (size_t f = 1; f < pb->nframes; f++) {
+        ls_value_free(fctx[f].params);
+        ls_value_free(fctx[f].states);
+        ls_value_free(fctx[f].run);
+    }
+    free(fg);
+    free(fctx);
+}
+
 void ls_plan_print(ls_playbook *pb, FILE *out)
 {
-    ls_eval_ctx ctx;
+    ls_eval_ctx ctx0;
     ls_expr **gx;
-    plan_ctx(pb, &ctx, &gx);
+    plan_ctx(pb, &ctx0, &gx);
+    ls_expr **fg;
+    ls_eval_ctx *fctx = plan_frames(pb, &ctx0, &fg);
 
     fprintf(out, "plan: %s", pb->name);
     if (pb->env_name)
@@ -173,6 +226,7 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
     const char *phase = NULL;
     for (size_t i = 0; i < pb->nstates; i++) {
         const ls_state *st = &pb->states[i];
+        ls_eval_ctx ctx = fctx[st->frame]; /* by value: what is rendered below only reads it */
         const char *ph = st->phase ? st->phase : "";
         if (phase == NULL || strcmp(ph, phase) != 0) {
             fprintf(out, "\nphase %s\n", ph[0] ? ph : "(none)");
@@ -260,7 +314,8 @@ void ls_plan_print(ls_playbook *pb, FILE *out)
         if (st->on_timeout >= 0)
             fprintf(out, "      on_timeout: %s\n", sname(pb, st->on_timeout));
     }
-    plan_ctx_free(&ctx, gx);
+    plan_frames_free(pb, fctx, fg);
+    plan_ctx_free(&ctx0, gx);
 }
 
 /* ---- plan --compare-env ------------------------------------------------ */

@@ -112,6 +112,7 @@ eq(rc, 0, "the chain verifies: " + out + err)
 rc, out, err = c.cmd("plan", c.pb)
 eq(rc, 0, "plan: " + err)
 check("runs playbook lib/child.yaml" in out and "backup/verify" in out, "plan shows the child: " + out)
+check("echo dump-2 >> " + c.dir + "/log" in out, "with the child's params as the call binds them: " + out)
 for fmt, marker in (("dot", 'subgraph "cluster_f1"'), ("mermaid", "subgraph frame1")):
     rc, out, err = c.cmd("graph", c.pb, "--format", fmt)
     eq(rc, 0, f"graph {fmt}: {err}")
@@ -299,6 +300,8 @@ ev = c.journal()
 eq(c.path_of(ev), ["call", "call/sleepy", "call/slow", "timed"], "through the child's on_timeout")
 fin = [e for e in ev if e["event"] == "action_finished" and e["state"] == "call/sleepy"]
 eq(fin[0]["status"], "timed_out", "the attempt timed out")
+rc, out, err = c.cmd("plan", c.pb, "--set", "wait=3s")
+check("timeout:   3s" in out, "plan shows the child's timeout for this call: " + out)
 rc, out, err = c.run("--set", "wait=0s")
 eq(rc, 1, "a templated timeout the child refuses fails the call: " + err)
 tr = [e for e in c.journal() if e["event"] == "transition" and e["from"] == "call"]
