@@ -223,7 +223,7 @@ int ls_store_check_playbook(const ls_store *s, const ls_playbook *pb, ls_error *
                     snprintf(target, sizeof target, "%s", ls_str_ptr(v));
                 if (strcmp(target, db) == 0) {
                     ls_error_set(err, ls_tmpl_loc(t),
-                                 "state %s: %s's %s names database '%s', which is the run store's (--store): "
+                                 "error: state %s: %s's %s names database '%s', which is the run store's (--store): "
                                  "a playbook must not back up, restore or change the store it is recorded in; "
                                  "give the store a database of its own",
                                  st->name, st->action->name, keys[k], db);
