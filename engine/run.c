@@ -952,6 +952,19 @@ static void run_state(ls_runner *r, int idx, step *out)
 
 /* ---- the run ---- */
 
+/* A holder fenced by the run store (store.h) stops where it is: the run
+ * belongs to the holder that took it over, so nothing more is journaled,
+ * reported or notified here (the journal said why). */
+static bool fenced_stop(ls_runner *r, int idx)
+{
+    if (!ls_store_fenced(ls_store_current()))
+        return false;
+    r->rep->outcome = LS_TERM_NONE;
+    r->rep->final_state = idx;
+    snprintf(r->rep->error, sizeof r->rep->error, "lease lost: the run was taken over");
+    return true;
+}
+
 static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *error)
 {
     ls_value f = ls_map_new();
@@ -963,6 +976,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
         ls_map_set(&f, "decisions", ls_out_decisions(r));
     if (ls_run_emit(r, LS_EV_RUN_FINISHED, f) == 0 && r->journaling) /* diag.h: the end is on record */
         ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
+    if (fenced_stop(r, idx))
+        return LS_EXIT_LOCKED;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
     if (error != NULL)
@@ -975,6 +990,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
 
 static int do_halt(ls_runner *r, int idx, const char *reason)
 {
+    if (fenced_stop(r, idx))
+        return LS_EXIT_LOCKED;
     ls_value f = ls_map_new();
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     ls_map_set(&f, "reason", ls_string(reason));

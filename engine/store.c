@@ -252,13 +252,23 @@ static void holder_text(const ls_store_lease *l, char *out, size_t outlen)
 }
 
 /* Marks the lease lost (once); why is what the runner says when it stops. */
-static void set_lost(ls_store *s, const char *why)
+/* kind: LOST_TAKEN (another holder has the run) or LOST_EXPIRED (the
+ * lease could not be renewed in time). */
+enum { LOST_TAKEN = 1, LOST_EXPIRED = 2 };
+
+static void set_lost(ls_store *s, int kind, const char *why)
 {
     pthread_mutex_lock(&s->mu);
-    if (!atomic_load(&s->lost))
+    if (!atomic_load(&s->lost)) {
         snprintf(s->lost_why, sizeof s->lost_why, "%s", why);
-    atomic_store(&s->lost, 1);
+        atomic_store(&s->lost, kind);
+    }
     pthread_mutex_unlock(&s->mu);
+}
+
+bool ls_store_fenced(const ls_store *s)
+{
+    return s != NULL && atomic_load(&s->lost) == LOST_TAKEN;
 }
 
 static void set_lost_to(ls_store *s, const ls_store_lease *now)
@@ -273,7 +283,7 @@ static void set_lost_to(ls_store *s, const ls_store_lease *now)
         snprintf(why, sizeof why,
                  "lease lost: the store no longer records this process's lease of %.300s; nothing more was done here",
                  s->key);
-    set_lost(s, why);
+    set_lost(s, LOST_TAKEN, why);
 }
 
 static void *renew_loop(void *arg)
@@ -314,7 +324,7 @@ static void *renew_loop(void *arg)
                      "here",
                      msg);
             pthread_mutex_unlock(&s->mu);
-            set_lost(s, why);
+            set_lost(s, LOST_EXPIRED, why);
             pthread_mutex_lock(&s->mu);
             break;
         }
@@ -381,7 +391,7 @@ void ls_store_lease_release(ls_store *s)
         s->api->close(s->thr_c);
         s->thr_c = NULL;
     }
-    if (s->held && !atomic_load(&s->lost)) {
+    if (s->held && atomic_load(&s->lost) != LOST_TAKEN) {
         char msg[600];
         /* Conditional on the token: a lease taken over is not touched. */
         if (s->api->lease_release(s->c, s->key, s->token, msg, sizeof msg) != 0)
@@ -519,7 +529,7 @@ static int hook(void *ud, ls_journal *j, const char *lines, size_t len, int64_t 
                  "lease lost: %s (a holder paused past its lease wrote on waking, or another took the run over); "
                  "nothing more was done here",
                  msg);
-        set_lost(s, why);
+        set_lost(s, LOST_TAKEN, why);
         ls_error_set(err, noloc, "%s", why);
         rc = -1;
     } else if (r < 0) {

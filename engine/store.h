@@ -61,6 +61,9 @@ int ls_store_lease_take(ls_store *s, const char *playbook, const char *env, cons
                         size_t holderlen, ls_error *err);
 /* Stops renewing and releases the lease when it is still this process's. */
 void ls_store_lease_release(ls_store *s);
+/* Whether this process's lease was taken over (fenced): the runner then
+ * stops without writing or saying more than why (s may be NULL). */
+bool ls_store_fenced(const ls_store *s);
 /* Whether run_id holds an unexpired lease on (playbook, env) now. */
 bool ls_store_running(ls_store *s, const char *playbook, const char *env, const char *run_id);
 
