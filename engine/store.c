@@ -252,9 +252,10 @@ static void holder_text(const ls_store_lease *l, char *out, size_t outlen)
 }
 
 /* Marks the lease lost (once); why is what the runner says when it stops. */
-/* kind: LOST_TAKEN (another holder has the run) or LOST_EXPIRED (the
- * lease could not be renewed in time). */
-enum { LOST_TAKEN = 1, LOST_EXPIRED = 2 };
+/* kind: LOST_TAKEN (another holder has the run), LOST_EXPIRED (the lease
+ * could not be renewed in time) or LOST_CONFLICT (the journal grew under
+ * this holder: it stops, and releases the lease it still holds). */
+enum { LOST_TAKEN = 1, LOST_EXPIRED = 2, LOST_CONFLICT = 3 /* a seq written by another first */ };
 
 static void set_lost(ls_store *s, int kind, const char *why)
 {
@@ -268,7 +269,7 @@ static void set_lost(ls_store *s, int kind, const char *why)
 
 bool ls_store_fenced(const ls_store *s)
 {
-    return s != NULL && atomic_load(&s->lost) == LOST_TAKEN;
+    return s != NULL && (atomic_load(&s->lost) == LOST_TAKEN || atomic_load(&s->lost) == LOST_CONFLICT);
 }
 
 static void set_lost_to(ls_store *s, const ls_store_lease *now)
@@ -529,7 +530,7 @@ static int hook(void *ud, ls_journal *j, const char *lines, size_t len, int64_t 
                  "lease lost: %s (a holder paused past its lease wrote on waking, or another took the run over); "
                  "nothing more was done here",
                  msg);
-        set_lost(s, LOST_TAKEN, why);
+        set_lost(s, LOST_CONFLICT, why);
         ls_error_set(err, noloc, "%s", why);
         rc = -1;
     } else if (r < 0) {
