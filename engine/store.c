@@ -527,7 +527,7 @@ static int hook(void *ud, ls_journal *j, const char *lines, size_t len, int64_t 
     if (r == 1) {
         char why[800];
         snprintf(why, sizeof why,
-                 "lease lost: %s (a holder paused past its lease wrote on waking, or another took the run over); "
+                 "lease lost: %.500s (a holder paused past its lease wrote on waking, or another took the run over); "
                  "nothing more was done here",
                  msg);
         set_lost(s, LOST_CONFLICT, why);
