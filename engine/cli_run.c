@@ -176,7 +176,8 @@ static int open_store(const cli_opts *o, const char *cmd, ls_store **out)
     ls_error_clear(&err);
     *out = ls_store_open(uri, lease, &err);
     if (*out == NULL) {
-        fprintf(stderr, "lockstep %s: %s; nothing ran\n", cmd, err.msg);
+        fprintf(stderr, "lockstep %s: %s%s\n", cmd, err.msg,
+                strcmp(cmd, "run") == 0 || strcmp(cmd, "resume") == 0 ? "; nothing ran" : "");
         return -1;
     }
     return 0;

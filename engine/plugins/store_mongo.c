@@ -28,6 +28,17 @@ static void set_err(char *err, size_t errlen, const char *what, const bson_error
     free(red);
 }
 
+/* libmongoc's own messages: redacted, warnings and worse only. */
+static void store_log(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
+{
+    (void)ud;
+    if (level > MONGOC_LOG_LEVEL_WARNING || message == NULL)
+        return;
+    char *red = ls_plugin_redact(message, strlen(message));
+    fprintf(stderr, "lockstep: store: %s: %s\n", domain ? domain : "mongoc", red ? red : "***");
+    free(red);
+}
+
 static mongoc_collection_t *coll(ls_store_conn *c, const char *name)
 {
     return mongoc_client_get_collection(c->client, c->db, name);
@@ -52,6 +63,7 @@ static void st_close(ls_store_conn *c)
 static ls_store_conn *st_open(const char *uri_s, int64_t timeout_ms, char *err, size_t errlen)
 {
     mongoc_init(); /* a no-op after the first call */
+    mongoc_log_set_handler(store_log, NULL);
     bson_error_t e;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_s, &e);
     if (uri == NULL) {
