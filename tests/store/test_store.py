@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "run"))
@@ -36,6 +37,71 @@ def fresh_store():
 
 def lines(c, name):
     return c.read(name).split() if c.exists(name) else []
+
+
+class Proxy:
+    """A TCP forwarder in front of the store: stop() cuts every connection
+    and refuses new ones (the store is lost to lockstep, its data kept);
+    start() serves again on the same port."""
+
+    def __init__(self, target):
+        self.target = target
+        self.port = None
+        self.lsock = None
+        self.conns = []
+        self.lock = threading.Lock()
+
+    def start(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port or 0))
+        s.listen(64)
+        self.port = s.getsockname()[1]
+        self.lsock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, s):
+        while True:
+            try:
+                a, _ = s.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(self.target)
+            except OSError:
+                a.close()
+                continue
+            with self.lock:
+                self.conns += [a, b]
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pipe, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pipe(x, y):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                y.sendall(d)
+        except OSError:
+            pass
+        for z in (x, y):
+            try:
+                z.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.lsock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self.conns = []
 
 
 # s1 waits for the test's word (a file), so the run holds the lease there
@@ -236,6 +302,41 @@ eq(pa.returncode, 3, "the run halts, resumably: " + err)
 check("is lost" in err, "it says the store was lost: " + err)
 eq(lines(c, "log"), ["s1"], "nothing ran past the lost store")
 c.cleanup()
+
+# ---- a store lost mid-run, back later: resumed on another machine ----
+srv = Case("store-proxy-srv", WAITING)
+srvp = subprocess.Popen(["/usr/bin/python3", os.path.join(SRC, "tools", "mongo-test-server"), "--port", "0",
+                         "--ready-file", srv.path("uri")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+check(wait_for(lambda: srv.exists("uri"), timeout=300), "the private store is up")
+hostport = srv.read("uri").strip().split("//", 1)[1].strip("/")
+proxy = Proxy((hostport.split(":")[0], int(hostport.split(":")[1])))
+proxy.start()
+via = "mongodb://127.0.0.1:%d/lsstore" % proxy.port
+c = Case("store-back", WAITING)
+A, B = c.path("A"), c.path("B")
+pa = c.start("--state-dir", A, "--store", via, "--lease", "2s")
+check(wait_for(lambda: c.exists("in-s1"), timeout=300), "A reached s1")
+rid = started_id(c, A)
+proxy.stop()
+c.write("go", "")
+out, err = pa.communicate(timeout=600)
+err = err.decode()
+eq(pa.returncode, 3, "the run halts when the store is lost: " + err)
+check("is lost" in err and "resume" in err, "and says how to go on: " + err)
+eq(lines(c, "log"), ["s1"], "nothing ran past the lost store")
+proxy.start()
+rc, out, err = resume_when_free(c, rid, B, via, "--assume", "s1=ok")
+eq(rc, 0, "once the store is back, B resumes the run: " + out + err)
+eq(lines(c, "log"), ["s1", "s2"], "each action once")
+rc, out, err = c.cmd("status", rid, "--verify", "--state-dir", A, "--store", via)
+eq(rc, 0, "A's copy is behind the store's, not different: " + out + err)
+rc, out, err = c.cmd("status", rid, "--state-dir", A, "--store", via)
+check("success at done" in out, "A sees the run finished: " + out + err)
+proxy.stop()
+srvp.terminate()
+srvp.wait(timeout=300)
+c.cleanup()
+srv.cleanup()
 
 # ---- a playbook may not target the store's own database ----
 TARGETS = """\
