@@ -456,7 +456,7 @@ int ls_cmd_resume(int argc, char **argv)
         goto out;
     /* With a store, the local copy is brought up to the store's first (the
      * run takes the lease, then reads the store's journal again). */
-    if (store != NULL && ls_store_fetch(store, sd, id, &err) != 0) {
+    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
         fprintf(stderr, "lockstep: %s\n", err.msg);
         goto out;
     }
@@ -712,7 +712,7 @@ static int status_one(const char *sd, const char *id, bool json, ls_store *store
     ls_error err;
     ls_error_clear(&err);
     /* With a store: the store's run, through the local copy. */
-    if (store != NULL && ls_store_fetch(store, sd, id, &err) != 0) {
+    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
         fprintf(stderr, "lockstep: %s\n", err.msg);
         return LS_EXIT_USAGE;
     }

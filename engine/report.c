@@ -764,7 +764,7 @@ int ls_cmd_report(int argc, char **argv)
         ls_error err;
         ls_error_clear(&err);
         ls_store *st = ls_store_open(store_uri, 0, &err);
-        int rc = st ? ls_store_fetch(st, ls_journal_state_dir(sd_opt), id, &err) : -1;
+        int rc = st ? ls_store_fetch(st, ls_journal_state_dir(sd_opt), id, false, &err) : -1;
         ls_store_close(st);
         if (rc != 0) {
             fprintf(stderr, "lockstep report: %s\n", err.msg);

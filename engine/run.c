@@ -1160,7 +1160,7 @@ static int take_lock(ls_runner *r, ls_error *err)
             return LS_EXIT_USAGE;
         /* A resumed run continues from the store's journal, read after
          * the lease was taken: the local copy is brought up to it. */
-        if (r->resuming && ls_store_fetch(st, ls_journal_state_dir(r->opts->state_dir), r->run_id, err) != 0)
+        if (r->resuming && ls_store_fetch(st, ls_journal_state_dir(r->opts->state_dir), r->run_id, true, err) != 0)
             return LS_EXIT_USAGE;
     }
     return 0;

@@ -693,7 +693,26 @@ static size_t whole_len(const char *text, size_t len)
     return len;
 }
 
-int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, ls_error *err)
+/* Whether a process of this machine holds the local lock of the run whose
+ * journal text this is (journal.h: ls_lock_held_by). */
+static bool held_here(const char *state_dir, const char *run_id, const char *text, size_t len)
+{
+    const char *nl = memchr(text, '\n', len);
+    ls_value first;
+    char pm[64];
+    if (nl == NULL || !ls_value_from_json(text, (size_t)(nl - text), &first, pm, sizeof pm)) {
+        if (nl != NULL)
+            ls_value_free(first);
+        return false;
+    }
+    ls_value pb = ls_map_get(first, "playbook"), env = ls_map_get(first, "env");
+    bool held = pb.kind == LS_STRING &&
+                ls_lock_held_by(state_dir, ls_str_ptr(pb), env.kind == LS_STRING ? ls_str_ptr(env) : NULL, run_id);
+    ls_value_free(first);
+    return held;
+}
+
+int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, bool locked, ls_error *err)
 {
     if (!ls_journal_id_ok(run_id)) {
         ls_error_set(err, noloc, "bad run id '%s'", run_id);
@@ -731,6 +750,12 @@ int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, ls_er
     const char *stext = c.text.ptr ? c.text.ptr : "";
     size_t slen = c.text.len;
     rc = fetch_blobs(s, run_id, dir, stext, slen, err);
+    if (rc == 0 && !locked && held_here(state_dir, run_id, stext, slen)) {
+        /* Its holder on this machine is writing the local copy now: that
+         * copy is the run's, ahead of the store by at most a group. */
+        ls_buf_free(&c.text);
+        return 0;
+    }
     if (rc == 0) {
         /* The local copy: alike (nothing to do), a prefix of the store's
          * (behind), or longer with the store's as its prefix (lines

@@ -74,10 +74,13 @@ int ls_store_attach(ls_store *s, ls_journal *j, const char *run_id, const ls_pla
                     const char *params_json, size_t params_len, ls_error *err);
 
 /* Brings STATE_DIR/runs/RUN_ID up to the store's copy (journal, tip,
- * blobs, playbook.yaml, params.json).  0; 1 when the store has no such run
- * (err says so); -1 with err (also when the local copy differs from the
- * store's other than by lines at its end: status --verify shows where). */
-int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, ls_error *err);
+ * blobs, playbook.yaml, params.json).  The journal is left alone while
+ * another process of this machine holds the run's local lock (its holder
+ * is writing it); `locked`: the caller holds that lock itself.  0; 1 when
+ * the store has no such run (err says so); -1 with err (also when the
+ * local copy differs from the store's other than by lines at its end:
+ * status --verify shows where). */
+int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, bool locked, ls_error *err);
 /* The store's run ids, sorted (free each, then the array). */
 int ls_store_list(ls_store *s, char ***ids, size_t *n, ls_error *err);
 /* The first and last events of a run in the store (blobs not put back);

@@ -28,11 +28,15 @@ static void set_err(char *err, size_t errlen, const char *what, const bson_error
     free(red);
 }
 
+/* Set while a client is destroyed: a store already lost makes libmongoc
+ * warn that it cannot end its sessions, which says nothing new. */
+static bool closing;
+
 /* libmongoc's own messages: redacted, warnings and worse only. */
 static void store_log(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
 {
     (void)ud;
-    if (level > MONGOC_LOG_LEVEL_WARNING || message == NULL)
+    if (level > MONGOC_LOG_LEVEL_WARNING || message == NULL || closing)
         return;
     char *red = ls_plugin_redact(message, strlen(message));
     fprintf(stderr, "lockstep: store: %s: %s\n", domain ? domain : "mongoc", red ? red : "***");
@@ -55,8 +59,11 @@ static void st_close(ls_store_conn *c)
 {
     if (c == NULL)
         return;
-    if (c->client)
+    if (c->client) {
+        closing = true;
         mongoc_client_destroy(c->client);
+        closing = false;
+    }
     free(c);
 }
 
