@@ -517,6 +517,10 @@ int ls_cmd_resume(int argc, char **argv)
         } else if (strcmp(pb->sha256, sha) != 0) {
             fprintf(stderr, "lockstep: cannot resume run %s: the playbook %s changed since the run started "
                             "(sha256 %.12s..., now %.12s...)\n", id, path, sha, pb->sha256);
+        } else if (store != NULL && ls_store_check_playbook(store, pb, &err) != 0) {
+            char buf[1200];
+            ls_error_format(&err, buf, sizeof buf);
+            fprintf(stderr, "%s\n", buf);
         } else if (check_states(pb, &o.approve, "--approve", false) == 0 &&
                    check_states(pb, &o.assume, "--assume", true) == 0) {
             ls_run_opts ro;

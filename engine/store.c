@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,7 +367,14 @@ int ls_store_lease_take(ls_store *s, const char *playbook, const char *env, cons
     atomic_store(&s->lost, 0);
     s->stop = false;
     s->thr_c = s->api->open(s->uri, OPEN_TIMEOUT_MS, msg, sizeof msg);
-    if (s->thr_c == NULL || pthread_create(&s->thr, NULL, renew_loop, s) != 0) {
+    /* The renewal thread takes no signals: SIGINT, SIGTERM and SIGCHLD
+     * must interrupt the runner's waits, in the main thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int made = s->thr_c != NULL ? pthread_create(&s->thr, NULL, renew_loop, s) : -1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (made != 0) {
         ls_error_set(err, noloc, "store %s: cannot start renewing the lease: %s", s->shown,
                      msg[0] ? msg : strerror(errno));
         ls_store_lease_release(s);

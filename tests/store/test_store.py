@@ -258,6 +258,22 @@ rc, out, err = c.cmd("status", rid, "--state-dir", c.path("C"), "--store", store
 check("success at done" in out, "the run completed once, under B: " + out + err)
 c.cleanup()
 
+# ---- SIGTERM halts the run and releases the lease: another machine goes on at once ----
+store = fresh_store()
+c = Case("store-term", WAITING)
+A, B = c.path("A"), c.path("B")
+pa = c.start("--state-dir", A, "--store", store)  # the default lease: 30s
+check(wait_for(lambda: c.exists("in-s1"), timeout=300), "A reached s1")
+rid = started_id(c, A)
+os.kill(pa.pid, signal.SIGTERM)
+out, err = pa.communicate(timeout=600)
+eq(pa.returncode, 3, "SIGTERM halts the run: " + err.decode())
+c.write("go", "")
+rc, out, err = c.cmd("resume", rid, "--yes", "--assume", "s1=rerun", "--state-dir", B, "--store", store)
+eq(rc, 0, "B resumes at once: the halted run released its lease: " + out + err)
+eq(lines(c, "log"), ["s1", "s1", "s2"], "s1 again (rerun, as B was told), then s2")
+c.cleanup()
+
 # ---- a holder killed (-9) is resumed on another machine ----
 store = fresh_store()
 c = Case("store-kill", WAITING)
