@@ -974,9 +974,10 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
         ls_map_set(&f, "error", ls_string(error));
     if (r->dry_run)
         ls_map_set(&f, "decisions", ls_out_decisions(r));
-    if (ls_run_emit(r, LS_EV_RUN_FINISHED, f) == 0 && r->journaling) /* diag.h: the end is on record */
+    int emitted = ls_run_emit(r, LS_EV_RUN_FINISHED, f);
+    if (emitted == 0 && r->journaling) /* diag.h: the end is on record */
         ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
-    if (fenced_stop(r, idx))
+    if (emitted != 0 && fenced_stop(r, idx))
         return LS_EXIT_LOCKED;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
