@@ -201,6 +201,19 @@ eq(rc, 2, "a finished run is not resumed again: " + err)
 rc, out, err = c.cmd("report", rid, "--format", "md", "--state-dir", c.path("R"), "--store", store)
 eq(rc, 0, "report from a third machine, through the store: " + err)
 check(rid in out and "s3" in out, "the report tells the whole run: " + out[:300])
+# A changed byte in the store's copy is caught, from any machine.
+import pymongo  # noqa: E402
+cl = pymongo.MongoClient(store, serverSelectionTimeoutMS=60000)
+ev = cl.get_default_database()["events"]
+doc = ev.find_one({"run_id": rid, "seq": 3})
+ev.update_one({"_id": doc["_id"]}, {"$set": {"line": bytes(doc["line"]).replace(b'"s1"', b'"s9"', 1)}})
+cl.close()
+rc, out, err = c.cmd("status", rid, "--verify", "--state-dir", B, "--store", store)
+eq(rc, 1, "verify finds the store's copy altered: " + out + err)
+check("BROKEN at line 3" in out and "DIFFERS from the store's at line 3" in out, "and where: " + out)
+rc, out, err = c.cmd("status", rid, "--state-dir", c.path("D"), "--store", store)
+eq(rc, 2, "a damaged store copy is not taken into a state dir: " + out + err)
+check("damaged" in err, "it says so: " + err)
 c.cleanup()
 
 # ---- a second machine is locked out while the lease is held ----
