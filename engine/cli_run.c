@@ -14,6 +14,7 @@
 #include "plan.h"
 #include "run.h"
 #include "secret.h"
+#include "store.h"
 
 #define MAX_LIST 256
 
@@ -31,12 +32,14 @@ typedef struct cli_opts {
     const char *output;
     const char *heartbeat;
     const char *compare_env; /* plan --compare-env NAME */
+    const char *store;       /* --store URI */
+    const char *lease;       /* --lease DURATION */
 } cli_opts;
 
 /* The command's own options (plan and run take the shared ones through
  * cli_opts.h; resume takes --set itself: it has no PLAYBOOK). */
 enum { O_SET = 1, O_RUN = 2, O_STATEDIR = 4, O_OUTPUT = 8, O_QUIET = 16, O_ASSUME = 32, O_VERIFY = 64,
-       O_APPROVE = 128, O_HEARTBEAT = 256, O_COMPARE = 512 };
+       O_APPROVE = 128, O_HEARTBEAT = 256, O_COMPARE = 512, O_STORE = 1024, O_LEASE = 2048 };
 
 static int push(strlist *l, const char *v, const char *opt)
 {
@@ -93,7 +96,7 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
             {"--approve", O_APPROVE, true}, {"--state-dir", O_STATEDIR, true}, {"--output", O_OUTPUT, true},
             {"--quiet", O_QUIET, false}, {"--assume", O_ASSUME, true}, {"--verify", O_VERIFY, false},
             {"--heartbeat", O_HEARTBEAT, true},
-            {"--compare-env", O_COMPARE, true},
+            {"--compare-env", O_COMPARE, true}, {"--store", O_STORE, true}, {"--lease", O_LEASE, true},
         };
         size_t k = 0;
         for (; k < sizeof table / sizeof table[0]; k++)
@@ -125,6 +128,8 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
         else if (strcmp(name, "--verify") == 0) o->verify = true;
         else if (strcmp(name, "--heartbeat") == 0) o->heartbeat = val;
         else if (strcmp(name, "--compare-env") == 0) o->compare_env = val;
+        else if (strcmp(name, "--store") == 0) o->store = val;
+        else if (strcmp(name, "--lease") == 0) o->lease = val;
         if (rc != 0)
             return -1;
         if (strcmp(name, "--set") == 0 && strchr(val, '=') == NULL) {
@@ -138,8 +143,41 @@ static int parse(int argc, char **argv, unsigned allowed, size_t maxpos, cli_opt
                 o->heartbeat);
         return -1;
     }
+    int64_t lease = 0;
+    if (o->lease && (ls_duration_parse(o->lease, strlen(o->lease), &lease) != 0 || lease < 1000)) {
+        fprintf(stderr, "lockstep %s: --lease takes a duration of at least 1s (30s, 2m), not '%s'\n", argv[0],
+                o->lease);
+        return -1;
+    }
+    if (o->store && o->store[0] == '\0') {
+        fprintf(stderr, "lockstep %s: --store needs a MongoDB URI\n", argv[0]);
+        return -1;
+    }
     if (o->output && strcmp(o->output, "text") != 0 && strcmp(o->output, "json") != 0) {
         fprintf(stderr, "lockstep %s: --output is text or json, not '%s'\n", argv[0], o->output);
+        return -1;
+    }
+    return 0;
+}
+
+/* The run store of --store or $LOCKSTEP_STORE (store.h), made the
+ * process's store: 0 (*out NULL when there is none), or -1 after saying
+ * why (an unreachable store: nothing runs). */
+static int open_store(const cli_opts *o, const char *cmd, ls_store **out)
+{
+    *out = NULL;
+    const char *uri = ls_store_uri(o->store);
+    if (uri == NULL)
+        return 0;
+    int64_t lease = LS_STORE_LEASE_DEFAULT_MS;
+    if (o->lease)
+        ls_duration_parse(o->lease, strlen(o->lease), &lease);
+    ls_error err;
+    ls_error_clear(&err);
+    *out = ls_store_open(uri, lease, &err);
+    if (*out == NULL) {
+        fprintf(stderr, "lockstep %s: %s%s\n", cmd, err.msg,
+                strcmp(cmd, "run") == 0 || strcmp(cmd, "resume") == 0 ? "; nothing ran" : "");
         return -1;
     }
     return 0;
@@ -261,6 +299,7 @@ static const char run_help[] =
     "usage: lockstep run PLAYBOOK [--env NAME] [--values FILE]... [--set K=V]... [--strict]\n"
     "                    [--dry-run] [--yes] [--approve STATE]... [--state-dir DIR]\n"
     "                    [--output text|json] [--quiet] [--heartbeat DURATION]\n"
+    "                    [--store URI] [--lease DURATION]\n"
     "\n"
     "Runs the playbook's state machine, journaling every step under\n"
     "STATE_DIR/runs/RUN_ID/ so that a halted or killed run can be resumed.\n"
@@ -281,6 +320,11 @@ static const char run_help[] =
     "  --quiet           print only errors and the final line\n"
     "  --heartbeat DURATION  when stderr is not a terminal (CI, a pipe), a progress line\n"
     "                    for the running state this often (default 30s; 0: never)\n"
+    "  --store URI       record the run, its journal and the lease in this MongoDB database\n"
+    "                    (default $LOCKSTEP_STORE), shared by every machine that names it;\n"
+    "                    an unreachable store: exit 2, nothing runs (docs/runs.md)\n"
+    "  --lease DURATION  with --store: how long the lease lasts unless renewed (default 30s;\n"
+    "                    renewed every third of it)\n"
     "\n"
     "exit: 0 success, 1 failure, 2 invalid input (nothing ran), 3 halted (resumable), 4 locked\n";
 
@@ -307,7 +351,9 @@ int ls_cmd_run(int argc, char **argv)
     ls_cli_opts shared;
     ls_cli_opts_init(&shared);
     int code = LS_EXIT_USAGE;
-    if (parse(argc, argv, O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_HEARTBEAT, 0, &o, &shared) != 0)
+    ls_store *store = NULL;
+    if (parse(argc, argv, O_RUN | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_HEARTBEAT | O_STORE | O_LEASE, 0,
+              &o, &shared) != 0)
         goto out;
     if (o.help) {
         fputs(run_help, stdout);
@@ -319,6 +365,21 @@ int ls_cmd_run(int argc, char **argv)
     ls_diags d;
     ls_diags_init(&d);
     ls_playbook *pb = ls_cli_load(&shared, true, &d, stderr);
+    if (pb != NULL && open_store(&o, argv[0], &store) != 0) {
+        ls_playbook_free(pb);
+        pb = NULL;
+    }
+    if (pb != NULL && store != NULL) {
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_store_check_playbook(store, pb, &err) != 0) {
+            char buf[1200];
+            ls_error_format(&err, buf, sizeof buf);
+            fprintf(stderr, "%s\n", buf);
+            ls_playbook_free(pb);
+            pb = NULL;
+        }
+    }
     if (pb != NULL) {
         if (check_states(pb, &o.approve, "--approve", false) == 0) {
             ls_run_opts ro;
@@ -331,6 +392,7 @@ int ls_cmd_run(int argc, char **argv)
     }
     ls_diags_free(&d);
 out:
+    ls_store_close(store);
     ls_cli_opts_free(&shared);
     return code;
 }
@@ -338,7 +400,7 @@ out:
 static const char resume_help[] =
     "usage: lockstep resume RUN_ID [--state-dir DIR] [--yes] [--approve STATE]...\n"
     "                       [--assume STATE=ok|failed|rerun]... [--set K=V]... [--output text|json] [--quiet]\n"
-    "                       [--heartbeat DURATION]\n"
+    "                       [--heartbeat DURATION] [--store URI] [--lease DURATION]\n"
     "\n"
     "Continues a halted or interrupted run from its journal, without running again\n"
     "what already finished.  The journal is checked whole first: a damaged, cut or empty\n"
@@ -358,6 +420,10 @@ static const char resume_help[] =
     "  --output text|json  text progress and summary (default), or journal events as JSON lines\n"
     "  --quiet           print only errors and the final line\n"
     "  --heartbeat DURATION  as for run\n"
+    "  --store URI       the run store (default $LOCKSTEP_STORE): resume a run started on any\n"
+    "                    machine once its lease expired or was released; the store's journal\n"
+    "                    is copied into --state-dir first\n"
+    "  --lease DURATION  as for run\n"
     "\n"
     "exit: as lockstep run; 2 also when the run finished already, its playbook changed or\n"
     "its journal is damaged\n";
@@ -365,7 +431,8 @@ static const char resume_help[] =
 int ls_cmd_resume(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME | O_HEARTBEAT, 1, &o, NULL) != 0)
+    if (parse(argc, argv, O_SET | O_APPROVE | O_STATEDIR | O_OUTPUT | O_QUIET | O_ASSUME | O_HEARTBEAT | O_STORE |
+                              O_LEASE, 1, &o, NULL) != 0)
         return LS_EXIT_USAGE;
     if (o.help) {
         fputs(resume_help, stdout);
@@ -384,6 +451,15 @@ int ls_cmd_resume(int argc, char **argv)
     char path[4096] = "", sha[80] = "", env[256] = "", params[4300];
     bool has_env = false;
     ls_bundle *bundle = NULL;
+    ls_store *store = NULL;
+    if (open_store(&o, argv[0], &store) != 0)
+        goto out;
+    /* With a store, the local copy is brought up to the store's first (the
+     * run takes the lease, then reads the store's journal again). */
+    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
+        fprintf(stderr, "lockstep: %s\n", err.msg);
+        goto out;
+    }
     /* The head names the playbook; the run itself checks the journal
      * whole, under the lock, before it decides anything. */
     if (ls_journal_ends(sd, id, &first, &last, &err) != 0) {
@@ -441,6 +517,10 @@ int ls_cmd_resume(int argc, char **argv)
         } else if (strcmp(pb->sha256, sha) != 0) {
             fprintf(stderr, "lockstep: cannot resume run %s: the playbook %s changed since the run started "
                             "(sha256 %.12s..., now %.12s...)\n", id, path, sha, pb->sha256);
+        } else if (store != NULL && ls_store_check_playbook(store, pb, &err) != 0) {
+            char buf[1200];
+            ls_error_format(&err, buf, sizeof buf);
+            fprintf(stderr, "%s\n", buf);
         } else if (check_states(pb, &o.approve, "--approve", false) == 0 &&
                    check_states(pb, &o.assume, "--assume", true) == 0) {
             ls_run_opts ro;
@@ -455,6 +535,7 @@ int ls_cmd_resume(int argc, char **argv)
         ls_diags_free(&d);
     }
 out:
+    ls_store_close(store);
     ls_bundle_close(bundle);
     ls_value_free(first);
     ls_value_free(last);
@@ -464,7 +545,7 @@ out:
 /* ---- status ---- */
 
 static const char status_help[] =
-    "usage: lockstep status [RUN_ID] [--state-dir DIR] [--output text|json] [--verify]\n"
+    "usage: lockstep status [RUN_ID] [--state-dir DIR] [--output text|json] [--verify] [--store URI]\n"
     "\n"
     "Without RUN_ID lists the runs (id, playbook, env, start, outcome); with RUN_ID\n"
     "shows each state's status, attempts, visits and error.\n"
@@ -473,6 +554,9 @@ static const char status_help[] =
     "  --output text|json  a table (default) or one JSON document\n"
     "  --verify          with RUN_ID: check the journal's hash chain; exit 0 intact,\n"
     "                    1 broken (the first altered, removed or inserted line is named)\n"
+    "  --store URI       the run store (default $LOCKSTEP_STORE): list its runs, from every\n"
+    "                    machine; one run is copied into --state-dir first; with --verify,\n"
+    "                    checks the store's chain and compares the local copy with it\n"
     "\n"
     "exit: 0, 1 (--verify: broken chain), 2 unknown run or usage error\n";
 
@@ -483,7 +567,8 @@ static int cmp_str(const void *a, const void *b)
 
 /* {run_id, playbook, env, started, dry_run, outcome, state} for one run,
  * from its first event and its last: where it stands at the end. */
-static ls_value run_row(const char *sd, const char *id, ls_value first, ls_value last, const ls_fold *f)
+static ls_value run_row(const char *sd, const char *id, ls_value first, ls_value last, const ls_fold *f,
+                        ls_store *store)
 {
     ls_value row = ls_map_new();
     ls_map_set(&row, "run_id", ls_string(id));
@@ -508,10 +593,13 @@ static ls_value run_row(const char *sd, const char *id, ls_value first, ls_value
     }
     if (outcome == NULL) {
         ls_value env = ls_map_get(first, "env");
-        outcome = ls_lock_held_by(sd, ls_str_ptr(ls_map_get(first, "playbook")),
-                                  env.kind == LS_STRING ? ls_str_ptr(env) : NULL, id)
-                      ? "running"
-                      : "interrupted";
+        const char *pbname = ls_str_ptr(ls_map_get(first, "playbook"));
+        const char *envname = env.kind == LS_STRING ? ls_str_ptr(env) : NULL;
+        /* With a store, running means holding the store's lease, on
+         * whichever machine. */
+        bool running = store != NULL ? ls_store_running(store, pbname, envname, id)
+                                     : ls_lock_held_by(sd, pbname, envname, id);
+        outcome = running ? "running" : "interrupted";
     }
     ls_map_set(&row, "outcome", ls_string(outcome));
     ls_map_set(&row, "state", state ? ls_string(state) : ls_null());
@@ -527,13 +615,21 @@ static void print_json(ls_value v)
     free(j);
 }
 
-static int status_list(const char *sd, bool json)
+static int status_list(const char *sd, bool json, ls_store *store)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/runs", sd);
-    DIR *dp = opendir(dir);
+    DIR *dp = store != NULL ? NULL : opendir(dir);
     char **ids = NULL;
     size_t nids = 0, cap = 0;
+    if (store != NULL) {
+        ls_error err;
+        ls_error_clear(&err);
+        if (ls_store_list(store, &ids, &nids, &err) != 0) {
+            fprintf(stderr, "lockstep: %s\n", err.msg);
+            return LS_EXIT_USAGE;
+        }
+    }
     if (dp != NULL) {
         struct dirent *de;
         while ((de = readdir(dp)) != NULL) {
@@ -561,8 +657,10 @@ static int status_list(const char *sd, bool json)
         ls_value first = ls_null(), last = ls_null();
         ls_error err;
         ls_error_clear(&err);
-        if (ls_journal_ends(sd, ids[i], &first, &last, &err) == 0 && ls_event_of(first) == LS_EV_RUN_STARTED)
-            ls_list_push(&rows, run_row(sd, ids[i], first, last, NULL));
+        int got = store != NULL ? ls_store_ends(store, ids[i], &first, &last, &err)
+                                : ls_journal_ends(sd, ids[i], &first, &last, &err);
+        if (got == 0 && ls_event_of(first) == LS_EV_RUN_STARTED)
+            ls_list_push(&rows, run_row(sd, ids[i], first, last, NULL, store));
         ls_value_free(first);
         ls_value_free(last);
         free(ids[i]);
@@ -571,7 +669,7 @@ static int status_list(const char *sd, bool json)
     if (json) {
         print_json(rows);
     } else if (ls_list_len(rows) == 0) {
-        printf("no runs in %s\n", sd);
+        printf("no runs in %s\n", store != NULL ? "the store" : sd);
     } else {
         /* Columns as wide as their widest cell: run ids are 26 characters,
          * playbook names and envs as long as their authors made them. */
@@ -613,17 +711,22 @@ static void fmt_ms(char *out, size_t n, int64_t ms, bool known)
         snprintf(out, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
 }
 
-static int status_one(const char *sd, const char *id, bool json)
+static int status_one(const char *sd, const char *id, bool json, ls_store *store)
 {
     ls_error err;
     ls_error_clear(&err);
+    /* With a store: the store's run, through the local copy. */
+    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
+        fprintf(stderr, "lockstep: %s\n", err.msg);
+        return LS_EXIT_USAGE;
+    }
     ls_fold f;
     if (ls_journal_fold_run(sd, id, &f, &err) != 0) {
         fprintf(stderr, "lockstep: %s\n", err.msg);
         ls_fold_free(&f);
         return LS_EXIT_USAGE;
     }
-    ls_value row = run_row(sd, id, f.first, f.end_event, &f);
+    ls_value row = run_row(sd, id, f.first, f.end_event, &f, store);
     ls_value states = ls_map_new();
     for (size_t i = 0; i < f.nstates; i++) {
         const ls_fold_state *fs = &f.states[i];
@@ -687,36 +790,55 @@ static int status_one(const char *sd, const char *id, bool json)
     return 0;
 }
 
+static int status_cmd(const cli_opts *o, const char *sd, ls_store *store);
+
 int ls_cmd_status(int argc, char **argv)
 {
     cli_opts o;
-    if (parse(argc, argv, O_STATEDIR | O_OUTPUT | O_VERIFY, 1, &o, NULL) != 0)
+    if (parse(argc, argv, O_STATEDIR | O_OUTPUT | O_VERIFY | O_STORE, 1, &o, NULL) != 0)
         return LS_EXIT_USAGE;
     if (o.help) {
         fputs(status_help, stdout);
         return 0;
     }
-    const char *sd = ls_journal_state_dir(o.state_dir);
-    bool json = o.output && strcmp(o.output, "json") == 0;
-    if (o.verify) {
-        if (o.npos != 1) {
-            fputs(status_help, stderr);
-            return LS_EXIT_USAGE;
-        }
+    if (o.verify && o.npos != 1) {
+        fputs(status_help, stderr);
+        return LS_EXIT_USAGE;
+    }
+    ls_store *store = NULL;
+    if (open_store(&o, argv[0], &store) != 0)
+        return LS_EXIT_USAGE;
+    int code = status_cmd(&o, ls_journal_state_dir(o.state_dir), store);
+    ls_store_close(store);
+    return code;
+}
+
+static int status_cmd(const cli_opts *o, const char *sd, ls_store *store)
+{
+    bool json = o->output && strcmp(o->output, "json") == 0;
+    if (o->verify && store != NULL) {
+        ls_error err;
+        ls_error_clear(&err);
+        int rc = ls_store_verify(store, sd, o->pos[0], stdout, &err);
+        if (rc == 2)
+            fprintf(stderr, "lockstep: %s\n", err.msg);
+        return rc == 2 ? LS_EXIT_USAGE : rc;
+    }
+    if (o->verify) {
         ls_journal_check c;
         ls_error err;
         ls_error_clear(&err);
-        int rc = ls_journal_verify(sd, o.pos[0], &c, &err);
+        int rc = ls_journal_verify(sd, o->pos[0], &c, &err);
         if (rc < 0) {
             fprintf(stderr, "lockstep: %s\n", err.msg);
             return LS_EXIT_USAGE;
         }
         if (rc == 0 && c.lines == 0) {
-            printf("journal of run %s: empty: the run was stopped before its first event, nothing ran\n", o.pos[0]);
+            printf("journal of run %s: empty: the run was stopped before its first event, nothing ran\n", o->pos[0]);
             return 0;
         }
         if (rc == 0) {
-            printf("journal of run %s: hash chain intact (%zu lines, %lld made durable)%s\n", o.pos[0], c.lines,
+            printf("journal of run %s: hash chain intact (%zu lines, %lld made durable)%s\n", o->pos[0], c.lines,
                    (long long)c.durable,
                    c.torn ? "; the last line is torn (the engine died writing it and never acted on it: "
                             "resume drops it)"
@@ -724,12 +846,12 @@ int ls_cmd_status(int argc, char **argv)
             return 0;
         }
         if (c.bad_line)
-            printf("journal of run %s: BROKEN at line %zu: %s\n", o.pos[0], c.bad_line, c.why);
+            printf("journal of run %s: BROKEN at line %zu: %s\n", o->pos[0], c.bad_line, c.why);
         else
-            printf("journal of run %s: BROKEN: %s\n", o.pos[0], c.why);
+            printf("journal of run %s: BROKEN: %s\n", o->pos[0], c.why);
         return 1;
     }
-    if (o.npos == 0)
-        return status_list(sd, json);
-    return status_one(sd, o.pos[0], json);
+    if (o->npos == 0)
+        return status_list(sd, json, store);
+    return status_one(sd, o->pos[0], json, store);
 }

@@ -304,6 +304,37 @@ static void journal_failed(ls_journal *j)
     errno = e;
 }
 
+/* Keeps a written line for the hook (journal.h).  0, or -1 (out of memory). */
+static int pend_add(ls_journal *j, const char *line, size_t len)
+{
+    if (j->pend_len == 0)
+        j->pend_first = j->seq + 1;
+    if (j->pend_len + len > j->pend_cap) {
+        size_t cap = j->pend_cap ? j->pend_cap : 4096;
+        while (cap < j->pend_len + len)
+            cap *= 2;
+        char *p = realloc(j->pend, cap);
+        if (p == NULL)
+            return -1;
+        j->pend = p;
+        j->pend_cap = cap;
+    }
+    memcpy(j->pend + j->pend_len, line, len);
+    j->pend_len += len;
+    return 0;
+}
+
+/* Hands the pending lines to the hook: 0, or -1 with err. */
+static int pend_flush(ls_journal *j, ls_error *err)
+{
+    if (j->hook == NULL)
+        return 0;
+    int rc = j->hook(j->hook_ud, j, j->pend, j->pend_len, j->pend_first, err);
+    if (rc == 0)
+        j->pend_len = 0;
+    return rc == 0 ? 0 : -1;
+}
+
 static int refuse_failed(const ls_journal *j, ls_error *err)
 {
     ls_error_set(err, noloc, "cannot write the journal in %s: an earlier write failed", j->dir);
@@ -600,6 +631,11 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
     }
     size_t llen = b.len;
     char *line = ls_buf_steal(&b);
+    if (j->hook && j->fd >= 0 && pend_add(j, line, llen) != 0) {
+        ls_error_set(err, noloc, "out of memory writing the journal");
+        free(line);
+        return -1;
+    }
     if (j->fd >= 0) {
         /* A decision waits for the next line (journal.h, DURABILITY); any
          * other line goes out now, with the decisions held before it. */
@@ -619,6 +655,12 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
     memcpy(j->hash, h, sizeof h);
     if (j->fd >= 0 && !j->group) {
         sync_dirs(j);
+        if (pend_flush(j, err) != 0) {
+            errno = EIO;
+            journal_failed(j);
+            free(line);
+            return -1;
+        }
         if (write_tip(j) != 0) {
             journal_failed(j); /* the line is dropped: the tip could not say it was durable */
             ls_error_set(err, noloc, "cannot write the journal's tip in %s: %s", j->dir, strerror(errno));
@@ -632,6 +674,15 @@ int ls_journal_append(ls_journal *j, ls_event event, ls_value fields, char **lin
         *line_out = line;
     else
         free(line);
+    /* With a store, no action starts before its start is in the store
+     * under a lease still held (journal.h). */
+    if (j->hook && event == LS_EV_ACTION_STARTED && j->group && ls_journal_sync(j, err) != 0) {
+        if (line_out) {
+            free(*line_out);
+            *line_out = NULL;
+        }
+        return -1;
+    }
     return 0;
 }
 
@@ -639,8 +690,14 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
 {
     if (j->failed)
         return refuse_failed(j, err);
-    if (j->fd < 0 || !j->dirty)
+    if (j->fd < 0 || !j->dirty) {
+        if (j->fd >= 0 && j->hook && pend_flush(j, err) != 0) {
+            errno = EIO;
+            journal_failed(j);
+            return -1;
+        }
         return 0;
+    }
     if (write_held(j) != 0 || fsync(j->fd) != 0) {
         journal_failed(j);
         ls_error_set(err, noloc, "cannot write the journal in %s: %s", j->dir, strerror(errno));
@@ -648,6 +705,13 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
     }
     sync_dirs(j);
     j->dirty = false;
+    if (pend_flush(j, err) != 0) {
+        /* The store refused or was lost: what it does not hold was never
+         * acted on, and is cut back here as after a failed fsync. */
+        errno = EIO;
+        journal_failed(j);
+        return -1;
+    }
     if (write_tip(j) != 0) {
         /* What the tip cannot vouch for is cut back, as after a failed
          * fsync: the engine acts only on what the tip names. */
@@ -680,6 +744,9 @@ void ls_journal_close(ls_journal *j)
         close(j->tip_fd);
     }
     j->fd = j->tip_fd = -1;
+    free(j->pend);
+    j->pend = NULL;
+    j->pend_len = j->pend_cap = 0;
 }
 
 /* Reads a whole file (bounded); malloc'd, NUL-terminated. */
@@ -1418,4 +1485,104 @@ bool ls_lock_holder(const char *state_dir, const char *name, const char *env, ch
         read_holder(fd, holder, holderlen);
     close(fd);
     return held;
+}
+
+/* ---- the local copy of a store's run (store.h) ---- */
+
+char *ls_journal_text(const char *state_dir, const char *run_id, size_t *len, ls_error *err)
+{
+    return journal_text(state_dir, run_id, len, err);
+}
+
+static int no_line_check(void *ud, const char *dir, const char *line, size_t n, size_t lineno, char *why,
+                         size_t whylen)
+{
+    (void)ud;
+    (void)dir;
+    (void)line;
+    (void)n;
+    (void)lineno;
+    (void)why;
+    (void)whylen;
+    return 0;
+}
+
+int ls_journal_verify_text(const char *dir, const char *text, size_t len, ls_journal_check *c, char last_hash[65])
+{
+    memset(c, 0, sizeof *c);
+    char h[65] = "";
+    int64_t last = 0;
+    int rc = verify_text(dir, text, len, c, &last, h, 0, NULL, dir ? blobs_of_line : no_line_check, NULL);
+    c->durable = (int64_t)c->lines;
+    if (last_hash)
+        memcpy(last_hash, h, sizeof h);
+    return rc;
+}
+
+/* Writes data to DIR/NAME via DIR/.NAME.tmp, fsynced, renamed. */
+static int replace_file(const char *dir, const char *name, const char *data, size_t len, ls_error *err)
+{
+    char path[4300], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0 || close(fd) != 0) {
+        ls_error_set(err, noloc, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        ls_error_set(err, noloc, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int ls_journal_adopt(const char *state_dir, const char *run_id, const char *text, size_t len, ls_error *err)
+{
+    char dir[4096];
+    if (run_dir_of(state_dir, run_id, dir, sizeof dir, err) != 0)
+        return -1;
+    ls_journal_check c;
+    ls_journal j;
+    memset(&j, 0, sizeof j);
+    j.fd = -1;
+    if (ls_journal_verify_text(dir, text, len, &c, j.hash) != 0 || c.torn) {
+        ls_error_set(err, noloc, "the store's journal of run %s is damaged: %s", run_id,
+                     c.torn ? "its last line is cut" : c.why);
+        return -1;
+    }
+    j.seq = (int64_t)c.lines;
+    /* The tip first names nothing, so that a crash between the two renames
+     * leaves a tip that never claims more than the journal holds. */
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s/.journal.tip.tmp", dir);
+    j.tip_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (j.tip_fd < 0 || write_tip_slot(&j, 0) != 0 || write_tip_slot(&j, 1) != 0 || fsync(j.tip_fd) != 0) {
+        ls_error_set(err, noloc, "cannot write %s: %s", tmp, strerror(errno));
+        if (j.tip_fd >= 0)
+            close(j.tip_fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(j.tip_fd);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/journal.tip", dir);
+    char old_tip[4300];
+    snprintf(old_tip, sizeof old_tip, "%s/.journal.tip.old", dir);
+    /* Old tip aside, new journal in, new tip in: at every step the tip on
+     * disk (or its absence, which verify reports) matches the journal. */
+    if ((rename(path, old_tip) != 0 && errno != ENOENT) ||
+        replace_file(dir, "journal.jsonl", text, len, err) != 0 || rename(tmp, path) != 0) {
+        if (err->msg[0] == '\0')
+            ls_error_set(err, noloc, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    unlink(old_tip);
+    fsync_dir(dir);
+    return 0;
 }

@@ -139,7 +139,21 @@ ls_event ls_event_of(ls_value line);
 
 typedef struct ls_fold ls_fold; /* below: THE FOLD */
 
-typedef struct ls_journal {
+typedef struct ls_journal ls_journal;
+/* A second home for the journal's lines: the run store (store.h).  Called
+ * at every durable point, after the lines are fsynced and before the tip
+ * names them, with the lines written since the last call (their exact
+ * bytes, each ending in a newline; first_seq is the first one's seq); with
+ * len 0 at a durable point with nothing new, so that the hook can still
+ * refuse (a lost lease).  A non-zero return fails the sync as an I/O error
+ * does: the journal is cut back to its last durable length and takes no
+ * more lines, and the runner halts.  With a hook, an action_started line
+ * is always made durable before the action starts (a holder must prove it
+ * still holds the lease before it acts). */
+typedef int (*ls_journal_hook)(void *ud, ls_journal *j, const char *lines, size_t len, int64_t first_seq,
+                               ls_error *err);
+
+struct ls_journal {
     int fd;               /* journal.jsonl, O_APPEND */
     int tip_fd;           /* journal.tip: the last line made durable */
     int tip_slot;         /* the slot written last (0 or 1) */
@@ -156,7 +170,12 @@ typedef struct ls_journal {
     bool failed;          /* an I/O error: cut back to synced_len, takes no more lines */
     char *held;           /* whole lines appended but not written yet (group commit) */
     size_t held_len, held_cap;
-} ls_journal;
+    ls_journal_hook hook; /* NULL: none */
+    void *hook_ud;
+    char *pend;           /* lines not yet handed to the hook */
+    size_t pend_len, pend_cap;
+    int64_t pend_first;   /* seq of the first of them */
+};
 
 /* STATE_DIR from --state-dir, else $LOCKSTEP_STATE_DIR, else ./.lockstep. */
 const char *ls_journal_state_dir(const char *opt);
@@ -210,6 +229,20 @@ typedef struct ls_journal_check {
  * when broken (c->why says what, c->bad_line where); -1 when the journal
  * cannot be read (err). */
 int ls_journal_verify(const char *state_dir, const char *run_id, ls_journal_check *c, ls_error *err);
+
+/* The local copy of a run kept beside a store (store.h).  The whole
+ * journal text (malloc'd; a missing journal is an error naming the run). */
+char *ls_journal_text(const char *state_dir, const char *run_id, size_t *len, ls_error *err);
+/* Checks the hash chain of a journal's text alone (no tip), and with
+ * dir != NULL the blobs its lines name in dir/blobs: 0 intact (c->lines,
+ * c->torn), 1 broken (c->why, c->bad_line).  *last_hash gets the last
+ * whole line's hash when not NULL. */
+int ls_journal_verify_text(const char *dir, const char *text, size_t len, ls_journal_check *c, char last_hash[65]);
+/* Makes `text` (whole lines, an intact chain) the run's local journal,
+ * with a tip naming its last line: written beside, fsynced, renamed over
+ * journal.jsonl and journal.tip.  The run directory must exist.  0 or -1. */
+int ls_journal_adopt(const char *state_dir, const char *run_id, const char *text, size_t len, ls_error *err);
+
 
 /*
  * THE FOLD -- the one reading of a journal's events into where the run

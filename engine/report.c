@@ -25,6 +25,7 @@
 #include "playbook.h"
 #include "run.h"
 #include "secret.h"
+#include "store.h"
 
 typedef enum { R_HTML, R_MD, R_JUNIT, R_JSON } rformat;
 
@@ -626,6 +627,7 @@ static void html(const report *r, ls_buf *b)
 
 static const char report_help[] =
     "usage: lockstep report RUN_ID [--format html|md|junit|json] [--state-dir DIR] [-o FILE]\n"
+    "                       [--store URI]\n"
     "\n"
     "Tells a run from its journal.  The report says when the journal is damaged.\n"
     "\n"
@@ -636,6 +638,8 @@ static const char report_help[] =
     "                    per visited state, for CI; json: all of it as one document\n"
     "  --state-dir DIR   where runs are kept (default $LOCKSTEP_STATE_DIR, else ./.lockstep)\n"
     "  -o FILE           write the report to FILE instead of stdout\n"
+    "  --store URI       the run store (default $LOCKSTEP_STORE): the run is copied from\n"
+    "                    there into --state-dir first, from whichever machine ran it\n"
     "\n"
     "exit: 0; 2 when the run cannot be read\n";
 
@@ -701,7 +705,7 @@ static void report_free(report *r)
 
 int ls_cmd_report(int argc, char **argv)
 {
-    const char *id = NULL, *format = "html", *sd_opt = NULL, *out_path = NULL;
+    const char *id = NULL, *format = "html", *sd_opt = NULL, *out_path = NULL, *store_opt = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -713,10 +717,15 @@ int ls_cmd_report(int argc, char **argv)
             format = a + 9;
         else if (strncmp(a, "--state-dir=", 12) == 0)
             sd_opt = a + 12;
-        else if ((strcmp(a, "--format") == 0 || strcmp(a, "--state-dir") == 0 || strcmp(a, "-o") == 0) &&
+        else if (strncmp(a, "--store=", 8) == 0)
+            store_opt = a + 8;
+        else if ((strcmp(a, "--format") == 0 || strcmp(a, "--state-dir") == 0 || strcmp(a, "-o") == 0 ||
+                  strcmp(a, "--store") == 0) &&
                  (v = i + 1 < argc ? argv[i + 1] : NULL) != NULL) {
             if (a[2] == 'f')
                 format = v;
+            else if (strcmp(a, "--store") == 0)
+                store_opt = v;
             else if (a[2] == 's')
                 sd_opt = v;
             else
@@ -748,6 +757,19 @@ int ls_cmd_report(int argc, char **argv)
     if (id == NULL) {
         fputs(report_help, stderr);
         return LS_EXIT_USAGE;
+    }
+    const char *store_uri = ls_store_uri(store_opt);
+    if (store_uri != NULL) {
+        /* The store's run, through the local copy (store.h). */
+        ls_error err;
+        ls_error_clear(&err);
+        ls_store *st = ls_store_open(store_uri, 0, &err);
+        int rc = st ? ls_store_fetch(st, ls_journal_state_dir(sd_opt), id, false, &err) : -1;
+        ls_store_close(st);
+        if (rc != 0) {
+            fprintf(stderr, "lockstep report: %s\n", err.msg);
+            return LS_EXIT_USAGE;
+        }
     }
     report r;
     if (gather(&r, ls_journal_state_dir(sd_opt), id) != 0) {

@@ -40,6 +40,7 @@
 #include "bundle.h"
 #include "plan.h"
 #include "secret.h"
+#include "store.h"
 
 volatile sig_atomic_t ls_run_cancel;
 volatile sig_atomic_t ls_run_signal;
@@ -1174,6 +1175,19 @@ static void run_state(ls_runner *r, int idx, step *out)
 
 /* ---- the run ---- */
 
+/* A holder fenced by the run store (store.h) stops where it is: the run
+ * belongs to the holder that took it over, so nothing more is journaled,
+ * reported or notified here (the journal said why). */
+static bool fenced_stop(ls_runner *r, int idx)
+{
+    if (!ls_store_fenced(ls_store_current()))
+        return false;
+    r->rep->outcome = LS_TERM_NONE;
+    r->rep->final_state = idx;
+    snprintf(r->rep->error, sizeof r->rep->error, "lease lost: the run was taken over");
+    return true;
+}
+
 static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *error)
 {
     ls_value f = ls_map_new();
@@ -1183,8 +1197,11 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
         ls_map_set(&f, "error", ls_string(error));
     if (r->dry_run)
         ls_map_set(&f, "decisions", ls_out_decisions(r));
-    if (ls_run_emit(r, LS_EV_RUN_FINISHED, f) == 0 && r->journaling) /* diag.h: the end is on record */
+    int emitted = ls_run_emit(r, LS_EV_RUN_FINISHED, f);
+    if (emitted == 0 && r->journaling) /* diag.h: the end is on record */
         ls_oom_exit_code = outcome == LS_TERM_SUCCESS ? LS_EXIT_OK : LS_EXIT_FAILURE;
+    if (emitted != 0 && fenced_stop(r, idx))
+        return LS_EXIT_LOCKED;
     r->rep->outcome = outcome;
     r->rep->final_state = idx;
     if (error != NULL)
@@ -1197,6 +1214,8 @@ static int finish_run(ls_runner *r, int idx, ls_terminal outcome, const char *er
 
 static int do_halt(ls_runner *r, int idx, const char *reason)
 {
+    if (fenced_stop(r, idx))
+        return LS_EXIT_LOCKED;
     ls_value f = ls_map_new();
     ls_map_set(&f, "state", ls_string(r->pb->states[idx].name));
     ls_map_set(&f, "reason", ls_string(reason));
@@ -1303,6 +1322,10 @@ static int start_journal(ls_runner *r, ls_error *err)
         return -1;
     }
     int rc = ls_journal_write_file(&r->j, "params.json", pj, plen, err);
+    /* With a store (store.h), the run is recorded there and every durable
+     * point from run_started on writes there too; dry runs stay local. */
+    if (rc == 0 && !r->dry_run && ls_store_current() != NULL)
+        rc = ls_store_attach(ls_store_current(), &r->j, r->run_id, pb, r->started_at, pj, plen, err);
     free(pj);
     if (rc != 0)
         return -1;
@@ -1351,7 +1374,25 @@ static int take_lock(ls_runner *r, ls_error *err)
         snprintf(r->rep->error, sizeof r->rep->error, "another run holds the lock: %s", holder);
         return LS_EXIT_LOCKED;
     }
-    return r->lock_fd < 0 ? LS_EXIT_USAGE : 0; /* nothing ran: like a usage error */
+    if (r->lock_fd < 0)
+        return LS_EXIT_USAGE; /* nothing ran: like a usage error */
+    /* With a store, the lease keeps other machines out (store.h). */
+    ls_store *st = ls_store_current();
+    if (st != NULL && !r->dry_run) {
+        int t = ls_store_lease_take(st, r->pb->name, r->pb->env_name, r->run_id, holder, sizeof holder, err);
+        if (t == 1) {
+            fprintf(stderr, "lockstep: another run holds the lock: %s\n", holder);
+            snprintf(r->rep->error, sizeof r->rep->error, "another run holds the lock: %s", holder);
+            return LS_EXIT_LOCKED;
+        }
+        if (t < 0)
+            return LS_EXIT_USAGE;
+        /* A resumed run continues from the store's journal, read after
+         * the lease was taken: the local copy is brought up to it. */
+        if (r->resuming && ls_store_fetch(st, ls_journal_state_dir(r->opts->state_dir), r->run_id, true, err) != 0)
+            return LS_EXIT_USAGE;
+    }
+    return 0;
 }
 
 static void runner_free(ls_runner *r)
@@ -1382,6 +1423,7 @@ static void runner_free(ls_runner *r)
         ls_orphans_unwatch();
         ls_journal_close(&r->j);
     }
+    ls_store_lease_release(ls_store_current());
     ls_lock_release(r->lock_fd);
     ls_call_cache_clear(r);
 }
@@ -1416,6 +1458,11 @@ static int resume_setup(ls_runner *r, ls_error *err, int *cur)
         return LS_EXIT_USAGE;
     }
     r->journaling = true;
+    if (ls_store_current() != NULL &&
+        ls_store_attach(ls_store_current(), &r->j, r->run_id, NULL, NULL, NULL, 0, err) != 0) {
+        ls_fold_free(&f);
+        return LS_EXIT_USAGE;
+    }
     ls_value first = f.first;
     r->dry_run = ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b;
     ls_value sa = ls_map_get(first, "started_at");

@@ -8,7 +8,8 @@
 # (environments/*.yaml beside the playbook), state names for --approve and
 # --assume (from the playbook on the line, or for resume from the run's copy
 # of it), STATE=ok|failed for --assume, run ids for resume, status and
-# report (from --state-dir, $LOCKSTEP_STATE_DIR or ./.lockstep), action
+# report (from --state-dir, $LOCKSTEP_STATE_DIR or ./.lockstep; with a
+# --store, only the runs copied into the state dir), action
 # names for `actions`, and files for the rest.
 
 shopt -s extglob  # for the *.@(yaml|yml) file pattern (bash-completion sets it too)
@@ -54,7 +55,7 @@ _lockstep()
         case $w in
             --state-dir) statedir=${words[i + 1]}; ((i++)) ;;
             --state-dir=*) statedir=${w#--state-dir=} ;;
-            --env | --values | --set | --approve | --assume | --output | --format) ((i++)) ;;
+            --env | --values | --set | --approve | --assume | --output | --format | --store | --lease | --heartbeat) ((i++)) ;;
             -*) ;;
             *) [[ -z $arg ]] && arg=$w ;;
         esac
@@ -104,8 +105,8 @@ _lockstep()
         --values)
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
-        --set)
-            return ;;
+        --set | --store | --lease | --heartbeat)
+            return ;;  # free values: a URI, a duration
         --*)
             # The choices the help lists: "--format dot|mermaid".
             local choices
