@@ -4,12 +4,12 @@
  * and fsync()ed before the engine acts on the event.
  *
  * DURABILITY -- group commit.  Every line is written with one write() as
- * soon as it is appended, so a killed engine (kill -9) loses nothing; with
- * `group` set, a `transition` or `state_entered` line (a decision, acted on
- * by nothing yet) is held and written with the next line, or at the next
- * sync, in the same write(): a program per state costs one write() of the
- * journal instead of four, and an engine killed in between loses only
- * decisions that resume makes again.  With
+ * soon as it is appended, except that with `group` set a `transition` or
+ * `state_entered` line (a decision, acted on by nothing yet) is held and
+ * written with the next line, or at the next sync, in the same write(): a
+ * program per state costs one write() of the journal instead of four.  A
+ * killed engine (kill -9) loses at most such held decisions, which resume
+ * makes again the same way.  With
  * `group` set, fsync() waits until ls_journal_sync(), which the runner
  * calls before it does anything outside itself: before an action starts,
  * before it asks a person, before a retry delay, and when the run ends or
