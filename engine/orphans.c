@@ -3,8 +3,8 @@
  *
  * The record file is a table of fixed-width slots, one per running child
  * (lowest free slot first, so one child at a time uses one line):
- * reserving, filling and clearing a slot is one pwrite each (or one
- * ftruncate when the table empties), with no fsync: the file matters only
+ * reserving, filling and clearing a slot is one pwrite each (a cleared
+ * slot is blanks), with no fsync: the file matters only
  * while the processes it names can still be alive, i.e. on this boot.
  *
  * The guardian is forked, not executed: between fork and _exit it makes
@@ -113,14 +113,13 @@ void ls_orphans_release(ls_orphan_note *n)
     pthread_mutex_lock(&mu);
     if (n->fd == rec_fd && used[n->slot]) {
         used[n->slot] = false;
-        if (--nused == 0) {
-            (void)ftruncate(rec_fd, 0);
-        } else {
-            char blank[LS_ORPHAN_LINE];
-            memset(blank, ' ', sizeof blank);
-            blank[sizeof blank - 1] = '\n';
-            (void)pwrite(rec_fd, blank, sizeof blank, n->off);
-        }
+        nused--;
+        /* Blanked, not truncated: the file keeps its size, so the journal's
+         * next fsync does not also commit a size change of this file. */
+        char blank[LS_ORPHAN_LINE];
+        memset(blank, ' ', sizeof blank);
+        blank[sizeof blank - 1] = '\n';
+        (void)pwrite(rec_fd, blank, sizeof blank, n->off);
     }
     pthread_mutex_unlock(&mu);
     n->fd = -1;
