@@ -61,7 +61,7 @@ static int ls_buf_grow(ls_buf *b, size_t need)
     return 0;
 }
 
-int ls_buf_add(ls_buf *b, const void *data, size_t len)
+int ls_buf_add_grow(ls_buf *b, const void *data, size_t len)
 {
     size_t room = b->max > b->len ? b->max - b->len : 0;
     size_t take = len < room ? len : room;

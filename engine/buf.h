@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <lockstep/value.h>
 
 typedef struct ls_buf {
@@ -26,7 +27,20 @@ typedef struct ls_buf {
 void ls_buf_init(ls_buf *b, size_t max);
 void ls_buf_free(ls_buf *b);
 void ls_buf_reset(ls_buf *b);
-int ls_buf_add(ls_buf *b, const void *data, size_t len);  /* partial up to max, then -1 */
+int ls_buf_add_grow(ls_buf *b, const void *data, size_t len); /* ls_buf_add when it must grow */
+/* Appends data; partial up to max, then -1.  Inline while it fits, since
+ * printing diagnostics and journal lines is mostly a few bytes at a time. */
+static inline int ls_buf_add(ls_buf *b, const void *data, size_t len)
+{
+    if (b->cap - b->len > len && b->max - b->len >= len) {
+        if (len)
+            memcpy(b->ptr + b->len, data, len);
+        b->len += len;
+        b->ptr[b->len] = '\0';
+        return 0;
+    }
+    return ls_buf_add_grow(b, data, len);
+}
 int ls_buf_addc(ls_buf *b, char c);
 int ls_buf_adds(ls_buf *b, const char *s);
 int ls_buf_printf(ls_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

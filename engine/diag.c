@@ -162,6 +162,21 @@ static void ls_put_clean(ls_buf *out, const char *r, size_t rn)
 {
     size_t i = 0, run = 0;
     while (i < rn) {
+        /* Eight printable ASCII bytes at a time: none below 0x20, none
+         * with the high bit, none 0x7F (the usual has-zero-byte tests). */
+        while (rn - i >= 8) {
+            uint64_t x;
+            memcpy(&x, r + i, 8);
+            const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+            uint64_t del = x ^ (0x7Fu * ones); /* a zero byte where x has 0x7F */
+            uint64_t below = (x - 0x20u * ones) & ~x; /* high bit set where a byte < 0x20 */
+            uint64_t is_del = (del - ones) & ~del;
+            if ((below | x | is_del) & highs)
+                break;
+            i += 8;
+        }
+        if (i >= rn)
+            break;
         unsigned char c = (unsigned char)r[i];
         if (c >= 0x20 && c < 0x7F) { /* nearly every byte */
             i++;
