@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
 #include <limits.h>
 
 #include <lockstep/value.h>
@@ -94,35 +93,9 @@ bool ls_bundle_is(const char *path)
 static const ls_ed25519 *ed25519(char *err, size_t errlen)
 {
     static const ls_ed25519 *ed;
-    if (ed)
-        return ed;
-    char exe[PATH_MAX], tried[2][PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(tried[0], sizeof tried[0], "%s/lockstep-ed25519.so", exe);
-    snprintf(tried[1], sizeof tried[1], "%s/../lib/lockstep/lockstep-ed25519.so", exe);
-    for (int i = 0; i < 2; i++) {
-        if (access(tried[i], F_OK) != 0)
-            continue;
-        void *h = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            const char *why = dlerror();
-            snprintf(err, errlen, "cannot load %s: %s", tried[i], why ? why : "unknown error");
-            return NULL;
-        }
-        const ls_ed25519 *p = dlsym(h, "lockstep_ed25519");
-        if (!p || p->abi != LS_PLUGIN_API || !p->version || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
-            snprintf(err, errlen, "%s is not the Ed25519 plugin of lockstep %s (rebuild and reinstall lockstep)",
-                     tried[i], LOCKSTEP_VERSION);
-            return NULL;
-        }
-        return ed = p;
-    }
-    snprintf(err, errlen, "signatures need lockstep-ed25519.so, which is not in %s or %s", tried[0], tried[1]);
-    return NULL;
+    if (ed == NULL)
+        ed = ls_plugin_table("ed25519", "lockstep_ed25519", "signatures need", err, errlen);
+    return ed;
 }
 
 int ls_bundle_key_fingerprint(const char *path, bool priv, char out[LS_BUNDLE_FP_LEN], char *err, size_t errlen)

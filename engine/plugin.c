@@ -81,7 +81,7 @@ static ls_action_fn *bind_rows(void *h, const char *name, const char *file, ls_e
     return fns;
 }
 
-static loaded_plugin *open_plugin(const char *name, ls_error *err)
+void *ls_plugin_dlopen(const char *name, const char *needs, char *file, size_t filelen, char *err, size_t errlen)
 {
     char dir[PATH_MAX], tried[3][PATH_MAX + 64];
     size_t nt = 0;
@@ -95,31 +95,56 @@ static loaded_plugin *open_plugin(const char *name, ls_error *err)
     for (size_t i = 0; i < nt; i++) {
         if (access(tried[i], F_OK) != 0)
             continue;
+        snprintf(file, filelen, "%s", tried[i]);
         void *h = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) {
             const char *why = dlerror();
-            ls_error_set(err, noloc, "cannot load the %s actions from %s: %s", name, tried[i],
-                         why ? why : "unknown error");
-            return NULL;
+            snprintf(err, errlen, "cannot load %s: %s", tried[i], why ? why : "unknown error");
         }
-        const ls_plugin *p = dlsym(h, "lockstep_plugin");
-        if (p == NULL || p->api != LS_PLUGIN_API || p->version == NULL ||
-            strcmp(p->version, LOCKSTEP_VERSION) != 0 || p->name == NULL || strcmp(p->name, name) != 0) {
-            ls_error_set(err, noloc,
-                         "%s is not the %s plugin of lockstep %s (plugin API %d): rebuild and reinstall lockstep",
-                         tried[i], name, LOCKSTEP_VERSION, LS_PLUGIN_API);
-            return NULL;
-        }
-        ls_action_fn *fns = bind_rows(h, name, tried[i], err);
-        if (fns == NULL)
-            return NULL;
-        loaded[nloaded].p = p;
-        loaded[nloaded].fns = fns;
-        return &loaded[nloaded++];
+        return h;
     }
-    ls_error_set(err, noloc, "the %s actions need lockstep-%s.so, which is not in %s%s%s", name, name,
-                 nt > 0 ? tried[0] : "the executable's directory", nt > 1 ? " or " : "", nt > 1 ? tried[nt - 1] : "");
+    snprintf(err, errlen, "%s lockstep-%s.so, which is not in %s%s%s", needs, name,
+             nt > 0 ? tried[0] : "the executable's directory", nt > 1 ? " or " : "", nt > 1 ? tried[nt - 1] : "");
     return NULL;
+}
+
+const void *ls_plugin_table(const char *name, const char *sym, const char *needs, char *err, size_t errlen)
+{
+    char file[PATH_MAX + 64];
+    void *h = ls_plugin_dlopen(name, needs, file, sizeof file, err, errlen);
+    if (h == NULL)
+        return NULL;
+    const ls_plugin_head *p = dlsym(h, sym);
+    if (p == NULL || p->abi != LS_PLUGIN_API || p->version == NULL || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
+        snprintf(err, errlen, "%s is not the %s plugin of lockstep %s (plugin API %d): rebuild and reinstall lockstep",
+                 file, name, LOCKSTEP_VERSION, LS_PLUGIN_API);
+        return NULL;
+    }
+    return p;
+}
+
+static loaded_plugin *open_plugin(const char *name, ls_error *err)
+{
+    char file[PATH_MAX + 64], needs[96], msg[PATH_MAX * 2 + 200];
+    snprintf(needs, sizeof needs, "the %s actions need", name);
+    void *h = ls_plugin_dlopen(name, needs, file, sizeof file, msg, sizeof msg);
+    if (h == NULL) {
+        ls_error_set(err, noloc, "%s", msg);
+        return NULL;
+    }
+    const ls_plugin *p = dlsym(h, "lockstep_plugin");
+    if (p == NULL || p->api != LS_PLUGIN_API || p->version == NULL || strcmp(p->version, LOCKSTEP_VERSION) != 0 ||
+        p->name == NULL || strcmp(p->name, name) != 0) {
+        ls_error_set(err, noloc, "%s is not the %s plugin of lockstep %s (plugin API %d): rebuild and reinstall lockstep",
+                     file, name, LOCKSTEP_VERSION, LS_PLUGIN_API);
+        return NULL;
+    }
+    ls_action_fn *fns = bind_rows(h, name, file, err);
+    if (fns == NULL)
+        return NULL;
+    loaded[nloaded].p = p;
+    loaded[nloaded].fns = fns;
+    return &loaded[nloaded++];
 }
 
 ls_action_fn ls_plugin_action_fn(const char *name, const char *action, ls_error *err)

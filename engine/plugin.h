@@ -34,6 +34,22 @@
  * cannot be loaded (which files were tried, and why) or lacks an action. */
 ls_action_fn ls_plugin_action_fn(const char *name, const char *action, ls_error *err);
 
+/* Plugins that are not action families (lockstep-ed25519.so,
+ * lockstep-store.so) export one table that starts with this head. */
+typedef struct ls_plugin_head {
+    int abi;             /* LS_PLUGIN_API */
+    const char *version; /* LOCKSTEP_VERSION */
+} ls_plugin_head;
+
+/* lockstep-NAME.so, found as above (and in the test drivers' dir), opened
+ * once per call: its handle and *file, or NULL with err saying where it
+ * looked or why it does not load; `needs` says who wanted it
+ * ("--store needs", "signatures need"). */
+void *ls_plugin_dlopen(const char *name, const char *needs, char *file, size_t filelen, char *err, size_t errlen);
+/* Its table `sym`, checked against this build's plugin API and version;
+ * NULL with err. */
+const void *ls_plugin_table(const char *name, const char *sym, const char *needs, char *err, size_t errlen);
+
 /* Test drivers that are not the lockstep executable: look in `dir`
  * first. */
 void ls_plugin_set_dir(const char *dir);

@@ -5,7 +5,6 @@
  */
 #include "store.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +21,7 @@
 
 #include "buf.h"
 #include "expr.h"
+#include "plugin.h"
 #include "secret.h"
 #include "store_int.h"
 
@@ -74,35 +74,9 @@ static int64_t wall_ms(void)
 static const ls_store_api *store_api(char *err, size_t errlen)
 {
     static const ls_store_api *api;
-    if (api)
-        return api;
-    char exe[PATH_MAX], tried[2][PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(tried[0], sizeof tried[0], "%s/lockstep-store.so", exe);
-    snprintf(tried[1], sizeof tried[1], "%s/../lib/lockstep/lockstep-store.so", exe);
-    for (int i = 0; i < 2; i++) {
-        if (access(tried[i], F_OK) != 0)
-            continue;
-        void *h = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            const char *why = dlerror();
-            snprintf(err, errlen, "cannot load %.300s: %.400s", tried[i], why ? why : "unknown error");
-            return NULL;
-        }
-        const ls_store_api *p = dlsym(h, "lockstep_store");
-        if (!p || p->abi != LS_PLUGIN_API || !p->version || strcmp(p->version, LOCKSTEP_VERSION) != 0) {
-            snprintf(err, errlen, "%.300s is not the store plugin of lockstep %s (rebuild and reinstall lockstep)",
-                     tried[i], LOCKSTEP_VERSION);
-            return NULL;
-        }
-        return api = p;
-    }
-    snprintf(err, errlen, "--store needs lockstep-store.so, which is not in %.300s or %.300s", tried[0], tried[1]);
-    return NULL;
+    if (api == NULL)
+        api = ls_plugin_table("store", "lockstep_store", "--store needs", err, errlen);
+    return api;
 }
 
 const char *ls_store_uri(const char *opt)
