@@ -36,13 +36,8 @@ ls_arena *ls_arena_new(void)
     return ls_oom_check(calloc(1, sizeof(ls_arena)));
 }
 
-/* An LS_AHUGE-aligned, zeroed mapping with room for `size` bytes after its
- * header, in whole LS_AHUGE pages; or NULL. */
-static ls_achunk *ls_achunk_map(size_t size)
+void *ls_huge_map(size_t len)
 {
-    if (size > SIZE_MAX / 4)
-        return NULL;
-    size_t len = (sizeof(ls_achunk) + size + (LS_AHUGE - 1)) & ~(size_t)(LS_AHUGE - 1);
     size_t span = len + LS_AHUGE;
     char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -56,7 +51,19 @@ static ls_achunk *ls_achunk_map(size_t size)
 #ifdef MADV_HUGEPAGE
     madvise(q, len, MADV_HUGEPAGE); /* advice only: 4 KiB pages otherwise */
 #endif
-    ls_achunk *c = (ls_achunk *)(void *)q;
+    return q;
+}
+
+/* An LS_AHUGE-aligned, zeroed mapping with room for `size` bytes after its
+ * header, in whole LS_AHUGE pages; or NULL. */
+static ls_achunk *ls_achunk_map(size_t size)
+{
+    if (size > SIZE_MAX / 4)
+        return NULL;
+    size_t len = (sizeof(ls_achunk) + size + (LS_AHUGE - 1)) & ~(size_t)(LS_AHUGE - 1);
+    ls_achunk *c = ls_huge_map(len);
+    if (c == NULL)
+        return NULL;
     c->mapped = len;
     c->cap = len - sizeof *c;
     return c;

@@ -31,6 +31,12 @@ char *ls_arena_strdup(ls_arena *a, const char *s);
 /* Gives every chunk back.  NULL is a no-op. */
 void ls_arena_free(ls_arena *a);
 
+/* A zeroed mapping of len bytes (a multiple of 2 MiB) aligned to 2 MiB
+ * and offered to the kernel as transparent huge pages; NULL when mmap
+ * fails.  Give it back with munmap(p, len).  The YAML tree's arena
+ * (yaml.c) maps its large chunks with it too. */
+void *ls_huge_map(size_t len);
+
 /* Makes `a` (or NULL: none) the current arena; returns the previous one,
  * to be restored when the caller is done. */
 ls_arena *ls_arena_use(ls_arena *a);

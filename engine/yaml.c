@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <yaml.h>
 
+#include "arena.h"
 #include "expr.h"
 #include "work.h"
 #include "yaml_doc.h"
@@ -76,19 +77,9 @@ typedef struct ls_ydoc {
 /* An LS_YHUGE-aligned mapping of LS_YHUGE bytes, or NULL. */
 static ls_ychunk *ls_ychunk_map(void)
 {
-    size_t span = 2 * (size_t)LS_YHUGE;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    char *q = ls_huge_map(LS_YHUGE);
+    if (q == NULL)
         return NULL;
-    uintptr_t at = ((uintptr_t)p + (LS_YHUGE - 1)) & ~(uintptr_t)(LS_YHUGE - 1);
-    char *q = (char *)at;
-    if (q > p)
-        munmap(p, (size_t)(q - p));
-    if (q + LS_YHUGE < p + span)
-        munmap(q + LS_YHUGE, (size_t)(p + span - (q + LS_YHUGE)));
-#ifdef MADV_HUGEPAGE
-    madvise(q, LS_YHUGE, MADV_HUGEPAGE); /* advice only: 4 KiB pages otherwise */
-#endif
     ls_ychunk *c = (ls_ychunk *)(void *)q;
     c->mapped = true;
     c->cap = LS_YHUGE - sizeof *c;
