@@ -223,6 +223,8 @@ int ls_fold_add(ls_fold *f, ls_value ev, char *msg, size_t msglen)
             /* A call's end: the child's terminal ended as the call did. */
             f->states[f->pt.at].status = strcmp(attempt_status(ev), "ok") == 0 ? "ok" : "failed";
         f->pt.at = s;
+        if (int_of(ev, "attempt") > st->attempts) /* a call's end has no start (playbook.h) */
+            st->attempts = int_of(ev, "attempt");
         f->pt.unknown = f->pt.rerun = false;
         f->pt.has_outcome = true;
         f->pt.status = attempt_status(ev);

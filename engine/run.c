@@ -1024,6 +1024,7 @@ static void end_call(ls_runner *r, int term, int call, step *out)
     if (!ok)
         snprintf(a.err.msg, sizeof a.err.msg, "the playbook %s ended in %s", st->sub->file,
                  ls_state_local_name(r->pb, term));
+    ls_run_state_set(r, call, "attempts", ls_int(1)); /* the child ran once */
     if (finish_attempt(r, call, 1, &a, NULL) != 0) {
         ls_value_free(a.result);
         halt(out, "cannot write the journal");

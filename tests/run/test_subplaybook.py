@@ -107,6 +107,8 @@ check("t-parent-secret-9" not in out + err, "and out of the terminal")
 rc, out, err = c.cmd("status", c.last_run())
 eq(rc, 0, "status of the run")
 check("backup/verify" in out and "backup " in out, "status shows the child's states by path: " + out)
+eq([r for r in out.splitlines() if r.split()[:1] == ["backup"]][0].split()[1:3], ["ok", "1"],
+   "the call ran its child once: ok, 1 attempt")
 rc, out, err = c.cmd("status", "--verify", c.last_run())
 eq(rc, 0, "the chain verifies: " + out + err)
 rc, out, err = c.cmd("plan", c.pb)
@@ -167,6 +169,16 @@ ev = c.journal()
 tr = [e for e in ev if e["event"] == "transition" and e["from"] == "backup"]
 eq(tr[0]["to"], "aborted", "through on_failure")
 check("less than the minimum 1" in tr[0]["error"], "with the child's check: " + tr[0]["error"])
+eq(log(c), ["first"], "nothing of the child ran")
+c.cleanup()
+
+# ---- a `with` that cannot be rendered fails the call before the child runs ----
+c = case("sub-with-error", PARENT.replace('n: "${{ params.n }}"', 'n: "${{ int(\'two\') }}"'))
+rc, out, err = c.run()
+eq(rc, 1, "a with that fails to render fails the call: " + err)
+tr = [e for e in c.journal() if e["event"] == "transition" and e["from"] == "backup"]
+eq(tr[0]["to"], "aborted", "through on_failure")
+check("int" in tr[0]["error"], "the error names what failed: " + tr[0]["error"])
 eq(log(c), ["first"], "nothing of the child ran")
 c.cleanup()
 
