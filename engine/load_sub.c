@@ -208,17 +208,19 @@ void ls_load_subs(ls_loader *L)
 {
     ls_playbook *pb = L->pb;
     size_t own = pb->nstates;
-    char *real = NULL;
+    /* Canonical paths in buffers of our own: realpath() would otherwise
+     * allocate, and its ENOMEM would read as a missing file. */
+    char real[PATH_MAX], creal[PATH_MAX];
+    real[0] = '\0';
     for (size_t i = 0; i < own; i++) {
         ls_sub *sub = pb->states[i].sub;
         if (sub == NULL)
             continue;
-        if (real == NULL && (real = realpath(pb->path, NULL)) == NULL)
-            real = ls_load_strdup(pb->path);
+        if (real[0] == '\0' && realpath(pb->path, real) == NULL)
+            snprintf(real, sizeof real, "%s", pb->path);
         sub->path = join_path(pb->dir, sub->file);
         const ls_state *st = &pb->states[i];
-        char *creal = realpath(sub->path, NULL);
-        if (creal == NULL) {
+        if (realpath(sub->path, creal) == NULL) {
             ls_diag_error(L->d, sub->loc, "state '%s': cannot read the playbook %s (%s)", st->name, sub->path,
                           strerror(errno));
             continue;
@@ -239,10 +241,8 @@ void ls_load_subs(ls_loader *L)
             ls_diag_error(L->d, sub->loc, "state '%s': the playbooks call each other in a cycle: %s", st->name,
                           ls_buf_str(&b));
             ls_buf_free(&b);
-            free(creal);
             continue;
         }
-        free(creal);
         if (here.depth + 1 > LS_SUB_DEPTH_MAX) {
             ls_diag_error(L->d, sub->loc, "state '%s': playbooks nested more than %d deep", st->name,
                           LS_SUB_DEPTH_MAX);
@@ -266,7 +266,6 @@ void ls_load_subs(ls_loader *L)
         check_with(L, st, child);
         splice(L, (int)i, child);
     }
-    free(real);
     if (pb->nstates != own) {
         pb->state_names = ls_pb_alloc(pb, (pb->nstates + 1) * sizeof *pb->state_names);
         for (size_t i = 0; i < pb->nstates; i++)
