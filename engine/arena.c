@@ -148,6 +148,11 @@ ls_arena *ls_arena_use(ls_arena *a)
     return prev;
 }
 
+ls_arena *ls_arena_current(void)
+{
+    return ls_arena_cur;
+}
+
 void *ls_arena_take(size_t size)
 {
     return ls_arena_cur ? ls_arena_alloc(ls_arena_cur, size) : NULL;

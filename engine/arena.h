@@ -43,6 +43,8 @@ ls_arena *ls_arena_use(ls_arena *a);
 /* A zeroed block from the current arena, or NULL when there is none (the
  * caller then allocates with calloc). */
 void *ls_arena_take(size_t size);
+/* The current arena, or NULL. */
+ls_arena *ls_arena_current(void);
 
 /* Whether memory that lives until the process exits is freed before it
  * exits: only where a leak checker looks (the sanitizer build).  A release

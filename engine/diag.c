@@ -25,7 +25,7 @@ void ls_diags_free(ls_diags *d)
         free(d->items[i].msg);
     for (size_t i = 0; i < d->nsources; i++) {
         free(d->sources[i].name);
-        free(d->sources[i].text);
+        free(d->sources[i].own);
         free(d->sources[i].lines);
         free(d->sources[i].masks);
     }
@@ -43,14 +43,15 @@ static char *ls_memdup(const char *s, size_t n)
     return p;
 }
 
-const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len)
+static const char *ls_diags_register(ls_diags *d, const char *name, const char *text, size_t len, bool lend)
 {
     for (size_t i = 0; i < d->nsources; i++) {
         ls_source *s = &d->sources[i];
         if (strcmp(s->name, name) == 0) {
             if (text && !s->text && !s->hidden) {
-                s->text = ls_memdup(text, len);
-                s->len = s->text ? len : 0;
+                s->own = lend ? NULL : ls_memdup(text, len);
+                s->text = lend ? text : s->own;
+                s->len = len;
             }
             return s->name;
         }
@@ -64,10 +65,23 @@ const char *ls_diags_source(ls_diags *d, const char *name, const char *text, siz
     ls_source *s = &d->sources[d->nsources];
     memset(s, 0, sizeof *s);
     s->name = ls_memdup(name, strlen(name));
-    s->text = text ? ls_memdup(text, len) : NULL;
-    s->len = s->text ? len : 0;
+    if (text) {
+        s->own = lend ? NULL : ls_memdup(text, len);
+        s->text = lend ? text : s->own;
+        s->len = len;
+    }
     d->nsources++;
     return s->name;
+}
+
+const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len)
+{
+    return ls_diags_register(d, name, text, len, false);
+}
+
+const char *ls_diags_source_lend(ls_diags *d, const char *name, const char *text, size_t len)
+{
+    return ls_diags_register(d, name, text, len, true);
 }
 
 static ls_source *ls_diags_find(const ls_diags *d, const char *file)
@@ -76,6 +90,18 @@ static ls_source *ls_diags_find(const ls_diags *d, const char *file)
         if (d->sources[i].name == file || strcmp(d->sources[i].name, file) == 0)
             return &d->sources[i];
     return NULL;
+}
+
+/* A lent text becomes a copy of our own. */
+static void ls_source_own(ls_source *s)
+{
+    if (s && s->text && !s->own)
+        s->text = s->own = ls_memdup(s->text, s->len);
+}
+
+void ls_diags_source_keep(ls_diags *d, const char *file)
+{
+    ls_source_own(file ? ls_diags_find(d, file) : NULL);
 }
 
 void ls_diags_mask(ls_diags *d, ls_loc from, ls_loc to)
@@ -107,7 +133,8 @@ void ls_diags_hide(ls_diags *d, const char *file)
     if (!s)
         return;
     s->hidden = true;
-    free(s->text);
+    free(s->own);
+    s->own = NULL;
     free(s->lines);
     s->text = NULL;
     s->lines = NULL;
@@ -129,6 +156,8 @@ void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
     va_start(ap, fmt);
     ls_buf_vprintf(&b, fmt, ap);
     va_end(ap);
+    if (loc.file)
+        ls_source_own(ls_diags_find(d, loc.file)); /* its excerpt may be shown after the lender is gone */
     ls_diag *g = &d->items[d->len];
     g->sev = sev;
     g->loc = loc;

@@ -47,7 +47,8 @@ typedef struct ls_span {
 
 typedef struct ls_source {
     char *name;
-    char *text;    /* owned copy, may be NULL when unreadable or hidden */
+    const char *text; /* may be NULL when unreadable or hidden */
+    char *own;        /* text when it is our copy; NULL: none, or lent (ls_diags_source_lend) */
     size_t len;
     size_t *lines; /* offset of each line's start, built at the first excerpt */
     size_t nlines;
@@ -69,6 +70,14 @@ void ls_diags_free(ls_diags *d);
 /* Registers a file's text for caret display; returns the interned name to
  * put in ls_loc.file.  `text` is copied (may be NULL). */
 const char *ls_diags_source(ls_diags *d, const char *name, const char *text, size_t len);
+/* The same without the copy: `text` stays the caller's until the first
+ * diagnostic is made against the file, which copies it then.  The caller
+ * keeps it alive while diagnostics may still be added against the file,
+ * or calls ls_diags_source_keep first.  (A playbook lends its text: a
+ * valid 10,000-state file is never copied.) */
+const char *ls_diags_source_lend(ls_diags *d, const char *name, const char *text, size_t len);
+/* Copies a lent text now: its owner is about to free it. */
+void ls_diags_source_keep(ls_diags *d, const char *file);
 /* Shows the source between from (inclusive) and to (exclusive; libyaml's
  * end mark of a node) as `***` in every excerpt.  Both in one file. */
 void ls_diags_mask(ls_diags *d, ls_loc from, ls_loc to);

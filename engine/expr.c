@@ -97,6 +97,7 @@ static void ls_perr(ls_parser *p, size_t off, const char *fmt, ...)
 #define LS_RE_SHARE_MAX (1u << 20)
 
 typedef struct ls_re_cached {
+    const ls_arena *owner; /* the arena its code lives in (see ls_re_malloc), or NULL */
     char *pat;
     size_t len;
     uint32_t flags;
@@ -105,6 +106,66 @@ typedef struct ls_re_cached {
 } ls_re_cached;
 
 static ls_re_cached ls_re_cache[LS_RE_CACHE];
+
+/* Codes compiled while the loader runs live in its arena (arena.h) with
+ * the rest of the playbook: 10,000 patterns were 10,000 mallocs and some
+ * 2 MB of heap faulted in 4 KiB at a time.  PCRE2 allocates through these
+ * two for everything it keeps (codes, copies, match data, JIT data), and a
+ * header on each block says where it came from, so its free is right
+ * whenever it is called.  Out of memory ends the process (diag.h). */
+typedef union ls_re_head {
+    max_align_t align;
+    bool in_arena;
+} ls_re_head;
+
+static void *ls_re_malloc(PCRE2_SIZE size, void *data)
+{
+    (void)data;
+    if (size > SIZE_MAX - sizeof(ls_re_head))
+        ls_oom();
+    ls_re_head *h = ls_arena_take(sizeof *h + size);
+    if (h)
+        h->in_arena = true;
+    else {
+        h = ls_oom_check(malloc(sizeof *h + size));
+        h->in_arena = false;
+    }
+    return h + 1;
+}
+
+static void ls_re_free(void *p, void *data)
+{
+    (void)data;
+    ls_re_head *h = p ? (ls_re_head *)p - 1 : NULL;
+    if (h && !h->in_arena)
+        free(h);
+}
+
+static pcre2_compile_context *ls_re_context(void)
+{
+    static pcre2_compile_context *cc;
+    if (!cc) {
+        /* Made with ls_re_malloc too, so never in an arena: it outlives them. */
+        ls_arena *outer = ls_arena_use(NULL);
+        pcre2_general_context *gc = ls_oom_check(pcre2_general_context_create(ls_re_malloc, ls_re_free, NULL));
+        cc = ls_oom_check(pcre2_compile_context_create(gc));
+        pcre2_general_context_free(gc); /* the compile context keeps a copy of its functions */
+        ls_arena_use(outer);
+    }
+    return cc;
+}
+
+void ls_regex_cache_forget(const ls_arena *a)
+{
+    for (size_t i = 0; i < LS_RE_CACHE; i++) {
+        ls_re_cached *c = &ls_re_cache[i];
+        if (c->sh && c->owner == a) {
+            free(c->pat);
+            ls_re_shared_drop(c->sh);
+            memset(c, 0, sizeof *c);
+        }
+    }
+}
 
 static ls_re_cached *ls_re_cache_slot(const char *pat, size_t len, uint32_t flags)
 {
@@ -132,6 +193,7 @@ static void ls_re_cache_put(ls_re_cached *c, const char *pat, size_t len, uint32
     free(c->pat);
     ls_re_shared_drop(c->sh);
     sh->refs++;
+    c->owner = ls_arena_current();
     c->pat = copy;
     c->len = len;
     c->flags = flags;
@@ -145,7 +207,7 @@ static pcre2_code *ls_regex_compile_new(const char *pat, size_t len, uint32_t fl
     int code = 0;
     PCRE2_SIZE off = 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, flags | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                                   &code, &off, NULL);
+                                   &code, &off, ls_re_context());
     if (!re) {
         PCRE2_UCHAR buf[256];
         if (pcre2_get_error_message(code, buf, sizeof buf) < 0)
@@ -164,8 +226,8 @@ static ls_re_cached *ls_re_cache_find(const char *pat, size_t len, uint32_t flag
     if (len > LS_RE_CACHE_MAXPAT)
         return NULL;
     ls_re_cached *c = ls_re_cache_slot(pat, len, flags);
-    if (c->sh && c->len == len && c->flags == flags && memcmp(c->pat, pat, len) == 0 &&
-        c->handed < LS_RE_SHARE_MAX)
+    if (c->sh && c->owner == ls_arena_current() && c->len == len && c->flags == flags &&
+        memcmp(c->pat, pat, len) == 0 && c->handed < LS_RE_SHARE_MAX)
         return c;
     return NULL;
 }

@@ -67,6 +67,11 @@ typedef struct ls_eval_ctx {
 ls_expr *ls_expr_compile(const char *src, size_t len, ls_loc loc,
                          const ls_compile_env *env, ls_diags *d);
 void ls_expr_free(ls_expr *e);
+/* Regexes compiled while an arena is current live in it (arena.h), and so
+ * may the cache's entries that share them: drop those before freeing the
+ * arena. */
+struct ls_arena;
+void ls_regex_cache_forget(const struct ls_arena *a);
 const char *ls_expr_source(const ls_expr *e);
 ls_loc ls_expr_loc(const ls_expr *e);
 unsigned ls_expr_roots(const ls_expr *e); /* LS_ROOT_* bits, guards followed */

@@ -47,7 +47,7 @@ char *ls_pb_strdup(ls_playbook *pb, const char *s)
     return ls_arena_strdup(pb->arena, s);
 }
 
-bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len)
+bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len, bool lend)
 {
     *file = ls_diags_source(d, path, NULL, 0);
     ls_loc at = {*file, 0, 0};
@@ -56,7 +56,7 @@ bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **
         ls_diag_error(d, at, "%s", why);
         return false;
     }
-    *file = ls_diags_source(d, path, *text, *len);
+    *file = lend ? ls_diags_source_lend(d, path, *text, *len) : ls_diags_source(d, path, *text, *len);
     return true;
 }
 
@@ -821,9 +821,11 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     L.opts = opts;
     L.d = d;
     L.pb = pb;
-    if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len)) {
+    /* The playbook lends its text to d (diag.h): it lives as long as pb,
+     * and pb is freed here only after the sources are kept. */
+    if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len, true)) {
         if (opts->display_path)
-            L.file = ls_diags_source(d, opts->display_path, pb->text, pb->text_len);
+            L.file = ls_diags_source_lend(d, opts->display_path, pb->text, pb->text_len);
         ls_sha256_hex(pb->text, pb->text_len, pb->sha256);
         L.root = ls_yaml_parse(pb->text, pb->text_len, L.file, d);
         if (L.root)
@@ -849,6 +851,8 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     pb->name_mask = L.name_mask;
     ls_arena_use(outer);
     if (d->errors > errors_before) {
+        ls_diags_source_keep(d, opts->path);
+        ls_diags_source_keep(d, L.file);
         ls_playbook_free(pb);
         return NULL;
     }
@@ -957,6 +961,7 @@ void ls_playbook_free(ls_playbook *pb)
     ls_value_free(pb->param_values);
     ls_value_free(pb->release);
     free(pb->text);
+    ls_regex_cache_forget(pb->arena);
     ls_arena_free(pb->arena);
     free(pb);
 }

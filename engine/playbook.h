@@ -184,7 +184,9 @@ typedef struct ls_load_opts {
 
 /* Loads, checks and compiles.  Every problem (errors and warnings) goes to
  * `d`, whose lifetime must cover the playbook's.  Returns NULL when there
- * was any error; warnings alone still return the playbook. */
+ * was any error; warnings alone still return the playbook.  `d` borrows
+ * the playbook's text for its excerpts (ls_diags_source_lend) until a
+ * diagnostic is made against the file: add none after ls_playbook_free. */
 ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d);
 void ls_playbook_free(ls_playbook *pb);
 /* A state's index by name (hashed), or -1. */
