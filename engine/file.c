@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "file.h"
 
 /* What a file that is not regular is, as the message names it. */
@@ -38,7 +39,30 @@ static int ls_file_refuse(char *why, size_t whylen, mode_t m)
     return -1;
 }
 
+/* A buffer of cap + 1 bytes holding the n of old: realloc, or a new block
+ * of the arena (the old one stays there until the arena goes). */
+static char *ls_file_grow(ls_arena *a, char *old, size_t n, size_t cap)
+{
+    if (!a)
+        return realloc(old, cap + 1);
+    char *p = ls_arena_alloc(a, cap + 1);
+    if (n)
+        memcpy(p, old, n);
+    return p;
+}
+
+static void ls_file_drop(ls_arena *a, char *buf)
+{
+    if (!a)
+        free(buf);
+}
+
 int ls_file_read(const char *path, size_t max, char **text, size_t *len, char *why, size_t whylen)
+{
+    return ls_file_read_in(path, max, NULL, text, len, why, whylen);
+}
+
+int ls_file_read_in(const char *path, size_t max, ls_arena *a, char **text, size_t *len, char *why, size_t whylen)
 {
     *text = NULL;
     *len = 0;
@@ -77,7 +101,7 @@ int ls_file_read(const char *path, size_t max, char **text, size_t *len, char *w
     /* The size may change while we read (a file being written): read to
      * the end, growing the buffer, up to max. */
     size_t cap = (size_t)st.st_size, n = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = ls_file_grow(a, NULL, 0, cap);
     if (!buf) {
         snprintf(why, whylen, "out of memory");
         close(fd);
@@ -85,36 +109,46 @@ int ls_file_read(const char *path, size_t max, char **text, size_t *len, char *w
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= max) {
-                char probe;
-                ssize_t r = read(fd, &probe, 1);
-                if (r > 0) {
-                    snprintf(why, whylen, "file too large (the limit is %zu bytes)", max);
-                    free(buf);
-                    close(fd);
-                    return -1;
-                }
+            /* Full at the size fstat gave: grow only if there is more. */
+            char probe;
+            ssize_t r = read(fd, &probe, 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                snprintf(why, whylen, "cannot read: %s", strerror(errno));
+                ls_file_drop(a, buf);
+                close(fd);
+                return -1;
+            }
+            if (r == 0)
                 break;
+            if (cap >= max) {
+                snprintf(why, whylen, "file too large (the limit is %zu bytes)", max);
+                ls_file_drop(a, buf);
+                close(fd);
+                return -1;
             }
             size_t ncap = cap ? cap * 2 : 4096;
             if (ncap > max)
                 ncap = max;
-            char *nb = realloc(buf, ncap + 1);
+            char *nb = ls_file_grow(a, buf, n, ncap);
             if (!nb) {
                 snprintf(why, whylen, "out of memory");
-                free(buf);
+                ls_file_drop(a, buf);
                 close(fd);
                 return -1;
             }
             buf = nb;
             cap = ncap;
+            buf[n++] = probe;
+            continue;
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             snprintf(why, whylen, "cannot read: %s", strerror(errno));
-            free(buf);
+            ls_file_drop(a, buf);
             close(fd);
             return -1;
         }

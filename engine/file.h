@@ -18,5 +18,11 @@
  * regular file", "larger than N bytes", ... — without the path, which the
  * caller places as it places its messages. */
 int ls_file_read(const char *path, size_t max, char **text, size_t *len, char *why, size_t whylen);
+/* The same with *text in arena `a` (arena.h; NULL: malloc'd as above),
+ * freed with the arena: a large playbook's text then sits in huge pages
+ * with the rest of the playbook. */
+struct ls_arena;
+int ls_file_read_in(const char *path, size_t max, struct ls_arena *a, char **text, size_t *len, char *why,
+                    size_t whylen);
 
 #endif

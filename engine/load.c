@@ -47,16 +47,17 @@ char *ls_pb_strdup(ls_playbook *pb, const char *s)
     return ls_arena_strdup(pb->arena, s);
 }
 
-bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len, bool lend)
+bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len,
+                       ls_arena *a)
 {
     *file = ls_diags_source(d, path, NULL, 0);
     ls_loc at = {*file, 0, 0};
     char why[256];
-    if (ls_file_read(path, LS_MAX_FILE, text, len, why, sizeof why) != 0) {
+    if (ls_file_read_in(path, LS_MAX_FILE, a, text, len, why, sizeof why) != 0) {
         ls_diag_error(d, at, "%s", why);
         return false;
     }
-    *file = lend ? ls_diags_source_lend(d, path, *text, *len) : ls_diags_source(d, path, *text, *len);
+    *file = a ? ls_diags_source_lend(d, path, *text, *len) : ls_diags_source(d, path, *text, *len);
     return true;
 }
 
@@ -823,7 +824,7 @@ ls_playbook *ls_playbook_load(const ls_load_opts *opts, ls_diags *d)
     L.pb = pb;
     /* The playbook lends its text to d (diag.h): it lives as long as pb,
      * and pb is freed here only after the sources are kept. */
-    if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len, true)) {
+    if (ls_load_read_file(opts->path, d, &L.file, &pb->text, &pb->text_len, pb->arena)) {
         if (opts->display_path)
             L.file = ls_diags_source_lend(d, opts->display_path, pb->text, pb->text_len);
         ls_sha256_hex(pb->text, pb->text_len, pb->sha256);
@@ -960,7 +961,6 @@ void ls_playbook_free(ls_playbook *pb)
     ls_deferred_free(pb->dfr, pb->ndfr);
     ls_value_free(pb->param_values);
     ls_value_free(pb->release);
-    free(pb->text);
     ls_regex_cache_forget(pb->arena);
     ls_arena_free(pb->arena);
     free(pb);

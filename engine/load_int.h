@@ -49,7 +49,11 @@ void *ls_pb_alloc(ls_playbook *pb, size_t size);
 char *ls_pb_strdup(ls_playbook *pb, const char *s);
 /* The closest name (edit distance <= 2), or NULL: for "did you mean". */
 const char *ls_load_suggest(const char *name, const char *const *names, size_t n);
-bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len, bool lend);
+/* Reads a file the loader names, registered with d for excerpts: with an
+ * arena, *text is in it and lent to d (diag.h); without one, malloc'd and
+ * copied into d. */
+bool ls_load_read_file(const char *path, ls_diags *d, const char **file, char **text, size_t *len,
+                       struct ls_arena *a);
 
 /* load_state.c: a state's `timeout` and `retry` scalars written as a
  * template over params are set once the params are known (validate with

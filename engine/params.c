@@ -398,7 +398,7 @@ static void ls_read_values_file(ls_loader *L, const char *path, const char *why)
         ls_diag_error(d, none, "%s: cannot read %s: %s", why, path, strerror(errno));
         return;
     }
-    if (!ls_load_read_file(path, d, &file, &text, &len, false))
+    if (!ls_load_read_file(path, d, &file, &text, &len, NULL))
         return;
     ls_ynode *root = ls_yaml_parse(text, len, file, d);
     free(text);

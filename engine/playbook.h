@@ -135,7 +135,7 @@ typedef struct ls_playbook {
     char *name;
     char *description;
     char sha256[65];       /* of the file's bytes, hex */
-    char *text; size_t text_len; /* the file's bytes (copied into the run directory) */
+    char *text; size_t text_len; /* the file's bytes, in the arena (copied into the run directory) */
     ls_param *params;  size_t nparams;
     ls_guard *guards;  size_t nguards;
     ls_state *states;  size_t nstates;  /* display order */

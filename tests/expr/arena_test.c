@@ -2,7 +2,8 @@
  * What the loader's memory tricks must never cost: a regex whose code
  * lives in a playbook's arena outlives neither the arena nor the cache of
  * shared codes (expr.c), and a source text lent to the diagnostics
- * (diag.h, ls_diags_source_lend) is copied before its owner lets go.
+ * (diag.h, ls_diags_source_lend) is copied before its owner lets go, and
+ * a file read into an arena (file.h) is read whole.
  * Run under ASan+UBSan too: a code read after its arena is gone, or an
  * excerpt read from a freed text, is a failure there.
  */
@@ -13,6 +14,7 @@
 #include "arena.h"
 #include "diag.h"
 #include "expr.h"
+#include "file.h"
 
 static int failures;
 
@@ -132,10 +134,41 @@ static void lent_source(void)
     ls_diags_free(&d);
 }
 
+/* A file read into an arena reads as it does into malloc'd memory, also
+ * when fstat's size is not the file's (a /proc file says 0 and grows). */
+static void file_in_arena(void)
+{
+    static const char *const paths[] = {"/proc/version", "/proc/self/environ"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f)
+            continue;
+        char want[65536];
+        size_t wn = fread(want, 1, sizeof want, f);
+        fclose(f);
+        char why[256], *heap = NULL, *in = NULL;
+        size_t hn = 0, an = 0;
+        ls_arena *a = ls_arena_new();
+        CHECK(ls_file_read(paths[i], 1u << 20, &heap, &hn, why, sizeof why) == 0, "%s: %s", paths[i], why);
+        CHECK(ls_file_read_in(paths[i], 1u << 20, a, &in, &an, why, sizeof why) == 0, "%s: %s", paths[i], why);
+        CHECK(heap && in && hn == wn && an == wn && memcmp(heap, want, wn) == 0 && memcmp(in, want, wn) == 0 &&
+                  in[an] == '\0',
+              "%s: %zu and %zu bytes read, %zu wanted", paths[i], hn, an, wn);
+        if (wn > 1) {
+            CHECK(ls_file_read_in(paths[i], wn - 1, a, &in, &an, why, sizeof why) == -1 &&
+                      strstr(why, "too large") != NULL,
+                  "%s: one byte over the limit is not refused (%s)", paths[i], why);
+        }
+        free(heap);
+        ls_arena_free(a);
+    }
+}
+
 int main(void)
 {
     regex_in_arena();
     lent_source();
+    file_in_arena();
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
         return 1;
