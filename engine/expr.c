@@ -638,7 +638,7 @@ static ls_node *ls_node_fix(ls_parser *p, ls_node *n)
     for (size_t i = 0; i < n->nargs; i++)
         if (n->args[i]->height > h)
             h = n->args[i]->height;
-    n->height = h + 1;
+    n->height = (uint16_t)(h + 1);
     if (n->height > LS_EXPR_MAX_HEIGHT) {
         ls_perr(p, n->pos, "expression too complex (more than %d nested operations)",
                 LS_EXPR_MAX_HEIGHT);
@@ -761,10 +761,10 @@ static ls_node *ls_parse_call(ls_parser *p, size_t namepos, size_t namelen)
     const ls_func *f = &ls_functions[fi];
     if ((int)n->nargs < f->min_args || (int)n->nargs > f->max_args) {
         if (f->min_args == f->max_args)
-            ls_perr(p, namepos, "%s() takes %d argument%s, got %zu", f->name, f->min_args,
+            ls_perr(p, namepos, "%s() takes %d argument%s, got %u", f->name, f->min_args,
                     f->min_args == 1 ? "" : "s", n->nargs);
         else
-            ls_perr(p, namepos, "%s() takes %d to %d arguments, got %zu", f->name, f->min_args,
+            ls_perr(p, namepos, "%s() takes %d to %d arguments, got %u", f->name, f->min_args,
                     f->max_args, n->nargs);
         ls_node_free(n);
         return NULL;

@@ -80,16 +80,16 @@ typedef struct ls_regex {
 #define LS_REGEX_JIT_MIN 4096
 
 typedef struct ls_node {
-    uint8_t op;     /* ls_nop */
-    bool in_arena;  /* from the loader's arena (arena.h): not free()d */
-    uint32_t pos;   /* byte offset of the node in the source */
-    int height;     /* 1 + the tallest child */
+    uint8_t op;       /* ls_nop */
+    bool in_arena;    /* from the loader's arena (arena.h): not free()d */
+    uint16_t height;  /* 1 + the tallest child (<= LS_EXPR_MAX_HEIGHT + 1) */
+    uint32_t pos;     /* byte offset of the node in the source */
     int ival;
+    uint32_t nargs;
     ls_value val;
     struct ls_node *a, *b;
     struct ls_node **args;
-    size_t nargs;
-    ls_regex *re;   /* MATCH, NMATCH, matches() */
+    ls_regex *re;     /* MATCH, NMATCH, matches() */
 } ls_node;
 
 struct ls_expr {

@@ -30,16 +30,16 @@ typedef struct ls_tcache {
 } ls_tcache;
 
 struct ls_tmpl {
-    ls_tkind kind;
     ls_loc loc;
     ls_value lit;     /* LITERAL; STRING without expressions */
     ls_tpart *parts;  /* STRING */
-    size_t nparts;
-    bool whole;       /* STRING: exactly one ${{ }} */
     ls_tmpl **items;  /* LIST, MAP */
     char **keys;      /* MAP */
-    size_t n, cap;
     ls_tcache *cache; /* constant value of a LIST/MAP, built on demand */
+    uint32_t nparts;  /* STRING */
+    uint32_t n, cap;  /* LIST, MAP */
+    uint8_t kind;     /* ls_tkind */
+    bool whole;       /* STRING: exactly one ${{ }} */
     bool in_arena;    /* the node, its arrays and keys are in the loader's arena (arena.h) */
 };
 
@@ -61,7 +61,7 @@ static ls_tmpl *ls_tmpl_new(ls_tkind kind, ls_loc loc)
         t->in_arena = true;
     else
         t = ls_tx(calloc(1, size));
-    t->kind = kind;
+    t->kind = (uint8_t)kind;
     t->loc = loc;
     t->lit = ls_null();
     if (coll)
@@ -155,6 +155,10 @@ static size_t ls_find_close(const char *s, size_t len, size_t from)
 ls_tmpl *ls_tmpl_string(const char *s, size_t len, ls_loc loc, const ls_compile_env *env, ls_diags *d)
 {
     ls_tmpl *t = ls_tmpl_new(LS_T_STRING, loc);
+    if (len == 0 || memchr(s, '$', len) == NULL) { /* plain text: the value is all there is */
+        t->lit = len ? ls_string_n(s, len) : ls_string("");
+        return t;
+    }
     ls_tcursor cur = {loc, s, 0, 0, 0};
     ls_buf lit;
     ls_buf_init(&lit, LS_BUF_UNLIMITED);
@@ -266,7 +270,7 @@ static void ls_titems_grow(ls_tmpl *t)
         t->items = ls_tgrow(t, t->items, t->n, cap, sizeof *t->items);
         if (t->kind == LS_T_MAP)
             t->keys = ls_tgrow(t, t->keys, t->n, cap, sizeof *t->keys);
-        t->cap = cap;
+        t->cap = (uint32_t)cap;
     }
 }
 

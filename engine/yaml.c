@@ -182,7 +182,7 @@ static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t f
 {
     size_t total = k->n - from;
     if (c->kind == LS_Y_MAP) {
-        c->n = total / 2;
+        c->n = (uint32_t)(total / 2); /* fewer than the text's bytes (ls_yaml_parse) */
         if (c->n) {
             c->keys = ls_yalloc(a, 2 * c->n * sizeof *c->keys, _Alignof(ls_ynode *));
             c->items = c->keys + c->n;
@@ -192,7 +192,7 @@ static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t f
             }
         }
     } else {
-        c->n = total;
+        c->n = (uint32_t)total;
         if (c->n) {
             c->items = ls_yalloc(a, c->n * sizeof *c->items, _Alignof(ls_ynode *));
             memcpy(c->items, k->v + from, c->n * sizeof *c->items);
@@ -280,6 +280,11 @@ static bool ls_ycoll_tag_ok(const yaml_char_t *tag, bool map)
 
 ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags *d)
 {
+    if (len > UINT32_MAX) { /* lengths and counts are uint32_t: none can be longer than the text */
+        ls_loc at = {file, 0, 0};
+        ls_diag_error(d, at, "the file is too large to read as YAML (%zu bytes; the limit is 4 GiB)", len);
+        return NULL;
+    }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
         ls_oom();
@@ -342,7 +347,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
             node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
             node->end_line = (uint32_t)ev.end_mark.line + 1;
             node->end_col = (uint32_t)ev.end_mark.column + 1;
-            node->len = ev.data.scalar.length;
+            node->len = (uint32_t)ev.data.scalar.length;
             node->str = ls_yalloc(&arena, node->len + 1, 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
             node->str[node->len] = '\0';

@@ -35,11 +35,11 @@ typedef struct ls_ynode {
     uint32_t end_line, end_col; /* where it ends (1-based, exclusive): for ls_diags_mask */
     /* scalar */
     char *str;            /* NUL-terminated; may hold NULs from escapes */
-    size_t len;
     /* sequence: items; mapping: keys[i] -> items[i] (keys are scalars) */
     struct ls_ynode **items;
     struct ls_ynode **keys;
-    size_t n;
+    uint32_t len;         /* scalar: bytes of str (a file is at most LS_MAX_FILE) */
+    uint32_t n;           /* sequence, mapping: items */
     uint8_t kind;         /* ls_ykind */
     uint8_t tag;          /* ls_ytag */
     bool plain;           /* written without quotes or block style */
