@@ -216,9 +216,44 @@ static int ls_ykey_cmp(const void *pa, const void *pb)
     return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col ? 1 : 0;
 }
 
+/* Whether a mapping's keys are all different, by hash (FNV-1a over the
+ * bytes, open addressing): each key looked at about once, where sorting
+ * 10,000 state names cost a cache miss per comparison.  Keys made to
+ * collide give up after 8 probes a key on average; false then means
+ * "maybe not", and the caller sorts. */
+static bool ls_ymap_all_distinct(const ls_ynode *m)
+{
+    size_t cap = 64;
+    while (cap < 2 * (size_t)m->n)
+        cap *= 2;
+    uint32_t *slot = calloc(cap, sizeof *slot); /* key index + 1; 0: free */
+    if (!slot)
+        ls_oom();
+    size_t budget = 8 * (size_t)m->n;
+    bool distinct = true;
+    for (uint32_t i = 0; i < m->n && distinct; i++) {
+        const ls_ynode *k = m->keys[i];
+        uint64_t h = 1469598103934665603u;
+        for (uint32_t b = 0; b < k->len; b++)
+            h = (h ^ (unsigned char)k->str[b]) * 1099511628211u;
+        size_t at = (size_t)h & (cap - 1);
+        while (slot[at] && distinct) {
+            LS_WORK(1);
+            const ls_ynode *o = m->keys[slot[at] - 1];
+            distinct = --budget > 0 && !(o->len == k->len && memcmp(o->str, k->str, k->len) == 0);
+            at = (at + 1) & (cap - 1);
+        }
+        slot[at] = i + 1;
+    }
+    free(slot);
+    return distinct;
+}
+
 /* Duplicate keys, found by sorting (a mapping may have 100,000 keys, all
  * the same one): n log n comparisons, and each repeat names the first
- * occurrence, which sorts first in its run (ties go by place). */
+ * occurrence, which sorts first in its run (ties go by place).  A large
+ * mapping is first checked by hash, and sorted only when that finds a
+ * repeat (or gives up). */
 static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
 {
     if (m->n < 2)
@@ -234,6 +269,8 @@ static bool ls_ymap_check_dups(const ls_ynode *m, ls_diags *d)
             }
         if (!dup)
             return true;
+    } else if (ls_ymap_all_distinct(m)) {
+        return true;
     }
     ls_ynode **k = malloc(m->n * sizeof *k);
     if (!k)
