@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "diag.h"
 #include "secret.h"
@@ -21,8 +22,7 @@ void ls_diags_init(ls_diags *d)
 
 void ls_diags_free(ls_diags *d)
 {
-    for (size_t i = 0; i < d->len; i++)
-        free(d->items[i].msg);
+    ls_arena_free(d->msgs);
     for (size_t i = 0; i < d->nsources; i++) {
         free(d->sources[i].name);
         free(d->sources[i].own);
@@ -150,18 +150,35 @@ void ls_diag_add(ls_diags *d, ls_sev sev, ls_loc loc, const char *fmt, ...)
         d->items = ni;
         d->cap = ncap;
     }
-    ls_buf b;
-    ls_buf_init(&b, 64 * 1024);
+    /* Messages live in the diagnostics' arena until ls_diags_free: 10,000
+     * warnings are not 10,000 mallocs and frees. */
+    if (!d->msgs)
+        d->msgs = ls_arena_new();
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    ls_buf_vprintf(&b, fmt, ap);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    char *msg;
+    if (n >= 0 && (size_t)n < sizeof small) {
+        msg = ls_arena_alloc(d->msgs, (size_t)n + 1);
+        memcpy(msg, small, (size_t)n + 1);
+    } else {
+        ls_buf b;
+        ls_buf_init(&b, 64 * 1024); /* a longer message is clipped there */
+        ls_buf_vprintf(&b, fmt, ap);
+        msg = ls_arena_strdup(d->msgs, ls_buf_str(&b));
+        ls_buf_free(&b);
+    }
     va_end(ap);
     if (loc.file)
         ls_source_own(ls_diags_find(d, loc.file)); /* its excerpt may be shown after the lender is gone */
     ls_diag *g = &d->items[d->len];
     g->sev = sev;
     g->loc = loc;
-    g->msg = ls_buf_steal(&b);
+    g->msg = msg;
     g->order = d->len;
     d->len++;
     if (sev == LS_SEV_ERROR)

@@ -58,7 +58,8 @@ typedef struct ls_source {
 } ls_source;
 
 typedef struct ls_diags {
-    ls_diag *items;
+    ls_diag *items;       /* messages in msgs */
+    struct ls_arena *msgs;
     size_t len, cap;
     ls_source *sources;
     size_t nsources, capsources;
