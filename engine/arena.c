@@ -14,7 +14,7 @@
  * larger than a chunk gets a chunk of its own (a mapping of whole LS_AHUGE
  * pages once the arena has grown that far: the 10,000 states themselves). */
 #define LS_ACHUNK_MIN 4096u
-#define LS_ACHUNK_MAX (512u * 1024u)
+#define LS_ACHUNK_MAX (64u * 1024u)
 #define LS_AHUGE (2u * 1024u * 1024u)
 
 typedef struct ls_achunk {

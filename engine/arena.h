@@ -6,7 +6,7 @@
  * the playbook.  One malloc and one free each, and a page fault for every
  * fresh 4 KiB they touch, were most of what `validate` spent beyond the
  * YAML parse.  The playbook's arena (ls_playbook.arena) holds them instead:
- * chunks double from 4 KiB to 512 KiB, then continue in 2 MiB mappings
+ * chunks double from 4 KiB to 64 KiB, then continue in 2 MiB mappings
  * offered to the kernel as transparent huge pages, and ls_playbook_free
  * returns them in a few calls.
  *

@@ -98,11 +98,11 @@ static void ls_perr(ls_parser *p, size_t off, const char *fmt, ...)
 
 typedef struct ls_re_cached {
     const ls_arena *owner; /* the arena its code lives in (see ls_re_malloc), or NULL */
-    char *pat;
     size_t len;
     uint32_t flags;
     uint32_t handed;    /* references handed out since it was cached */
     ls_re_shared *sh;   /* the cache holds one reference */
+    char pat[LS_RE_CACHE_MAXPAT]; /* len bytes: no allocation to cache a pattern */
 } ls_re_cached;
 
 static ls_re_cached ls_re_cache[LS_RE_CACHE];
@@ -160,7 +160,6 @@ void ls_regex_cache_forget(const ls_arena *a)
     for (size_t i = 0; i < LS_RE_CACHE; i++) {
         ls_re_cached *c = &ls_re_cache[i];
         if (c->sh && c->owner == a) {
-            free(c->pat);
             ls_re_shared_drop(c->sh);
             memset(c, 0, sizeof *c);
         }
@@ -179,22 +178,16 @@ void ls_re_shared_drop(ls_re_shared *sh)
 {
     if (sh && --sh->refs == 0) {
         pcre2_code_free(sh->code);
-        free(sh);
+        ls_re_free(sh, NULL);
     }
 }
 
 static void ls_re_cache_put(ls_re_cached *c, const char *pat, size_t len, uint32_t flags, ls_re_shared *sh)
 {
-    char *copy = malloc(len + 1);
-    if (!copy) /* a cache only: nothing lost */
-        return;
-    memcpy(copy, pat, len);
-    copy[len] = '\0';
-    free(c->pat);
     ls_re_shared_drop(c->sh);
+    memcpy(c->pat, pat, len);
     sh->refs++;
     c->owner = ls_arena_current();
-    c->pat = copy;
     c->len = len;
     c->flags = flags;
     c->handed = 1;
@@ -244,14 +237,7 @@ ls_re_shared *ls_regex_compile_shared(const char *pat, size_t len, uint32_t flag
     pcre2_code *re = ls_regex_compile_new(pat, len, flags, msg, msglen, erroffset);
     if (!re)
         return NULL;
-    ls_re_shared *sh = malloc(sizeof *sh);
-    if (!sh) {
-        pcre2_code_free(re);
-        snprintf(msg, msglen, "out of memory");
-        if (erroffset)
-            *erroffset = 0;
-        return NULL;
-    }
+    ls_re_shared *sh = ls_re_malloc(sizeof *sh, NULL); /* with the code: in the arena while loading */
     sh->code = re;
     sh->refs = 1;
     if (len <= LS_RE_CACHE_MAXPAT)

@@ -34,6 +34,7 @@ typedef struct ls_loader {
     size_t *by_name;      /* state indexes sorted by name, made on first need */
     size_t broken;        /* transitions that did not resolve: graph checks would mislead */
     struct ls_deferred *dfr; size_t ndfr, capdfr; /* scalars templated over params (load_state.c) */
+    struct ls_arena *scratch; /* the graph checks' arrays, while they run (load_state.c) */
 } ls_loader;
 
 /* load.c helpers */

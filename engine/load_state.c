@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "load_int.h"
 
@@ -628,6 +629,16 @@ static void ls_note_reads(const ls_playbook *pb, const int *refs, size_t nr, ls_
             first[refs[i]] = at;
 }
 
+/* n zeroed elements of `size` bytes for the graph checks, all given back
+ * at once when they end (L->scratch): a 10,000-state playbook's dozen
+ * arrays were a hundred fresh pages of heap, each a page fault. */
+static void *ls_scratch(ls_loader *L, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        ls_oom();
+    return ls_arena_alloc(L->scratch, n * size);
+}
+
 static void ls_note_expr(const ls_playbook *pb, const ls_expr *e, ls_loc *first)
 {
     if (!e)
@@ -652,9 +663,7 @@ static void ls_note_tmpl(const ls_playbook *pb, const ls_tmpl *t, ls_loc *first)
 static void ls_check_dry_run_reads(ls_loader *L)
 {
     ls_playbook *pb = L->pb;
-    ls_loc *first = calloc(pb->nstates + 1, sizeof *first);
-    if (!first)
-        ls_oom();
+    ls_loc *first = ls_scratch(L, pb->nstates + 1, sizeof *first);
     for (size_t g = 0; g < pb->nguards; g++)
         ls_note_expr(pb, pb->guards[g].expr, first);
     for (size_t i = 0; i < pb->nstates; i++) {
@@ -687,7 +696,6 @@ static void ls_check_dry_run_reads(ls_loader *L)
                         "a dry run would decide on {} (add dry_run: {result: {...}})",
                         st->name, (unsigned)first[i].line);
     }
-    free(first);
 }
 
 /* The success edges of a state: plain next and branches. */
@@ -713,12 +721,11 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
     for (size_t u = 0; u < n; u++)
         if (pb->states[u].nbranches + 1 > maxdeg)
             maxdeg = pb->states[u].nbranches + 1;
-    size_t *index = calloc(n, sizeof *index), *low = calloc(n, sizeof *low), *comp = calloc(n, sizeof *comp);
-    size_t *stk = malloc(n * sizeof *stk), *cstk = malloc(n * sizeof *cstk), *edge = malloc(n * sizeof *edge);
-    bool *on = calloc(n, sizeof *on);
-    int *out = malloc(maxdeg * sizeof *out);
-    if (!index || !low || !comp || !stk || !cstk || !edge || !on || !out)
-        ls_oom();
+    size_t *index = ls_scratch(L, n, sizeof *index), *low = ls_scratch(L, n, sizeof *low);
+    size_t *comp = ls_scratch(L, n, sizeof *comp), *stk = ls_scratch(L, n, sizeof *stk);
+    size_t *cstk = ls_scratch(L, n, sizeof *cstk), *edge = ls_scratch(L, n, sizeof *edge);
+    bool *on = ls_scratch(L, n, sizeof *on);
+    int *out = ls_scratch(L, maxdeg, sizeof *out);
     size_t ncomp = 0;
     for (size_t s = 0; s < n; s++) {
         if (index[s] || !reach[s])
@@ -759,13 +766,11 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
         }
     }
     /* A component is a trap when it has a cycle and no success edge out. */
-    bool *done = calloc(ncomp + 1, sizeof *done);
+    bool *done = ls_scratch(L, ncomp + 1, sizeof *done);
     /* Members of each component, in state order: first[c], then member[v]
      * chains to the next one (SIZE_MAX ends), so each is visited once. */
-    size_t *first = malloc((ncomp + 1) * sizeof *first);
-    size_t *member = malloc((n ? n : 1) * sizeof *member);
-    if (!done || !first || !member)
-        ls_oom();
+    size_t *first = ls_scratch(L, ncomp + 1, sizeof *first);
+    size_t *member = ls_scratch(L, n ? n : 1, sizeof *member);
     for (size_t c = 0; c <= ncomp; c++)
         first[c] = SIZE_MAX;
     for (size_t v = n; v-- > 0;) {
@@ -804,17 +809,6 @@ static void ls_check_traps(ls_loader *L, const bool *reach, const bool *live)
         }
         ls_buf_free(&names);
     }
-    free(done);
-    free(first);
-    free(member);
-    free(index);
-    free(low);
-    free(comp);
-    free(stk);
-    free(cstk);
-    free(edge);
-    free(on);
-    free(out);
 }
 
 void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
@@ -825,12 +819,11 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
     for (size_t u = 0; u < n; u++)
         if (pb->states[u].nbranches + 3 > maxdeg)
             maxdeg = pb->states[u].nbranches + 3;
-    int *succ = malloc(sizeof(int) * maxdeg);
-    bool *reach = calloc(n, sizeof *reach), *live = calloc(n, sizeof *live);
-    size_t *queue = malloc((n + 1) * sizeof *queue);
-    size_t *rstart = calloc(n + 1, sizeof *rstart);
-    if (!succ || !reach || !live || !queue || !rstart)
-        ls_oom();
+    L->scratch = ls_arena_new();
+    int *succ = ls_scratch(L, maxdeg, sizeof *succ);
+    bool *reach = ls_scratch(L, n, sizeof *reach), *live = ls_scratch(L, n, sizeof *live);
+    size_t *queue = ls_scratch(L, n + 1, sizeof *queue);
+    size_t *rstart = ls_scratch(L, n + 1, sizeof *rstart);
     /* Forward: what start can reach. */
     size_t qh = 0, qt = 0;
     reach[pb->start] = true;
@@ -854,9 +847,7 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
     }
     for (size_t u = 0; u < n; u++)
         rstart[u + 1] += rstart[u];
-    size_t *rfill = malloc((n + 1) * sizeof *rfill), *redge = malloc((nedges + 1) * sizeof *redge);
-    if (!rfill || !redge)
-        ls_oom();
+    size_t *rfill = ls_scratch(L, n + 1, sizeof *rfill), *redge = ls_scratch(L, nedges + 1, sizeof *redge);
     memcpy(rfill, rstart, (n + 1) * sizeof *rfill);
     for (size_t u = 0; u < n; u++) {
         size_t k = ls_succ(&pb->states[u], succ);
@@ -892,12 +883,7 @@ void ls_load_graph_checks(ls_loader *L, const ls_ynode *start_node)
     }
     if (any_terminal)
         ls_check_traps(L, reach, live);
-    free(succ);
-    free(reach);
-    free(live);
-    free(queue);
-    free(rstart);
-    free(rfill);
-    free(redge);
     ls_check_dry_run_reads(L);
+    ls_arena_free(L->scratch);
+    L->scratch = NULL;
 }

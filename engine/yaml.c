@@ -53,7 +53,7 @@ static ls_loc ls_yoffset(const char *file, const char *text, size_t len, size_t 
  * costs a few page faults instead of 4,000 (where THP is off this changes
  * nothing).  A request larger than a chunk gets a chunk of its own. */
 #define LS_YCHUNK_MIN 4096u
-#define LS_YCHUNK_MAX (512u * 1024u)
+#define LS_YCHUNK_MAX (64u * 1024u)
 #define LS_YHUGE (2u * 1024u * 1024u)
 
 typedef struct ls_ychunk {
