@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,57 +109,45 @@ int ls_file_read_in(const char *path, size_t max, ls_arena *a, char **text, size
         return -1;
     }
     for (;;) {
-        if (n == cap) {
-            /* Full at the size fstat gave: grow only if there is more. */
-            char probe;
-            ssize_t r = read(fd, &probe, 1);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0) {
-                snprintf(why, whylen, "cannot read: %s", strerror(errno));
-                ls_file_drop(a, buf);
-                close(fd);
-                return -1;
-            }
-            if (r == 0)
-                break;
-            if (cap >= max) {
-                snprintf(why, whylen, "file too large (the limit is %zu bytes)", max);
-                ls_file_drop(a, buf);
-                close(fd);
-                return -1;
-            }
-            size_t ncap = cap ? cap * 2 : 4096;
-            if (ncap > max)
-                ncap = max;
-            char *nb = ls_file_grow(a, buf, n, ncap);
-            if (!nb) {
-                snprintf(why, whylen, "out of memory");
-                ls_file_drop(a, buf);
-                close(fd);
-                return -1;
-            }
-            buf = nb;
-            cap = ncap;
-            buf[n++] = probe;
-            continue;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
+        /* Full at the size fstat gave: one byte tells whether to grow. */
+        bool full = n == cap;
+        char probe;
+        ssize_t r = full ? read(fd, &probe, 1) : read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             snprintf(why, whylen, "cannot read: %s", strerror(errno));
-            ls_file_drop(a, buf);
-            close(fd);
-            return -1;
+            goto fail;
         }
         if (r == 0)
             break;
-        n += (size_t)r;
+        if (!full) {
+            n += (size_t)r;
+            continue;
+        }
+        if (cap >= max) {
+            snprintf(why, whylen, "file too large (the limit is %zu bytes)", max);
+            goto fail;
+        }
+        size_t ncap = cap ? cap * 2 : 4096;
+        if (ncap > max)
+            ncap = max;
+        char *nb = ls_file_grow(a, buf, n, ncap);
+        if (!nb) {
+            snprintf(why, whylen, "out of memory");
+            goto fail;
+        }
+        buf = nb;
+        cap = ncap;
+        buf[n++] = probe;
     }
     close(fd);
     buf[n] = '\0';
     *text = buf;
     *len = n;
     return 0;
+fail:
+    ls_file_drop(a, buf);
+    close(fd);
+    return -1;
 }
