@@ -113,6 +113,11 @@ void *ls_arena_alloc(ls_arena *a, size_t size)
     return ls_arena_get(a, size ? size : 1, _Alignof(max_align_t));
 }
 
+void *ls_arena_alloc_align(ls_arena *a, size_t size, size_t align)
+{
+    return ls_arena_get(a, size ? size : 1, align);
+}
+
 char *ls_arena_strdup(ls_arena *a, const char *s)
 {
     if (!s)

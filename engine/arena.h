@@ -26,6 +26,9 @@ typedef struct ls_arena ls_arena;
 ls_arena *ls_arena_new(void);
 /* A zeroed block aligned for any type; never NULL (ls_oom). */
 void *ls_arena_alloc(ls_arena *a, size_t size);
+/* The same aligned to `align` (a power of two, at most that of any type):
+ * 1 packs text. */
+void *ls_arena_alloc_align(ls_arena *a, size_t size, size_t align);
 /* A copy of s in the arena; NULL for NULL. */
 char *ls_arena_strdup(ls_arena *a, const char *s);
 /* Gives every chunk back.  NULL is a no-op. */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <yaml.h>
 
 #include "arena.h"
@@ -44,104 +43,27 @@ static ls_loc ls_yoffset(const char *file, const char *text, size_t len, size_t 
 
 /* ---- the arena ---------------------------------------------------------
  *
- * Every node, string and child array of one tree comes from a chain of
- * chunks owned by the tree and freed at once: a 10,000-state playbook is
- * some 200,000 nodes, and one malloc and free each was an eighth of a
- * `validate`.  Chunks double from LS_YCHUNK_MIN to LS_YCHUNK_MAX (malloc);
- * a tree that outgrows those continues in LS_YHUGE chunks mapped on their
- * own and offered to the kernel as transparent huge pages, so a 15 MB tree
- * costs a few page faults instead of 4,000 (where THP is off this changes
- * nothing).  A request larger than a chunk gets a chunk of its own. */
-#define LS_YCHUNK_MIN 4096u
-#define LS_YCHUNK_MAX (64u * 1024u)
-#define LS_YHUGE (2u * 1024u * 1024u)
-
-typedef struct ls_ychunk {
-    struct ls_ychunk *next;
-    size_t used, cap;
-    bool mapped;        /* an LS_YHUGE mapping, not malloc's */
-    max_align_t data[]; /* cap bytes */
-} ls_ychunk;
-
-typedef struct ls_yarena {
-    ls_ychunk *head;  /* the chunk being filled; older ones follow */
-    size_t next_cap;
-} ls_yarena;
+ * Every node, string and child array of one tree comes from an arena
+ * (arena.h) owned by the tree and freed at once: a 10,000-state playbook
+ * is some 150,000 nodes, and one malloc and free each was an eighth of a
+ * `validate`; a large tree continues in 2 MiB huge pages, so a 15 MB tree
+ * costs a few page faults instead of 4,000. */
 
 /* The root of a finished tree sits beside its arena (see ls_ynode_free). */
 typedef struct ls_ydoc {
-    ls_yarena arena;
+    ls_arena *arena;
     ls_ynode root;
 } ls_ydoc;
 
-/* An LS_YHUGE-aligned mapping of LS_YHUGE bytes, or NULL. */
-static ls_ychunk *ls_ychunk_map(void)
-{
-    char *q = ls_huge_map(LS_YHUGE);
-    if (q == NULL)
-        return NULL;
-    ls_ychunk *c = (ls_ychunk *)(void *)q;
-    c->mapped = true;
-    c->cap = LS_YHUGE - sizeof *c;
-    return c;
-}
-
 /* `align` is 1 for text, else the alignment of a node or a pointer. */
-static void *ls_yalloc(ls_yarena *a, size_t size, size_t align)
+static void *ls_yalloc(ls_arena *a, size_t size, size_t align)
 {
-    ls_ychunk *c = a->head;
-    size_t at = c ? (c->used + (align - 1)) & ~(align - 1) : 0;
-    if (!c || at > c->cap || c->cap - at < size) {
-        size_t cap = a->next_cap ? a->next_cap : LS_YCHUNK_MIN;
-        ls_ychunk *nc = NULL;
-        if (cap >= LS_YCHUNK_MAX && size <= LS_YHUGE - sizeof *nc)
-            nc = ls_ychunk_map();
-        if (!nc) {
-            if (cap < LS_YCHUNK_MAX)
-                a->next_cap = cap * 2;
-            if (cap < size)
-                cap = size;
-            nc = malloc(sizeof *nc + cap);
-            if (!nc)
-                ls_oom();
-            nc->mapped = false;
-            nc->cap = cap;
-        }
-        nc->used = 0;
-        if (c && nc->cap == size && c->cap - c->used >= LS_YCHUNK_MIN) {
-            /* A big one-off block: keep filling the current chunk. */
-            nc->next = c->next;
-            c->next = nc;
-        } else {
-            nc->next = c;
-            a->head = nc;
-        }
-        c = nc;
-        at = 0;
-    }
-    void *p = (char *)c->data + at;
-    c->used = at + size;
-    return p;
+    return ls_arena_alloc_align(a, size, align);
 }
 
-static void ls_yarena_free(ls_yarena *a)
+static ls_ynode *ls_ynode_new(ls_arena *a, ls_ykind kind, ls_loc loc)
 {
-    ls_ychunk *c = a->head;
-    while (c) {
-        ls_ychunk *next = c->next;
-        if (c->mapped)
-            munmap(c, LS_YHUGE);
-        else
-            free(c);
-        c = next;
-    }
-    a->head = NULL;
-}
-
-static ls_ynode *ls_ynode_new(ls_yarena *a, ls_ykind kind, ls_loc loc)
-{
-    ls_ynode *n = ls_yalloc(a, sizeof *n, _Alignof(ls_ynode));
-    memset(n, 0, sizeof *n);
+    ls_ynode *n = ls_yalloc(a, sizeof *n, _Alignof(ls_ynode)); /* zeroed */
     n->kind = (uint8_t)kind;
     n->loc = loc;
     return n;
@@ -152,7 +74,7 @@ void ls_ynode_free(ls_ynode *root)
     if (!root)
         return;
     ls_ydoc *doc = (ls_ydoc *)(void *)((char *)root - offsetof(ls_ydoc, root));
-    ls_yarena_free(&doc->arena);
+    ls_arena_free(doc->arena);
     free(doc);
 }
 
@@ -178,7 +100,7 @@ static void ls_ykids_push(ls_ykids *k, ls_ynode *node)
 }
 
 /* Moves the children from `from` on into container c. */
-static void ls_ycontainer_close(ls_yarena *a, ls_ynode *c, ls_ykids *k, size_t from)
+static void ls_ycontainer_close(ls_arena *a, ls_ynode *c, ls_ykids *k, size_t from)
 {
     size_t total = k->n - from;
     if (c->kind == LS_Y_MAP) {
@@ -328,7 +250,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
-    ls_yarena arena = {NULL, 0};
+    ls_arena *arena = ls_arena_new();
     ls_ykids kids = {NULL, 0, 0};
     ls_ynode *stack[LS_MAX_DEPTH + 1];
     size_t first_kid[LS_MAX_DEPTH + 1]; /* where each open container's children start */
@@ -381,11 +303,11 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 failed = true;
                 break;
             }
-            node = ls_ynode_new(&arena, LS_Y_SCALAR, at);
+            node = ls_ynode_new(arena, LS_Y_SCALAR, at);
             node->end_line = (uint32_t)ev.end_mark.line + 1;
             node->end_col = (uint32_t)ev.end_mark.column + 1;
             node->len = (uint32_t)ev.data.scalar.length;
-            node->str = ls_yalloc(&arena, node->len + 1, 1);
+            node->str = ls_yalloc(arena, node->len + 1, 1);
             memcpy(node->str, ev.data.scalar.value, node->len);
             node->str[node->len] = '\0';
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -421,7 +343,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
                 failed = true;
                 break;
             }
-            node = ls_ynode_new(&arena, map ? LS_Y_MAP : LS_Y_SEQ, at);
+            node = ls_ynode_new(arena, map ? LS_Y_MAP : LS_Y_SEQ, at);
             break;
         }
         case YAML_SEQUENCE_END_EVENT:
@@ -429,7 +351,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
             ls_ynode *c = stack[--depth];
             c->end_line = (uint32_t)ev.end_mark.line + 1;
             c->end_col = (uint32_t)ev.end_mark.column + 1;
-            ls_ycontainer_close(&arena, c, &kids, first_kid[depth]);
+            ls_ycontainer_close(arena, c, &kids, first_kid[depth]);
             if (c->kind == LS_Y_MAP && !ls_ymap_check_dups(c, d))
                 failed = true;
             node = c; /* now complete: attach to its parent below */
@@ -485,7 +407,7 @@ ls_ynode *ls_yaml_parse(const char *text, size_t len, const char *file, ls_diags
             ls_loc at = {file, 1, 1};
             ls_diag_error(d, at, "the file is empty (expected a YAML mapping)");
         }
-        ls_yarena_free(&arena);
+        ls_arena_free(arena);
         return NULL;
     }
     ls_ydoc *doc = malloc(sizeof *doc);
