@@ -171,26 +171,50 @@ static void lease_of(const bson_t *doc, ls_store_lease *l)
     }
 }
 
-static int st_lease_get(ls_store_conn *c, const char *key, ls_store_lease *got, char *err, size_t errlen)
+/* Ends a find: a cursor error (unless rc already says -1) makes rc -1
+ * with err set; the cursor, query, options and collection are released. */
+static int find_end(mongoc_cursor_t *cur, int rc, const char *what, bson_t *q, bson_t *opts,
+                    mongoc_collection_t *col, char *err, size_t errlen)
 {
-    memset(got, 0, sizeof *got);
-    mongoc_collection_t *col = coll(c, "leases");
-    bson_t q = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&q, "_id", key);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, &q, NULL, NULL);
-    const bson_t *doc;
-    if (mongoc_cursor_next(cur, &doc))
-        lease_of(doc, got);
     bson_error_t e;
-    int rc = 0;
-    if (mongoc_cursor_error(cur, &e)) {
-        set_err(err, errlen, "cannot read the lease", &e);
+    if (rc >= 0 && mongoc_cursor_error(cur, &e)) {
+        set_err(err, errlen, what, &e);
         rc = -1;
     }
     mongoc_cursor_destroy(cur);
-    bson_destroy(&q);
+    bson_destroy(q);
+    if (opts)
+        bson_destroy(opts);
     mongoc_collection_destroy(col);
     return rc;
+}
+
+/* find_one by _id: 0 with fn called, 1 none, -1. */
+static int find_id(ls_store_conn *c, const char *name, const char *id, void (*fn)(void *, const bson_t *), void *ud,
+                   const char *what, char *err, size_t errlen)
+{
+    mongoc_collection_t *col = coll(c, name);
+    bson_t q = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&q, "_id", id);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, &q, NULL, NULL);
+    const bson_t *doc;
+    int rc = 1;
+    if (mongoc_cursor_next(cur, &doc)) {
+        fn(ud, doc);
+        rc = 0;
+    }
+    return find_end(cur, rc, what, &q, NULL, col, err, errlen);
+}
+
+static void lease_found(void *ud, const bson_t *doc)
+{
+    lease_of(doc, ud);
+}
+
+static int st_lease_get(ls_store_conn *c, const char *key, ls_store_lease *got, char *err, size_t errlen)
+{
+    memset(got, 0, sizeof *got);
+    return find_id(c, "leases", key, lease_found, got, "cannot read the lease", err, errlen) < 0 ? -1 : 0;
 }
 
 static void append_holder(bson_t *b, const char *host, long pid, const char *run_id)
@@ -383,31 +407,6 @@ static char *bin_copy(const bson_t *doc, const char *key, size_t *len)
     return out;
 }
 
-/* find_one by _id: 0 with fn called, 1 none, -1. */
-static int find_id(ls_store_conn *c, const char *name, const char *id, void (*fn)(void *, const bson_t *), void *ud,
-                   char *err, size_t errlen)
-{
-    mongoc_collection_t *col = coll(c, name);
-    bson_t q = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&q, "_id", id);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, &q, NULL, NULL);
-    const bson_t *doc;
-    int rc = 1;
-    if (mongoc_cursor_next(cur, &doc)) {
-        fn(ud, doc);
-        rc = 0;
-    }
-    bson_error_t e;
-    if (mongoc_cursor_error(cur, &e)) {
-        set_err(err, errlen, "cannot read the store", &e);
-        rc = -1;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&q);
-    mongoc_collection_destroy(col);
-    return rc;
-}
-
 typedef struct two_bins {
     const char *k1, *k2;
     char *v1, *v2;
@@ -426,7 +425,7 @@ static int st_run_get(ls_store_conn *c, const char *run_id, char **text, size_t 
                       size_t *params_len, char *err, size_t errlen)
 {
     two_bins t = {"playbook_text", "params_json", NULL, NULL, 0, 0};
-    int rc = find_id(c, "runs", run_id, take_bins, &t, err, errlen);
+    int rc = find_id(c, "runs", run_id, take_bins, &t, "cannot read the store", err, errlen);
     if (rc == 0 && (t.v1 == NULL || t.v2 == NULL)) {
         snprintf(err, errlen, "the store's record of run %s lacks its playbook or params", run_id);
         rc = -1;
@@ -481,16 +480,7 @@ static int st_run_list(ls_store_conn *c, char ***ids, size_t *n, char *err, size
         }
         (*ids)[(*n)++] = s;
     }
-    bson_error_t e;
-    if (rc == 0 && mongoc_cursor_error(cur, &e)) {
-        set_err(err, errlen, "cannot list the store's runs", &e);
-        rc = -1;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&q);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(col);
-    return rc;
+    return find_end(cur, rc, "cannot list the store's runs", &q, &opts, col, err, errlen);
 }
 
 static int st_events_put(ls_store_conn *c, const char *run_id, int64_t first_seq, const char *const *lines,
@@ -566,16 +556,7 @@ static int st_events_get(ls_store_conn *c, const char *run_id, int64_t from_seq,
         bson_iter_binary(&it, &st, &len, &p);
         rc = fn(ud, seq, (const char *)p, len);
     }
-    bson_error_t e;
-    if (rc == 0 && mongoc_cursor_error(cur, &e)) {
-        set_err(err, errlen, "cannot read the journal from the store", &e);
-        rc = -1;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&q);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(col);
-    return rc;
+    return find_end(cur, rc, "cannot read the journal from the store", &q, &opts, col, err, errlen);
 }
 
 static int st_blob_put(ls_store_conn *c, const char *run_id, const char *hex, const char *data, size_t len,
@@ -605,7 +586,7 @@ static int st_blob_get(ls_store_conn *c, const char *run_id, const char *hex, ch
     char id[160];
     snprintf(id, sizeof id, "%s:%s", run_id, hex);
     two_bins t = {"data", NULL, NULL, NULL, 0, 0};
-    int rc = find_id(c, "blobs", id, take_bins, &t, err, errlen);
+    int rc = find_id(c, "blobs", id, take_bins, &t, "cannot read the store", err, errlen);
     if (rc == 0 && t.v1 == NULL) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
