@@ -787,6 +787,17 @@ static bool ls_expect_member(ls_parser *p, const char *root, size_t *pos, size_t
 }
 
 /* A name in value position: a root (checked against the compile env) or a call. */
+/* A root (params, states, result, run, item, index), noted in the
+ * expression's LS_ROOT_* bits. */
+static ls_node *ls_root_node(ls_parser *p, size_t pos, unsigned root)
+{
+    ls_node *n = ls_node_new(LS_N_ROOT, pos);
+    n->ival = (int)root;
+    n->height = 1;
+    p->e->roots |= root;
+    return n;
+}
+
 static ls_node *ls_parse_name(ls_parser *p)
 {
     size_t pos = p->tpos, len = p->tlen;
@@ -798,10 +809,7 @@ static ls_node *ls_parse_name(ls_parser *p)
 #define IS(w) (len == sizeof(w) - 1 && memcmp(name, w, len) == 0)
     if (IS("params") || IS("states")) {
         bool isparams = IS("params");
-        ls_node *n = ls_node_new(LS_N_ROOT, pos);
-        n->ival = isparams ? LS_ROOT_PARAMS : LS_ROOT_STATES;
-        n->height = 1;
-        p->e->roots |= (unsigned)n->ival;
+        ls_node *n = ls_root_node(p, pos, isparams ? LS_ROOT_PARAMS : LS_ROOT_STATES);
         if (p->tok != T_DOT)
             return n;
         ls_next(p);
@@ -835,10 +843,7 @@ static ls_node *ls_parse_name(ls_parser *p)
             ls_perr(p, pos, "'result' is only available in expect, retry.until and next conditions");
             return NULL;
         }
-        ls_node *n = ls_node_new(LS_N_ROOT, pos);
-        n->ival = IS("result") ? LS_ROOT_RESULT : LS_ROOT_RUN;
-        n->height = 1;
-        p->e->roots |= (unsigned)n->ival;
+        ls_node *n = ls_root_node(p, pos, IS("result") ? LS_ROOT_RESULT : LS_ROOT_RUN);
         return n;
     }
     if (IS("item") || IS("index")) {
@@ -848,10 +853,7 @@ static ls_node *ls_parse_name(ls_parser *p)
                     "and landed)", IS("item") ? "item" : "index");
             return NULL;
         }
-        ls_node *n = ls_node_new(LS_N_ROOT, pos);
-        n->ival = IS("item") ? LS_ROOT_ITEM : LS_ROOT_INDEX;
-        n->height = 1;
-        p->e->roots |= (unsigned)n->ival;
+        ls_node *n = ls_root_node(p, pos, IS("item") ? LS_ROOT_ITEM : LS_ROOT_INDEX);
         return n;
     }
     if (IS("release")) {
