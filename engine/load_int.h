@@ -84,6 +84,11 @@ void ls_params_load_specs(ls_loader *L, const ls_ynode *params);
 void ls_params_read_values(ls_loader *L);
 void ls_params_resolve(ls_loader *L);
 void ls_param_clear(ls_param *p);
+/* The type's name as written in a playbook ("string", "int", ...). */
+const char *ls_ptype_name(ls_ptype t);
+/* Whether a value (from a template or JSON, not YAML) has the param's
+ * type; an int stands for a float. */
+bool ls_param_kind_ok(const ls_param *p, ls_value v);
 /* enum, pattern, min and max of one value (its type is checked apart);
  * problems go to L->d at `at`, `src` says where the value came from. */
 bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src);

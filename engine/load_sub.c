@@ -76,24 +76,6 @@ static char *join_path(const char *dir, const char *file)
     return out;
 }
 
-static bool type_ok(const ls_param *p, ls_value v)
-{
-    switch (p->type) {
-    case LS_PT_STRING: return v.kind == LS_STRING;
-    case LS_PT_INT: return v.kind == LS_INT;
-    case LS_PT_FLOAT: return v.kind == LS_INT || v.kind == LS_FLOAT;
-    case LS_PT_BOOL: return v.kind == LS_BOOL;
-    case LS_PT_LIST: return v.kind == LS_LIST;
-    default: return v.kind == LS_MAP;
-    }
-}
-
-static const char *type_name(ls_ptype t)
-{
-    static const char *const names[] = {"string", "int", "float", "bool", "list", "map"};
-    return names[t];
-}
-
 static int param_at(const ls_playbook *child, const char *name)
 {
     for (size_t i = 0; i < child->nparams; i++)
@@ -123,9 +105,9 @@ static void check_with(ls_loader *L, const ls_state *st, const ls_playbook *chil
         if (!ls_tmpl_is_constant(t))
             continue;
         ls_value v = ls_tmpl_constant(t);
-        if (!type_ok(pp, v)) {
+        if (!ls_param_kind_ok(pp, v)) {
             ls_diag_error(L->d, ls_tmpl_loc(t), "state '%s': param '%s' of %s is a %s, not %s", st->name, k,
-                          st->sub->file, type_name(pp->type), pp->secret ? "this value" : ls_kind_name((ls_kind)v.kind));
+                          st->sub->file, ls_ptype_name(pp->type), pp->secret ? "this value" : ls_kind_name((ls_kind)v.kind));
             continue;
         }
         char src[300];
@@ -302,8 +284,8 @@ int ls_sub_bind(const ls_playbook *pb, int call, ls_value given, ls_value *out, 
         }
         if (p->secret && v.kind == LS_STRING)
             ls_secret_add(ls_str_ptr(v), ls_str_len(v));
-        if (!type_ok(p, v)) {
-            snprintf(msg, msglen, "param '%s' of %s is a %s, not %s", p->name, st->sub->file, type_name(p->type),
+        if (!ls_param_kind_ok(p, v)) {
+            snprintf(msg, msglen, "param '%s' of %s is a %s, not %s", p->name, st->sub->file, ls_ptype_name(p->type),
                      p->secret ? "this value" : ls_kind_name((ls_kind)v.kind));
             break;
         }

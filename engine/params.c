@@ -150,6 +150,24 @@ static bool ls_param_from_text(const ls_param *p, const char *s, ls_value *out, 
     return false;
 }
 
+const char *ls_ptype_name(ls_ptype t)
+{
+    return ls_ptype_names[t];
+}
+
+bool ls_param_kind_ok(const ls_param *p, ls_value v)
+{
+    switch (p->type) {
+    case LS_PT_STRING: return v.kind == LS_STRING;
+    case LS_PT_INT: return v.kind == LS_INT;
+    case LS_PT_FLOAT: return v.kind == LS_INT || v.kind == LS_FLOAT;
+    case LS_PT_BOOL: return v.kind == LS_BOOL;
+    case LS_PT_LIST: return v.kind == LS_LIST;
+    case LS_PT_MAP: return v.kind == LS_MAP;
+    }
+    return false;
+}
+
 /* enum, pattern, min/max.  `src` says where the value came from. */
 bool ls_param_check(ls_loader *L, const ls_param *p, ls_value v, ls_loc at, const char *src)
 {
