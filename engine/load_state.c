@@ -82,6 +82,20 @@ static bool ls_defer(ls_loader *L, ls_state *st, const ls_ynode *n, ls_dfkind ki
     return true;
 }
 
+/* retry.attempts and retry.backoff, written as constants or templated
+ * over params (ls_deferred_set): one rule for both. */
+#define LS_ATTEMPTS_MAX 1000000
+#define LS_BACKOFF_MAX 100.0
+static bool ls_attempts_ok(int64_t a)
+{
+    return a >= 1 && a <= LS_ATTEMPTS_MAX;
+}
+
+static bool ls_backoff_ok(double f)
+{
+    return f >= 1.0 && f <= LS_BACKOFF_MAX;
+}
+
 /* Sets d's scalar in st from params; 0, or -1 with msg. */
 static int ls_deferred_set(const struct ls_deferred *d, ls_state *st, ls_eval_ctx *ctx, char *msg, size_t msglen)
 {
@@ -102,14 +116,14 @@ static int ls_deferred_set(const struct ls_deferred *d, ls_state *st, ls_eval_ct
     bool ok = true;
     if (d->kind == DF_ATTEMPTS) {
         long long a = v.kind == LS_INT ? v.u.i : strtoll(s, &end, 10);
-        ok = (v.kind == LS_INT || (end && *end == '\0' && end != s)) && a >= 1 && a <= 1000000;
+        ok = (v.kind == LS_INT || (end && *end == '\0' && end != s)) && ls_attempts_ok(a);
         if (ok)
             st->retry.attempts = (int)a;
         else
             snprintf(msg, msglen, "%s is '%s' here: it must be an integer from 1 to 1000000", d->what, s);
     } else if (d->kind == DF_BACKOFF) {
         double f = v.kind == LS_INT ? (double)v.u.i : v.kind == LS_FLOAT ? v.u.f : strtod(s, &end);
-        ok = (v.kind == LS_INT || v.kind == LS_FLOAT || (end && *end == '\0' && end != s)) && f >= 1.0 && f <= 100.0;
+        ok = (v.kind == LS_INT || v.kind == LS_FLOAT || (end && *end == '\0' && end != s)) && ls_backoff_ok(f);
         if (ok)
             st->retry.backoff = f;
         else
@@ -218,7 +232,7 @@ static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
     const ls_ynode *v;
     if ((v = ls_ymap_get(n, "attempts")) && !ls_defer(L, st, v, DF_ATTEMPTS, "retry.attempts")) {
         ls_value a = ls_yaml_scalar(v);
-        if (v->kind != LS_Y_SCALAR || a.kind != LS_INT || a.u.i < 1 || a.u.i > 1000000)
+        if (v->kind != LS_Y_SCALAR || a.kind != LS_INT || !ls_attempts_ok(a.u.i))
             ls_diag_error(L->d, v->loc, "retry.attempts must be an integer from 1 to 1000000");
         else
             st->retry.attempts = (int)a.u.i;
@@ -231,7 +245,7 @@ static void ls_state_retry(ls_loader *L, ls_state *st, const ls_ynode *n)
     if ((v = ls_ymap_get(n, "backoff")) && !ls_defer(L, st, v, DF_BACKOFF, "retry.backoff")) {
         ls_value b = ls_yaml_scalar(v);
         double f = b.kind == LS_INT ? (double)b.u.i : b.kind == LS_FLOAT ? b.u.f : 0.0;
-        if (v->kind != LS_Y_SCALAR || (b.kind != LS_INT && b.kind != LS_FLOAT) || !(f >= 1.0 && f <= 100.0))
+        if (v->kind != LS_Y_SCALAR || (b.kind != LS_INT && b.kind != LS_FLOAT) || !ls_backoff_ok(f))
             ls_diag_error(L->d, v->loc, "retry.backoff must be a number from 1 to 100");
         else
             st->retry.backoff = f;
