@@ -725,13 +725,20 @@ int ls_journal_sync(ls_journal *j, ls_error *err)
 
 void ls_journal_close(ls_journal *j)
 {
-    /* The runner synced and reported already; this is a backstop. */
+    /* The runner synced and reported already; this is a backstop.  With a
+     * hook (the run store) it is a sync like any other, so that the tip
+     * never names lines the store was not given. */
+    if (j->fd >= 0 && !j->failed && j->hook && (j->dirty || j->held_len > 0)) {
+        ls_error e;
+        ls_error_clear(&e);
+        (void)ls_journal_sync(j, &e);
+    }
     if (j->fd >= 0 && !j->failed && write_held(j) != 0)
         journal_failed(j);
     free(j->held);
     j->held = NULL;
     j->held_len = j->held_cap = 0;
-    if (j->fd >= 0 && j->dirty && fsync(j->fd) == 0) {
+    if (j->fd >= 0 && !j->failed && j->dirty && !j->hook && fsync(j->fd) == 0) {
         j->dirty = false;
         (void)write_tip(j);
     }
@@ -1520,16 +1527,20 @@ int ls_journal_verify_text(const char *dir, const char *text, size_t len, ls_jou
 }
 
 /* Writes data to DIR/NAME via DIR/.NAME.tmp, fsynced, renamed. */
-static int replace_file(const char *dir, const char *name, const char *data, size_t len, ls_error *err)
+int ls_journal_replace_file(const char *dir, const char *name, const char *data, size_t len, ls_error *err)
 {
     char path[4300], tmp[4300];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0 || close(fd) != 0) {
-        ls_error_set(err, noloc, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    bool ok = fd >= 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok) {
+        ls_error_set(err, noloc, "cannot write %s: %s", tmp, strerror(e));
         unlink(tmp);
         return -1;
     }
@@ -1556,8 +1567,8 @@ int ls_journal_adopt(const char *state_dir, const char *run_id, const char *text
         return -1;
     }
     j.seq = (int64_t)c.lines;
-    /* The tip first names nothing, so that a crash between the two renames
-     * leaves a tip that never claims more than the journal holds. */
+    /* The new tip (naming the text's last line) is written beside first
+     * and renamed in only after the journal it names (below). */
     char tmp[4300];
     snprintf(tmp, sizeof tmp, "%s/.journal.tip.tmp", dir);
     j.tip_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -1576,7 +1587,7 @@ int ls_journal_adopt(const char *state_dir, const char *run_id, const char *text
     /* Old tip aside, new journal in, new tip in: at every step the tip on
      * disk (or its absence, which verify reports) matches the journal. */
     if ((rename(path, old_tip) != 0 && errno != ENOENT) ||
-        replace_file(dir, "journal.jsonl", text, len, err) != 0 || rename(tmp, path) != 0) {
+        ls_journal_replace_file(dir, "journal.jsonl", text, len, err) != 0 || rename(tmp, path) != 0) {
         if (err->msg[0] == '\0')
             ls_error_set(err, noloc, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);

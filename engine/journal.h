@@ -238,6 +238,9 @@ char *ls_journal_text(const char *state_dir, const char *run_id, size_t *len, ls
  * c->torn), 1 broken (c->why, c->bad_line).  *last_hash gets the last
  * whole line's hash when not NULL. */
 int ls_journal_verify_text(const char *dir, const char *text, size_t len, ls_journal_check *c, char last_hash[65]);
+/* Writes DIR/NAME whole and durably: a temporary file, fsynced, renamed
+ * over it, so a crash leaves the old file or the new one, never a part. */
+int ls_journal_replace_file(const char *dir, const char *name, const char *data, size_t len, ls_error *err);
 /* Makes `text` (whole lines, an intact chain) the run's local journal,
  * with a tip naming its last line: written beside, fsynced, renamed over
  * journal.jsonl and journal.tip.  The run directory must exist.  0 or -1. */

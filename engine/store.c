@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "expr.h"
+#include "file.h"
 #include "plugin.h"
 #include "secret.h"
 #include "store_int.h"
@@ -54,13 +55,6 @@ struct ls_store {
 };
 
 static ls_store *current;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_ms(void)
 {
@@ -284,7 +278,7 @@ static void *renew_loop(void *arg)
         pthread_mutex_unlock(&s->mu);
         ls_store_lease now;
         char msg[600] = "";
-        int64_t asked = mono_ms();
+        int64_t asked = ls_now_ms();
         int rc = s->api->lease_renew(s->thr_c, s->key, s->token, wall_ms() + s->lease_ms, -1, &now, msg, sizeof msg);
         if (rc == 1)
             set_lost_to(s, &now);
@@ -293,7 +287,7 @@ static void *renew_loop(void *arg)
             s->last_ok = asked;
         if (rc == 1)
             break;
-        if (rc < 0 && mono_ms() - s->last_ok >= s->lease_ms) {
+        if (rc < 0 && ls_now_ms() - s->last_ok >= s->lease_ms) {
             char why[800];
             snprintf(why, sizeof why,
                      "the lease expired: the store could not be reached to renew it (%s); nothing more was done "
@@ -315,7 +309,7 @@ int ls_store_lease_take(ls_store *s, const char *playbook, const char *env, cons
     char msg[600] = "";
     lease_key(playbook, env, s->key, sizeof s->key);
     ls_store_lease got;
-    int64_t asked = mono_ms();
+    int64_t asked = ls_now_ms();
     int64_t now = wall_ms();
     int rc = s->api->lease_take(s->c, s->key, s->host, (long)getpid(), run_id, now + s->lease_ms, now, &got, msg,
                                 sizeof msg);
@@ -350,7 +344,7 @@ int ls_store_lease_take(ls_store *s, const char *playbook, const char *env, cons
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (made != 0) {
         ls_error_set(err, noloc, "store %s: cannot start renewing the lease: %s", s->shown,
-                     msg[0] ? msg : strerror(errno));
+                     msg[0] ? msg : strerror(made));
         ls_store_lease_release(s);
         return -1;
     }
@@ -417,24 +411,14 @@ static int put_blobs(ls_store *s, const char *dir, const char *line, size_t n, c
             continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/blobs/%s", dir, ls_str_ptr(sha));
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat sb;
-        if (fd < 0 || fstat(fd, &sb) != 0) {
-            snprintf(msg, msglen, "cannot read %.400s: %s", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        char *data = NULL, why[256];
+        size_t got = 0;
+        if (ls_file_read(path, SIZE_MAX / 2, &data, &got, why, sizeof why) != 0) {
+            snprintf(msg, msglen, "%.400s: %s", path, why);
             rc = -1;
             break;
         }
-        char *data = malloc((size_t)sb.st_size + 1);
-        ssize_t got = data ? read(fd, data, (size_t)sb.st_size) : -1;
-        close(fd);
-        if (got != (ssize_t)sb.st_size) {
-            snprintf(msg, msglen, "cannot read %.400s", path);
-            rc = -1;
-        } else {
-            rc = s->api->blob_put(s->c, s->run_id, ls_str_ptr(sha), data, (size_t)got, msg, msglen);
-        }
+        rc = s->api->blob_put(s->c, s->run_id, ls_str_ptr(sha), data, got, msg, msglen);
         free(data);
     }
     ls_value_free(ev);
@@ -488,7 +472,7 @@ static int hook(void *ud, ls_journal *j, const char *lines, size_t len, int64_t 
     }
     /* The token first: the lines go in only while this process holds the
      * lease (docs/runs.md: why the order is safe). */
-    int64_t asked = mono_ms();
+    int64_t asked = ls_now_ms();
     ls_store_lease now;
     int r = s->api->lease_renew(s->c, s->key, s->token, wall_ms() + s->lease_ms, first_seq + (int64_t)n - 1, &now,
                                 msg, sizeof msg);
@@ -551,7 +535,6 @@ typedef struct collect {
     ls_buf text;
     int64_t next;   /* the seq expected next */
     char why[200];
-    bool first_only;
 } collect;
 
 static int collect_line(void *ud, int64_t seq, const char *line, size_t len)
@@ -567,7 +550,7 @@ static int collect_line(void *ud, int64_t seq, const char *line, size_t len)
         snprintf(c->why, sizeof c->why, "the journal is too large");
         return -1;
     }
-    return c->first_only ? 2 : 0;
+    return 0;
 }
 
 /* The store's journal text of a run: 0 with c->text; -1 with err. */
@@ -577,7 +560,6 @@ static int store_text(ls_store *s, const char *run_id, collect *c, ls_error *err
     ls_buf_init(&c->text, (size_t)1 << 30);
     c->next = 1;
     c->why[0] = '\0';
-    c->first_only = false;
     int rc = s->api->events_get(s->c, run_id, 1, false, collect_line, c, msg, sizeof msg);
     if (rc != 0) {
         ls_error_set(err, noloc, "store %s, run %s: %s", s->shown, run_id, c->why[0] ? c->why : msg);
@@ -587,32 +569,15 @@ static int store_text(ls_store *s, const char *run_id, collect *c, ls_error *err
     return 0;
 }
 
-/* Writes a file into the run directory unless it is there already. */
+/* Writes a file into the run directory unless it is there already (a
+ * crash while writing leaves no part of it: ls_journal_replace_file). */
 static int put_file(const char *dir, const char *name, const char *data, size_t len, ls_error *err)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (access(path, F_OK) == 0)
         return 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    size_t off = 0;
-    while (fd >= 0 && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (fd < 0 || off != len || fsync(fd) != 0) {
-        ls_error_set(err, noloc, "cannot write %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(path);
-        return -1;
-    }
-    close(fd);
-    return 0;
+    return ls_journal_replace_file(dir, name, data, len, err);
 }
 
 /* Fetches every blob the journal text names that the run directory lacks. */
@@ -809,9 +774,9 @@ int ls_store_ends(ls_store *s, const char *run_id, ls_value *first, ls_value *la
     one_line a = {ls_null()}, b = {ls_null()};
     char msg[700] = "";
     int rc = s->api->events_get(s->c, run_id, 1, false, parse_one, &a, msg, sizeof msg);
-    if (rc >= 0 && rc != 1)
+    if (rc >= 0)
         rc = s->api->events_get(s->c, run_id, 1, true, parse_one, &b, msg, sizeof msg);
-    if (rc < 0 || rc == 1) {
+    if (rc < 0) {
         ls_value_free(a.v);
         ls_value_free(b.v);
         ls_error_set(err, noloc, "store %s: %s", s->shown, msg);

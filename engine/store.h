@@ -69,7 +69,7 @@ bool ls_store_running(ls_store *s, const char *playbook, const char *env, const 
 
 /* Records a new run (its playbook's bytes and params.json) and hooks the
  * journal to the store: from now on every durable point writes there.
- * For a resumed run, text is NULL (recorded already). */
+ * For a resumed run, pb is NULL (recorded already). */
 int ls_store_attach(ls_store *s, ls_journal *j, const char *run_id, const ls_playbook *pb, const char *started_at,
                     const char *params_json, size_t params_len, ls_error *err);
 
