@@ -480,7 +480,15 @@ static int st_run_list(ls_store_conn *c, char ***ids, size_t *n, char *err, size
         }
         (*ids)[(*n)++] = s;
     }
-    return find_end(cur, rc, "cannot list the store's runs", &q, &opts, col, err, errlen);
+    rc = find_end(cur, rc, "cannot list the store's runs", &q, &opts, col, err, errlen);
+    if (rc != 0) { /* a partial list is no list */
+        for (size_t i = 0; i < *n; i++)
+            free((*ids)[i]);
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 static int st_events_put(ls_store_conn *c, const char *run_id, int64_t first_seq, const char *const *lines,
@@ -588,7 +596,7 @@ static int st_blob_get(ls_store_conn *c, const char *run_id, const char *hex, ch
     two_bins t = {"data", NULL, NULL, NULL, 0, 0};
     int rc = find_id(c, "blobs", id, take_bins, &t, "cannot read the store", err, errlen);
     if (rc == 0 && t.v1 == NULL) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "the store's result file %.12s... of run %s has no data", hex, run_id);
         rc = -1;
     }
     if (rc != 0)
