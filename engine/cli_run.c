@@ -455,10 +455,16 @@ int ls_cmd_resume(int argc, char **argv)
     if (open_store(&o, argv[0], &store) != 0)
         goto out;
     /* With a store, the local copy is brought up to the store's first (the
-     * run takes the lease, then reads the store's journal again). */
-    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
+     * run takes the lease, then reads the store's journal again); a dry
+     * run was never in the store and resumes locally, without it. */
+    int fetched = store != NULL ? ls_store_fetch(store, sd, id, false, &err) : 0;
+    if (fetched < 0 || fetched == 1) {
         fprintf(stderr, "lockstep: %s\n", err.msg);
         goto out;
+    }
+    if (fetched == 2) {
+        ls_store_close(store);
+        store = NULL;
     }
     /* The head names the playbook; the run itself checks the journal
      * whole, under the lock, before it decides anything. */
@@ -715,11 +721,15 @@ static int status_one(const char *sd, const char *id, bool json, ls_store *store
 {
     ls_error err;
     ls_error_clear(&err);
-    /* With a store: the store's run, through the local copy. */
-    if (store != NULL && ls_store_fetch(store, sd, id, false, &err) != 0) {
+    /* With a store: the store's run, through the local copy (a local dry
+     * run, never in the store, as it is). */
+    int fetched = store != NULL ? ls_store_fetch(store, sd, id, false, &err) : 0;
+    if (fetched < 0 || fetched == 1) {
         fprintf(stderr, "lockstep: %s\n", err.msg);
         return LS_EXIT_USAGE;
     }
+    if (fetched == 2)
+        store = NULL;
     ls_fold f;
     if (ls_journal_fold_run(sd, id, &f, &err) != 0) {
         fprintf(stderr, "lockstep: %s\n", err.msg);

@@ -766,7 +766,7 @@ int ls_cmd_report(int argc, char **argv)
         ls_store *st = ls_store_open(store_uri, 0, &err);
         int rc = st ? ls_store_fetch(st, ls_journal_state_dir(sd_opt), id, false, &err) : -1;
         ls_store_close(st);
-        if (rc != 0) {
+        if (rc < 0 || rc == 1) { /* 2: a local dry run, never in the store */
             fprintf(stderr, "lockstep report: %s\n", err.msg);
             return LS_EXIT_USAGE;
         }

@@ -659,6 +659,19 @@ static bool held_here(const char *state_dir, const char *run_id, const char *tex
     return held;
 }
 
+/* Whether STATE_DIR/runs/RUN_ID is a dry run: its first event says so. */
+static bool local_dry_run(const char *state_dir, const char *run_id)
+{
+    ls_value first = ls_null(), last = ls_null();
+    ls_error e;
+    ls_error_clear(&e);
+    bool dry = ls_journal_ends(state_dir, run_id, &first, &last, &e) == 0 &&
+               ls_map_get(first, "dry_run").kind == LS_BOOL && ls_map_get(first, "dry_run").u.b;
+    ls_value_free(first);
+    ls_value_free(last);
+    return dry;
+}
+
 int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, bool locked, ls_error *err)
 {
     if (!ls_journal_id_ok(run_id)) {
@@ -668,6 +681,8 @@ int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, bool 
     char *pbtext = NULL, *params = NULL, msg[700] = "";
     size_t pblen = 0, plen = 0;
     int rc = s->api->run_get(s->c, run_id, &pbtext, &pblen, &params, &plen, msg, sizeof msg);
+    if (rc > 0 && local_dry_run(state_dir, run_id))
+        return 2;
     if (rc != 0) {
         if (rc > 0)
             ls_error_set(err, noloc, "no run '%s' in the store %s", run_id, s->shown);

@@ -77,7 +77,9 @@ int ls_store_attach(ls_store *s, ls_journal *j, const char *run_id, const ls_pla
  * blobs, playbook.yaml, params.json).  The journal is left alone while
  * another process of this machine holds the run's local lock (its holder
  * is writing it); `locked`: the caller holds that lock itself.  0; 1 when
- * the store has no such run (err says so); -1 with err (also when the
+ * the store has no such run (err says so); 2 when it has none because the
+ * local run is a dry run (never recorded there: read it locally, with no
+ * lease); -1 with err (also when the
  * local copy differs from the store's other than by lines at its end:
  * status --verify shows where). */
 int ls_store_fetch(ls_store *s, const char *state_dir, const char *run_id, bool locked, ls_error *err);
