@@ -154,7 +154,8 @@ static size_t ls_collect_edges(const ls_playbook *pb, ls_edge **out)
     return n;
 }
 
-/* Phases in order of first appearance; "" for states without one. */
+/* The playbook's own phases in order of first appearance (a called
+ * playbook's states are drawn in their call's cluster, phases and all). */
 static size_t ls_phases(const ls_playbook *pb, const char ***out)
 {
     const char **ph = calloc(pb->nstates + 1, sizeof *ph);
@@ -163,7 +164,7 @@ static size_t ls_phases(const ls_playbook *pb, const char ***out)
     size_t n = 0;
     for (size_t i = 0; i < pb->nstates; i++) {
         const char *p = pb->states[i].phase;
-        if (!p)
+        if (!p || pb->states[i].frame != 0)
             continue;
         bool seen = false;
         for (size_t k = 0; k < n && !seen; k++)

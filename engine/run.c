@@ -950,7 +950,7 @@ static void run_action_state(ls_runner *r, int idx, step *out)
 }
 
 /* Binds a called playbook's params from the call's `with`, in the
- * caller's frame, and empties its states.  0, or -1 with msg. */
+ * caller's frame (run_call then empties its states).  0, or -1 with msg. */
 static int bind_frame(ls_runner *r, int call, char *msg, size_t msglen)
 {
     const ls_state *st = &r->pb->states[call];
@@ -1071,7 +1071,7 @@ static void run_for_each(ls_runner *r, int idx, step *out)
     }
     size_t n = ls_list_len(list), from = ls_list_len(items);
     if (from > n) {
-        snprintf(msg, sizeof msg, "for_each gives %zu elements now, but the journal shows element %zu ran", n, from);
+        snprintf(msg, sizeof msg, "for_each gives %zu elements now, but the journal shows %zu done", n, from);
         goto fail;
     }
     r->each.on = true;
@@ -1095,7 +1095,7 @@ static void run_for_each(ls_runner *r, int idx, step *out)
         /* The resumed element is done: the next one starts afresh. */
         r->rp.unknown = r->rp.has_outcome = r->rp.rerun = false;
     }
-    bool all = r->each.on && (n == from || r->each.element_ok);
+    bool all = n == from || r->each.element_ok;
     r->each.on = false;
     r->each.element_ok = false;
     if (all) {

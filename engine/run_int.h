@@ -59,8 +59,10 @@ typedef struct ls_resume_point {
 typedef struct ls_each {
     bool on;              /* running the elements of a for_each state */
     int64_t index;        /* the element being run */
-    ls_value items;       /* owned list: the results of elements 0..index-1
-                           * (set by resume.c for the state it continues) */
+    ls_value items;       /* the results of elements 0..index-1: owned when
+                           * resume.c sets it for the state it continues
+                           * (run_for_each takes it), borrowed from
+                           * run_for_each while an element runs */
     bool element_ok;      /* succeed() says the element passed */
     char approved_by[256]; /* the approval of the first element, for the rest */
 } ls_each;

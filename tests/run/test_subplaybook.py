@@ -26,6 +26,7 @@ guards:
 start: dump
 states:
   dump:
+    phase: inner-phase
     action: shell
     with: {script: 'echo dump-${{ params.n }} >> ${{ params.dir }}/log; echo "tok=${{ params.token }}"'}
     dry_run: {result: {exit_code: 0, stdout: "", stderr: ""}}
@@ -119,6 +120,7 @@ for fmt, marker in (("dot", 'subgraph "cluster_f1"'), ("mermaid", "subgraph fram
     rc, out, err = c.cmd("graph", c.pb, "--format", fmt)
     eq(rc, 0, f"graph {fmt}: {err}")
     check(marker in out and "backup/dump" in out, f"graph {fmt} draws the child as a cluster: {out}")
+    check("inner-phase" not in out, f"graph {fmt}: a phase used only inside the child makes no empty cluster: {out}")
 c.cleanup()
 
 # ---- a child param declared secret is masked, whatever the caller passed ----
