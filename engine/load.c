@@ -889,6 +889,23 @@ int ls_state_caller(const ls_playbook *pb, int idx)
     return st->terminal != LS_TERM_NONE && st->frame > 0 ? pb->frames[st->frame].call : -1;
 }
 
+ls_expr **ls_frame_guards(const ls_playbook *pb, ls_eval_ctx *fctx)
+{
+    size_t n = 1;
+    for (size_t f = 1; f < pb->nframes; f++)
+        n += pb->frames[f].pb->nguards;
+    ls_expr **all = ls_oom_check(calloc(n, sizeof *all));
+    for (size_t f = 1, at = 0; f < pb->nframes; f++) {
+        const ls_playbook *fp = pb->frames[f].pb;
+        for (size_t i = 0; i < fp->nguards; i++)
+            all[at + i] = fp->guards[i].expr;
+        fctx[f].guards = (ls_expr *const *)(all + at);
+        fctx[f].nguards = fp->nguards;
+        at += fp->nguards;
+    }
+    return all;
+}
+
 int ls_state_failure_target(const ls_state *st)
 {
     return st->on_failure;

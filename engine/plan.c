@@ -150,12 +150,9 @@ static void plan_ctx_free(ls_eval_ctx *ctx, ls_expr **gx)
 static ls_eval_ctx *plan_frames(ls_playbook *pb, ls_eval_ctx *root, ls_expr ***fg)
 {
     ls_eval_ctx *fctx = ls_oom_check(calloc(pb->nframes, sizeof *fctx));
-    size_t nfg = 1;
-    for (size_t f = 1; f < pb->nframes; f++)
-        nfg += pb->frames[f].pb->nguards;
-    *fg = ls_oom_check(calloc(nfg, sizeof **fg)); /* every frame's guards, one array */
+    *fg = ls_frame_guards(pb, fctx);
     fctx[0] = *root;
-    for (size_t f = 1, at = 0; f < pb->nframes; f++) {
+    for (size_t f = 1; f < pb->nframes; f++) {
         const ls_frame_def *fr = &pb->frames[f];
         const ls_state *call = &pb->states[fr->call];
         ls_value given = call->with ? ls_tmpl_render_plan(call->with, &fctx[fr->parent]) : ls_map_new();
@@ -170,14 +167,9 @@ static ls_eval_ctx *plan_frames(ls_playbook *pb, ls_eval_ctx *root, ls_expr ***f
         ls_value_free(given);
         char msg[256];
         (void)ls_sub_deferred(pb, fr->call, params, msg, sizeof msg); /* what cannot be known keeps its default */
-        for (size_t i = 0; i < fr->pb->nguards; i++)
-            (*fg)[at + i] = fr->pb->guards[i].expr;
         fctx[f].params = params;
         fctx[f].states = ls_map_new();
         fctx[f].run = ls_value_copy(root->run);
-        fctx[f].guards = (ls_expr *const *)(*fg + at);
-        fctx[f].nguards = fr->pb->nguards;
-        at += fr->pb->nguards;
     }
     return fctx;
 }

@@ -203,6 +203,10 @@ int ls_sub_deferred(ls_playbook *pb, int call, ls_value params, char *msg, size_
 const char *ls_state_local_name(const ls_playbook *pb, int idx);
 /* For the terminal of a child: the state that called the child, else -1. */
 int ls_state_caller(const ls_playbook *pb, int idx);
+/* Points fctx[1..nframes-1], the contexts of the called playbooks, at
+ * their guards; returns the one array that holds them all (the caller
+ * frees it once the contexts are done). */
+ls_expr **ls_frame_guards(const ls_playbook *pb, ls_eval_ctx *fctx);
 /* The failure target for a state (own on_failure, else defaults), or -1. */
 int ls_state_failure_target(const ls_state *st);
 /* Whether running this state changes the world, from the state override,

@@ -1537,21 +1537,11 @@ int ls_run(ls_playbook *pb, const ls_run_opts *opts, ls_run_report *report)
         gx[i] = pb->guards[i].expr;
     r.ctx.guards = (ls_expr *const *)gx;
     r.ctx.nguards = gx ? pb->nguards : 0;
-    size_t nfg = 1;
-    for (size_t f = 1; f < pb->nframes; f++)
-        nfg += pb->frames[f].pb->nguards;
     if (pb->nframes > 1) {
         r.fctx = ls_oom_check(calloc(pb->nframes, sizeof *r.fctx));
-        r.fguards = ls_oom_check(calloc(nfg, sizeof *r.fguards));
+        r.fguards = ls_frame_guards(pb, r.fctx);
     }
-    for (size_t f = 1, at = 0; f < pb->nframes; f++) {
-        const ls_playbook *fp = pb->frames[f].pb;
-        ls_expr **fg = r.fguards + at;
-        for (size_t i = 0; i < fp->nguards; i++)
-            fg[i] = fp->guards[i].expr;
-        at += fp->nguards;
-        r.fctx[f].guards = (ls_expr *const *)fg;
-        r.fctx[f].nguards = fp->nguards;
+    for (size_t f = 1; f < pb->nframes; f++) {
         r.fctx[f].params = ls_map_new();
         r.fctx[f].states = ls_map_new();
         r.fctx[f].run = ls_null();
